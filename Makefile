@@ -1,0 +1,36 @@
+# The two commands of the README:
+#   make run    the main job: synthesize TrainingStack and InferenceStack and summarize them
+#   make test   the whole test suite
+# Both install what they need first (scripts/bootstrap.sh): a virtualenv with Node 24 and the
+# Python dependencies, and the pinned CDK CLI via npm ci.
+
+SHELL := /bin/bash
+# The virtualenv's bin comes first: jsii and the CDK CLI then run on its Node 24.
+export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+CONTEXT ?=
+
+.PHONY: run test setup synth bench catalog context clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+run: setup
+	cdk synth --quiet $(CONTEXT)
+	python scripts/summarize_synth.py cdk.out
+
+test: setup
+	python -m pytest
+
+bench: setup
+	python benchmarks/synth.py
+	python benchmarks/catalog.py
+
+# Regenerate the bundled catalog snapshot offline (moto's EC2 data + data/prices), and cdk.context.json.
+catalog: setup
+	mlcdk catalog refresh --offline --as-of $$(python -c "import json;print(json.load(open('mlcdk/presets/data/instance_types.json'))['as_of'])")
+
+context: setup
+	python scripts/generate_context.py
+
+clean:
+	rm -rf cdk.out .pytest_cache

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""The mlcdk example app: TrainingStack and InferenceStack, configured with `-c key=value` (see README)."""
+import sys
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from mlcdk import ConfigurationError
+from mlcdk.stacks import add_stacks, settings_from_context
+
+app = cdk.App()
+try:
+    add_stacks(app, settings_from_context(app))
+except ConfigurationError as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+app.synth()

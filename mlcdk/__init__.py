@@ -1,0 +1,34 @@
+"""mlcdk: AWS CDK constructs for ML training clusters and inference fleets, with an instance catalog.
+
+``import mlcdk`` is cheap: it does not load aws_cdk (and so does not start the jsii kernel). The
+constructs are imported on first use, e.g. ``from mlcdk import PrivateNetwork``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from mlcdk.errors import ConfigurationError
+
+__version__ = "0.1.0"
+
+# Public names that live in modules importing aws_cdk; resolved lazily (PEP 562).
+_LAZY = {
+    "PrivateNetwork": "mlcdk.constructs.network",
+    "TrainingStack": "mlcdk.stacks",
+    "InferenceStack": "mlcdk.stacks",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlcdk.constructs.network import PrivateNetwork
+    from mlcdk.stacks import InferenceStack, TrainingStack
+
+__all__ = ["ConfigurationError", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlcdk' has no attribute {name!r}")
+    return getattr(import_module(module), name)

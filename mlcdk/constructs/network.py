@@ -1,0 +1,91 @@
+"""PrivateNetwork: a VPC whose private subnets sit in the AZs (by AZ ID) that offer an instance type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from mlcdk.constructs.nag import acknowledge
+from mlcdk.errors import ConfigurationError
+
+
+class PrivateNetwork(Construct):
+    """A VPC for accelerated nodes: private subnets with NAT egress, and encrypted VPC flow logs.
+
+    Nodes go in the private subnets and get no public IPs. Public subnets hold only the NAT gateways
+    (and, for a public inference fleet, its load balancer).
+
+    :param availability_zone_ids: AZ IDs (``use1-az4``) for the subnets, usually the catalog's
+        offerings of the instance type. Default: CDK's choice of AZ names (two for env-agnostic
+        stacks); then nothing guarantees that the type is offered there.
+    :param cidr: the VPC's IPv4 range. Default: 10.0.0.0/16.
+    :param nat_gateways: NAT gateways for egress. Default: 1 (one AZ's NAT serves all; set it to the AZ
+        count for AZ-independent egress).
+    :param flow_log_retention: how long flow logs are kept. Default: one year.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        availability_zone_ids: Sequence[str] | None = None,
+        cidr: str = "10.0.0.0/16",
+        nat_gateways: int = 1,
+        flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        ids = tuple(availability_zone_ids or ())
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError(f"availability_zone_ids ({list(ids)}) must not repeat an AZ")
+        if not 0 <= nat_gateways <= max(len(ids), 3):
+            raise ConfigurationError(f"nat_gateways ({nat_gateways}) must be from 0 to the number of AZs")
+        subnets = [
+            ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24,
+                                    map_public_ip_on_launch=False),
+            ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=19),
+        ]
+        common = dict(ip_addresses=ec2.IpAddresses.cidr(cidr), nat_gateways=nat_gateways, subnet_configuration=subnets)
+        stack_azs = cdk.Stack.of(self).availability_zones
+        if ids and len(ids) > len(stack_azs):
+            # Only when the account is unresolved (CDK offers two AZ tokens): the IDs stand in as names,
+            # and every subnet is re-pinned by ID below.
+            self.vpc = ec2.Vpc(self, "Vpc", availability_zones=list(ids), **common)
+        else:
+            self.vpc = ec2.Vpc(self, "Vpc", max_azs=len(ids) or 2, **common)
+        self.availability_zone_ids = ids
+        if ids:
+            self._pin_subnets_by_az_id(ids)
+
+        self.flow_log_key = kms.Key(self, "FlowLogKey", enable_key_rotation=True,
+                                    description="Encrypts the VPC flow logs", removal_policy=cdk.RemovalPolicy.DESTROY)
+        stack = cdk.Stack.of(self)
+        self.flow_log_key.add_to_resource_policy(iam.PolicyStatement(
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            resources=["*"],  # in a key policy, "*" means this key
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}},
+        ))
+        self.flow_log_group = logs.LogGroup(self, "FlowLogs", encryption_key=self.flow_log_key,
+                                            retention=flow_log_retention, removal_policy=cdk.RemovalPolicy.DESTROY)
+        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+                              traffic_type=ec2.FlowLogTrafficType.ALL)
+
+    @property
+    def private_subnets(self) -> list[ec2.ISubnet]:
+        return self.vpc.private_subnets
+
+    def _pin_subnets_by_az_id(self, ids: Sequence[str]) -> None:
+        """Place subnet i of each tier in AZ ``ids[i]`` by AvailabilityZoneId (names differ per account)."""
+        for tier in (self.vpc.public_subnets, self.vpc.private_subnets):
+            for az_id, subnet in zip(ids, tier, strict=True):
+                cfn = subnet.node.default_child
+                cfn.add_property_deletion_override("AvailabilityZone")
+                cfn.add_property_override("AvailabilityZoneId", az_id)

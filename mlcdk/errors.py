@@ -1,0 +1,34 @@
+"""The one exception type for user mistakes, and the helpers that word its messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigurationError(ValueError):
+    """A configuration value is wrong. The message names the parameter, the value and what is allowed.
+
+    Raised at construction time (never at deploy time), so a bad value never becomes a failed deploy.
+    """
+
+
+def close_matches(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` entries of ``choices`` that look like ``value`` (for "did you mean" hints)."""
+    return difflib.get_close_matches(str(value), sorted(set(choices)), n=n, cutoff=0.6)
+
+
+def unknown_name(kind: str, value: str, choices: Iterable[str], parameter: str | None = None) -> ConfigurationError:
+    """A ConfigurationError for a name that is not one of ``choices``, with close matches when there are any."""
+    choices = sorted(set(choices))
+    label = f"{parameter}: " if parameter else ""
+    matches = close_matches(value, choices)
+    if matches:
+        hint = "did you mean " + " or ".join(repr(m) for m in matches) + "?"
+    elif len(choices) <= 12:
+        hint = "allowed: " + ", ".join(choices)
+    else:
+        hint = f"{len(choices)} are known; list them with `mlcdk catalog list`" if kind == "instance type" else (
+            f"{len(choices)} are known, e.g. " + ", ".join(choices[:8]) + ", ..."
+        )
+    return ConfigurationError(f"{label}unknown {kind} {value!r}; {hint}")

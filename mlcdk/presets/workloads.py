@@ -1,0 +1,302 @@
+"""Named workload presets and the AMIs they run, from curated data files (pure Python, no aws_cdk).
+
+Built-in presets live in ``data/presets.json``; users can add their own from a YAML or JSON file with
+the same shape (``{"presets": {name: {...}}}``). Every entry is checked against the catalog when it is
+loaded, and a bad entry gets an error naming the file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mlcdk.errors import ConfigurationError, unknown_name
+from mlcdk.presets import catalog
+from mlcdk.presets.catalog import InstanceSpec
+
+DATA_DIR = Path(__file__).parent / "data"
+
+TASKS = ("training", "fine-tuning", "inference")
+PURCHASE_OPTIONS = ("on-demand", "spot", "mixed")
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """Default alarm thresholds a preset hands to the guardrails."""
+
+    low_utilization_percent: float = 10
+    low_utilization_hours: float = 2
+    high_memory_percent: float = 90
+
+
+@dataclass(frozen=True)
+class WorkloadPreset:
+    """A named, sourced choice of instance type, size and purchase option for one kind of workload."""
+
+    name: str
+    description: str
+    task: str
+    instance_type: str
+    purchase_option: str
+    ami: str
+    source: str
+    reason: str
+    nodes: int = 1  #: training and fine-tuning
+    min_capacity: int = 1  #: inference
+    max_capacity: int = 1  #: inference
+    on_demand_base_capacity: int = 0  #: "mixed" only
+    fallback_instance_types: tuple[str, ...] = ()
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+
+    @property
+    def spec(self) -> InstanceSpec:
+        return catalog.get(self.instance_type)
+
+
+@dataclass(frozen=True)
+class MachineImage:
+    """An AMI resolved at deploy time from an SSM public parameter."""
+
+    name: str
+    parameter: str
+    architecture: str
+    accelerator_kinds: tuple[str, ...]
+    excluded_families: tuple[str, ...]
+    source: str
+    reason: str
+
+    def problem_with(self, spec: InstanceSpec) -> str | None:
+        """Why this image cannot run ``spec``, or None when it can."""
+        kind = spec.accelerator.kind if spec.accelerator else "none"
+        if self.architecture not in spec.architectures:
+            return f"it is built for {self.architecture}, and {spec.instance_type} is {'/'.join(spec.architectures)}"
+        if kind not in self.accelerator_kinds:
+            return f"it is for {'/'.join(self.accelerator_kinds)} instances, and {spec.instance_type} is {kind}"
+        if spec.family in self.excluded_families:
+            return f"it no longer supports the {spec.family} family"
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# AMIs
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def machine_images() -> Mapping[str, MachineImage]:
+    path = DATA_DIR / "amis.json"
+    entries = _load_mapping(path, "amis")
+    images = {}
+    for name, entry in entries.items():
+        read = _EntryReader(path, f"amis[{name!r}]", entry, {
+            "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
+            "source": str, "reason": str})
+        images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
+                                    tuple(read("excluded_families")), read("source"), read("reason"))
+    return MappingProxyType(images)
+
+
+def default_machine_image(spec: InstanceSpec) -> MachineImage:
+    """The catalog's AMI for ``spec``: Neuron DLAMI, NVIDIA DLAMI or Amazon Linux 2023, by accelerator and CPU."""
+    problems = []
+    for image in machine_images().values():
+        problem = image.problem_with(spec)
+        if problem is None:
+            return image
+        problems.append(f"{image.name}: {problem}")
+    raise ConfigurationError(
+        f"instance_type: no catalog AMI runs {spec.instance_type}; pass machine_image= explicitly "
+        f"({'; '.join(problems)})"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fallback compatibility (shared with the constructs)
+# --------------------------------------------------------------------------------------------
+
+
+def fallback_problem(primary: InstanceSpec, fallback: InstanceSpec, *, same_accelerator_model: bool) -> str | None:
+    """Why ``fallback`` cannot stand in for ``primary`` in one Auto Scaling group, or None if it can.
+
+    It must share the CPU architecture (one AMI), the accelerator kind and manufacturer (the same
+    driver stack), the accelerator model when ``same_accelerator_model`` (collective training needs
+    identical devices), and have at least the primary's accelerator memory (the model must still fit).
+    """
+    if not set(primary.architectures) & set(fallback.architectures):
+        return f"it is {'/'.join(fallback.architectures)}, not {'/'.join(primary.architectures)}"
+    a, b = primary.accelerator, fallback.accelerator
+    if (a is None) != (b is None):
+        return "one has an accelerator and the other does not"
+    if a is None or b is None:
+        return None if fallback.memory_mib >= primary.memory_mib else "it has less memory"
+    if (a.kind, a.manufacturer) != (b.kind, b.manufacturer):
+        return f"its accelerator is {b.manufacturer} {b.name}, not {a.manufacturer}"
+    if same_accelerator_model and a.name != b.name:
+        return f"its accelerator is {b.name}, not {a.name}"
+    if b.total_memory_gib < a.total_memory_gib:
+        return f"it has {b.total_memory_gib:g} GiB of accelerator memory, less than {a.total_memory_gib:g} GiB"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------------
+
+_PRESET_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    # field: (type, required)
+    "description": (str, True),
+    "task": (str, True),
+    "instance_type": (str, True),
+    "purchase_option": (str, True),
+    "ami": (str, False),
+    "source": (str, True),
+    "reason": (str, True),
+    "nodes": (int, False),
+    "min_capacity": (int, False),
+    "max_capacity": (int, False),
+    "on_demand_base_capacity": (int, False),
+    "fallback_instance_types": (list, False),
+    "alarms": (dict, False),
+}
+_ALARM_FIELDS = {"low_utilization_percent", "low_utilization_hours", "high_memory_percent"}
+
+
+class _EntryReader:
+    """Checks one entry's field names and types; errors name the file, the entry and the field."""
+
+    def __init__(self, path: Path, where: str, entry: Any, fields: Mapping[str, Any]) -> None:
+        self.path, self.where = path, where
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{path}: {where}: expected a mapping of fields, got {type(entry).__name__}")
+        unknown = sorted(set(entry) - set(fields))
+        if unknown:
+            raise ConfigurationError(
+                f"{path}: {where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(fields))}")
+        self.entry = entry
+
+    def error(self, name: str, message: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.path}: {self.where}: field {name!r} {message}")
+
+    def __call__(self, name: str, kind: Any = None, default: Any = ...) -> Any:
+        if name not in self.entry:
+            if default is ...:
+                raise ConfigurationError(f"{self.path}: {self.where}: missing field {name!r}")
+            return default
+        value = self.entry[name]
+        if kind is not None:
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise self.error(name, f"should be {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+        return value
+
+
+def _load_mapping(path: Path, key: str) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            document = yaml.safe_load(text)
+        else:
+            document = json.loads(text)
+    except Exception as exc:  # yaml.YAMLError and ValueError both name the line
+        raise ConfigurationError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get(key), dict):
+        raise ConfigurationError(f"{path}: expected a top-level {key!r} mapping of name -> entry")
+    return document[key]
+
+
+def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
+    where = f"presets[{name!r}]"
+    read = _EntryReader(path, where, entry, _PRESET_FIELDS)
+    values = {f: read(f, kind, ... if required else None) for f, (kind, required) in _PRESET_FIELDS.items()}
+    task, purchase = values["task"], values["purchase_option"]
+    if task not in TASKS:
+        raise read.error("task", f"is {task!r}; allowed: {', '.join(TASKS)}")
+    if purchase not in PURCHASE_OPTIONS:
+        raise read.error("purchase_option", f"is {purchase!r}; allowed: {', '.join(PURCHASE_OPTIONS)}")
+    try:
+        spec = catalog.get(values["instance_type"])
+    except ConfigurationError as exc:
+        raise read.error("instance_type", f"is invalid: {exc}") from None
+    if purchase != "on-demand" and not spec.spot_supported:
+        raise read.error("purchase_option", f"is {purchase!r}, but {spec.instance_type} cannot run on spot")
+    for number in ("nodes", "min_capacity", "max_capacity", "on_demand_base_capacity"):
+        if values[number] is not None and values[number] < (1 if number == "nodes" else 0):
+            raise read.error(number, f"is {values[number]}; it must be at least {1 if number == 'nodes' else 0}")
+    if task == "inference":
+        for required in ("min_capacity", "max_capacity"):
+            if values[required] is None:
+                raise read.error(required, "is required for an inference preset")
+        if values["min_capacity"] > values["max_capacity"]:
+            raise read.error("min_capacity", f"({values['min_capacity']}) exceeds max_capacity ({values['max_capacity']})")
+    fallbacks = []
+    for fallback in values["fallback_instance_types"] or []:
+        try:
+            fallback_spec = catalog.get(fallback)
+        except ConfigurationError as exc:
+            raise read.error("fallback_instance_types", f"is invalid: {exc}") from None
+        problem = fallback_problem(spec, fallback_spec, same_accelerator_model=task != "inference")
+        if problem:
+            raise read.error("fallback_instance_types",
+                             f"lists {fallback}, which cannot replace {spec.instance_type}: {problem}")
+        fallbacks.append(fallback)
+    ami = values["ami"]
+    if ami is None:
+        ami = default_machine_image(spec).name
+    elif ami not in machine_images():
+        raise read.error("ami", f"is {ami!r}; allowed: {', '.join(machine_images())}")
+    elif problem := machine_images()[ami].problem_with(spec):
+        raise read.error("ami", f"is {ami!r}, which cannot run {spec.instance_type}: {problem}")
+    alarms = AlarmThresholds()
+    if values["alarms"] is not None:
+        alarm_read = _EntryReader(path, f"{where}.alarms", values["alarms"], dict.fromkeys(_ALARM_FIELDS))
+        given = {k: alarm_read(k, (int, float)) for k in values["alarms"]}
+        alarms = AlarmThresholds(**given)
+    return WorkloadPreset(
+        name=name, description=values["description"], task=task, instance_type=spec.instance_type,
+        purchase_option=purchase, ami=ami, source=values["source"], reason=values["reason"],
+        nodes=values["nodes"] or 1, min_capacity=values["min_capacity"] if values["min_capacity"] is not None else 1,
+        max_capacity=values["max_capacity"] if values["max_capacity"] is not None else 1,
+        on_demand_base_capacity=values["on_demand_base_capacity"] or 0,
+        fallback_instance_types=tuple(fallbacks), alarms=alarms,
+    )
+
+
+def load_presets(path: Path) -> dict[str, WorkloadPreset]:
+    """Read and check a preset file (JSON, or YAML by its .yaml/.yml suffix)."""
+    path = Path(path)
+    return {name: _preset(path, name, entry) for name, entry in _load_mapping(path, "presets").items()}
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_presets() -> Mapping[str, WorkloadPreset]:
+    return MappingProxyType(load_presets(DATA_DIR / "presets.json"))
+
+
+def all_presets(extra_file: Path | str | None = None) -> dict[str, WorkloadPreset]:
+    """Built-in presets, plus those of ``extra_file``; a user preset may not reuse a built-in name."""
+    presets = dict(builtin_presets())
+    if extra_file is not None:
+        for name, preset in load_presets(Path(extra_file)).items():
+            if name in presets:
+                raise ConfigurationError(
+                    f"{extra_file}: presets[{name!r}]: a built-in preset already has this name; choose another")
+            presets[name] = preset
+    return presets
+
+
+def get(name: str, extra_file: Path | str | None = None, parameter: str = "preset") -> WorkloadPreset:
+    """The preset called ``name`` (ConfigurationError with close matches if unknown)."""
+    presets = all_presets(extra_file)
+    if name not in presets:
+        raise unknown_name("preset", name, presets, parameter)
+    return presets[name]

@@ -1,0 +1,168 @@
+"""Stack settings read from CDK context (``-c key=value``, cdk.json), checked before any resource exists.
+
+Pure Python: it imports no aws_cdk, so every bad flag is caught and tested without a synth. Context
+values from the command line are strings; values from cdk.json may be typed. Both are accepted.
+
+Precedence, implemented once in :func:`read_settings`: explicit context flags, then the preset, then
+the defaults below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets import catalog, workloads
+
+DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
+DEFAULT_INFERENCE_PRESET = "llm-serving-inferentia2"
+#: Upper bounds that catch typos ("-c nodes=400000"); far above any real cluster, well below quotas' reach.
+MAX_NODES = 512
+MAX_CAPACITY = 1000
+#: How many offered AZs a stack's network spans (a cluster uses one; a fleet spreads across them).
+MAX_NETWORK_AZS = 3
+
+CONTEXT_KEYS = {
+    "preset": "training preset (mlcdk presets list)",
+    "instance_type": "training instance type; overrides the preset's",
+    "nodes": "training node count; overrides the preset's",
+    "inference_preset": "inference preset",
+    "inference_instance_type": "inference instance type; overrides the preset's",
+    "min_capacity": "inference fleet minimum size",
+    "max_capacity": "inference fleet maximum size",
+    "region": "deploy region; omit for env-agnostic stacks",
+    "account": "deploy account; default: CDK_DEFAULT_ACCOUNT when region is set",
+    "alarm_email": "comma-separated e-mail addresses for alarms",
+    "preset_file": "YAML or JSON file with extra presets",
+}
+
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[A-Za-z]{2,}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    """What one stack deploys: a preset, possibly overridden, with its placement."""
+
+    preset: workloads.WorkloadPreset
+    instance_type: str
+    nodes: int  #: training: node count; inference: desired = min_capacity
+    min_capacity: int
+    max_capacity: int
+    availability_zone_ids: tuple[str, ...]  #: offered AZ IDs used by the network; empty when env-agnostic
+
+    @property
+    def spec(self) -> catalog.InstanceSpec:
+        return catalog.get(self.instance_type)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    training: WorkloadSettings
+    inference: WorkloadSettings
+    region: str | None
+    account: str | None
+    alarm_emails: tuple[str, ...]
+
+
+def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    value = context.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigurationError(f"{key} ({value!r}) must be a whole number from {low} to {high}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(f"{key} ({value!r}) must be a whole number from {low} to {high}") from None
+    if not low <= number <= high:
+        raise ConfigurationError(f"{key} ({number}) must be from {low} to {high}")
+    return number
+
+
+def _str(context: Mapping[str, Any], key: str) -> str | None:
+    value = context.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{key} ({value!r}) must be a non-empty string")
+    return value.strip()
+
+
+def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
+    """Comma-separated (or listed) e-mail addresses, each checked."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    emails = tuple(str(item).strip() for item in items if str(item).strip())
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise ConfigurationError(f"{parameter} ({email!r}) is not an e-mail address like ml-team@example.com")
+    return emails
+
+
+def offered_azs(spec: catalog.InstanceSpec, region: str | None, parameter: str) -> tuple[str, ...]:
+    """The AZ IDs of ``region`` that offer ``spec`` (at most MAX_NETWORK_AZS); error if none."""
+    if region is None:
+        return ()
+    azs = spec.offered_azs(region)
+    if not azs:
+        where = ", ".join(spec.regions) or "no region in the catalog"
+        raise ConfigurationError(
+            f"{parameter}: {spec.instance_type} is not offered in {region}; it is offered in {where}")
+    return azs[:MAX_NETWORK_AZS]
+
+
+def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None, preset_file: str | None) -> WorkloadSettings:
+    prefix = "inference_" if inference else ""
+    preset_key = f"{prefix}preset"
+    name = _str(context, preset_key) or (DEFAULT_INFERENCE_PRESET if inference else DEFAULT_TRAINING_PRESET)
+    preset = workloads.get(name, preset_file, parameter=preset_key)
+    if inference != (preset.task == "inference"):
+        wanted = "an inference" if inference else "a training or fine-tuning"
+        raise ConfigurationError(f"{preset_key} ({name!r}) is a {preset.task} preset; {preset_key} needs {wanted} preset")
+    type_key = f"{prefix}instance_type"
+    instance_type = _str(context, type_key) or preset.instance_type
+    spec = catalog.get(instance_type, parameter=type_key)
+    azs = offered_azs(spec, region, type_key)
+    if inference:
+        low = _int(context, "min_capacity", 0, MAX_CAPACITY)
+        high = _int(context, "max_capacity", 1, MAX_CAPACITY)
+        low = preset.min_capacity if low is None else low
+        high = preset.max_capacity if high is None else high
+        if low > high:
+            raise ConfigurationError(f"min_capacity ({low}) must not exceed max_capacity ({high})")
+        return WorkloadSettings(preset, instance_type, low, low, high, azs)
+    nodes = _int(context, "nodes", 1, MAX_NODES)
+    nodes = preset.nodes if nodes is None else nodes
+    return WorkloadSettings(preset, instance_type, nodes, 0, nodes, azs)
+
+
+def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AppSettings:
+    """Check every context value and resolve the settings of both stacks.
+
+    ``context`` maps context keys to values (``app.node.try_get_context`` for each of
+    :data:`CONTEXT_KEYS`). ``environ`` supplies CDK_DEFAULT_ACCOUNT when ``region`` is set.
+    """
+    environ = environ or {}
+    region = _str(context, "region")
+    if region is not None:
+        catalog.default_catalog().check_region(region)
+    account = _str(context, "account")
+    if account is None and region is not None:
+        account = environ.get("CDK_DEFAULT_ACCOUNT") or None
+    if account is not None and not _ACCOUNT.match(account):
+        raise ConfigurationError(f"account ({account!r}) must be a 12-digit AWS account ID")
+    if account is not None and region is None:
+        raise ConfigurationError("account is set but region is not; give both, or neither for env-agnostic stacks")
+    preset_file = _str(context, "preset_file")
+    return AppSettings(
+        training=_workload(context, inference=False, region=region, preset_file=preset_file),
+        inference=_workload(context, inference=True, region=region, preset_file=preset_file),
+        region=region,
+        account=account,
+        alarm_emails=parse_emails(context.get("alarm_email")),
+    )

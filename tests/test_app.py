@@ -1,0 +1,186 @@
+"""The example app (app.py): its stacks pass cdk-nag and cfn-lint, and the CDK CLI works offline."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlcdk.presets import catalog
+from tests.harness import ROOT, cli_context, lint, nag_problems, synth
+
+#: (variant id, context region). None is the env-agnostic default of `cdk synth`.
+APP_VARIANTS = [("env-agnostic", None), ("us-east-1", "us-east-1"), ("us-west-2", "us-west-2"), ("us-east-2", "us-east-2")]
+
+
+def build_app(app):
+    from mlcdk.stacks import add_stacks, settings_from_context
+
+    return add_stacks(app, settings_from_context(app, environ={}))
+
+
+@pytest.fixture(scope="module", params=APP_VARIANTS, ids=[v[0] for v in APP_VARIANTS])
+def app_synth(request):
+    _, region = request.param
+    return region, synth(build_app, cli_context(region=region))
+
+
+def lint_regions(stack, region: str | None) -> list[str]:
+    """The regions a stack targets: its own, or every region offering its type when env-agnostic."""
+    return [region] if region else list(catalog.get(stack.workload.instance_type).regions)
+
+
+def test_app_defines_training_and_inference_stacks(app_synth):
+    _, result = app_synth
+    assert sorted(result.stacks) == ["InferenceStack", "TrainingStack"]
+
+
+def test_every_app_stack_passes_cdk_nag_aws_solutions(app_synth):
+    _, result = app_synth
+    assert nag_problems(result) == []
+
+
+def test_every_app_stack_passes_cfn_lint_in_each_target_region(app_synth):
+    region, result = app_synth
+    for name, stack in result.stacks.items():
+        assert lint(result.template_paths[name], lint_regions(stack, region)) == [], name
+
+
+def test_stacks_stay_well_under_the_cloudformation_resource_limit(app_synth):
+    _, result = app_synth
+    for name, template in result.templates.items():
+        assert len(template["Resources"]) < 250, name
+
+
+def test_regional_stacks_pin_subnets_to_az_ids_that_offer_the_instance_type(app_synth):
+    region, result = app_synth
+    if region is None:
+        pytest.skip("env-agnostic stacks cannot know AZ IDs")
+    for name, stack in result.stacks.items():
+        offered = set(catalog.get(stack.workload.instance_type).offered_azs(region))
+        subnets = [r["Properties"] for r in result.templates[name]["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"]
+        assert subnets and all("AvailabilityZone" not in s for s in subnets), name
+        assert {s["AvailabilityZoneId"] for s in subnets} <= offered, name
+
+
+def test_env_agnostic_stacks_have_no_account_or_region(app_synth):
+    region, result = app_synth
+    for stack in result.stacks.values():
+        expected = "unknown-region" if region is None else region
+        assert stack.environment.endswith(expected)
+
+
+def test_vpc_flow_logs_go_to_a_kms_encrypted_log_group_with_a_rotating_key(app_synth):
+    _, result = app_synth
+    for template in result.templates.values():
+        resources = template["Resources"]
+        flow_logs = [r for r in resources.values() if r["Type"] == "AWS::EC2::FlowLog"]
+        assert len(flow_logs) == 1 and flow_logs[0]["Properties"]["TrafficType"] == "ALL"
+        groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+        assert all("KmsKeyId" in g and g["RetentionInDays"] == 365 for g in groups)
+        keys = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::KMS::Key"]
+        assert keys and all(k["EnableKeyRotation"] is True for k in keys)
+
+
+def test_no_subnet_assigns_public_ips(app_synth):
+    _, result = app_synth
+    for template in result.templates.values():
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::EC2::Subnet":
+                assert resource["Properties"].get("MapPublicIpOnLaunch", False) is False
+
+
+# --------------------------------------------------------------------------------------------
+# The real CDK CLI, offline and without credentials
+# --------------------------------------------------------------------------------------------
+
+
+def run_cdk(*args: str, cwd: Path = ROOT, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CDK_DEFAULT_ACCOUNT"}
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent", CI="true")
+    cdk = ROOT / "node_modules" / ".bin" / "cdk"
+    return subprocess.run([str(cdk), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cdk_out(tmp_path_factory):
+    return tmp_path_factory.mktemp("cdk-out")
+
+
+def test_cdk_ls_lists_both_stacks_offline(cdk_out):
+    result = run_cdk("ls", "--output", str(cdk_out / "ls"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["TrainingStack", "InferenceStack"]
+
+
+def test_cdk_synth_for_a_region_works_offline_and_pins_offered_azs(cdk_out):
+    out = cdk_out / "us-west-2"
+    result = run_cdk("synth", "TrainingStack", "-c", "region=us-west-2", "--quiet", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    template = json.loads((out / "TrainingStack.template.json").read_text())
+    azs = {r["Properties"]["AvailabilityZoneId"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"}
+    assert azs == set(catalog.get("trn1.32xlarge").offered_azs("us-west-2"))
+
+
+def test_cdk_synth_with_a_bad_context_flag_fails_with_one_clear_line(cdk_out):
+    result = run_cdk("synth", "-c", "nodes=four", "--quiet", "--output", str(cdk_out / "bad"))
+    assert result.returncode != 0
+    assert "error: nodes ('four') must be a whole number from 1 to 512" in result.stderr
+    assert "Traceback" not in result.stderr and "jsii" not in result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Packaging
+# --------------------------------------------------------------------------------------------
+
+
+def test_importing_mlcdk_does_not_load_aws_cdk_or_start_jsii():
+    code = "import sys, mlcdk, mlcdk.presets.catalog, mlcdk.settings, mlcdk.cli; " \
+           "print(sorted(m for m in ('aws_cdk', 'jsii', 'constructs') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_wheel_ships_data_and_its_constructs_synthesize_in_another_app(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("mlcdk-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in ("mlcdk/py.typed", "mlcdk/presets/data/instance_types.json", "mlcdk/presets/data/presets.json",
+                     "mlcdk/constructs/network.py"):
+        assert expected in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    other_app = tmp_path / "other_app.py"
+    other_app.write_text(
+        "import aws_cdk as cdk, mlcdk\n"
+        "from mlcdk import PrivateNetwork\n"
+        "assert mlcdk.__file__.startswith(%r), mlcdk.__file__\n"
+        "app = cdk.App(outdir=%r)\n"
+        "stack = cdk.Stack(app, 'Other', env=cdk.Environment(region='us-east-1'))\n"
+        "PrivateNetwork(stack, 'Net', availability_zone_ids=['use1-az4', 'use1-az6'])\n"
+        "print(len(app.synth().get_stack_by_name('Other').template['Resources']))\n" % (str(site), str(tmp_path / "out"))
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    result = subprocess.run([sys.executable, str(other_app)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) > 10
+
+
+def test_committed_cdk_context_json_matches_its_generator():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_context.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lookups = json.loads((ROOT / "cdk.context.json").read_text())
+    assert {k.rsplit("region=", 1)[1] for k in lookups} == set(catalog.regions())
+
+
+def test_ci_script_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

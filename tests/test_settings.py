@@ -1,0 +1,69 @@
+"""Context flags: every bad value is a ConfigurationError naming the flag, the value and what is allowed."""
+from __future__ import annotations
+
+import pytest
+
+from mlcdk import ConfigurationError
+from mlcdk.presets import catalog
+from mlcdk.settings import MAX_NETWORK_AZS, read_settings
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"nodes": "four"}, r"nodes \('four'\) must be a whole number from 1 to 512"),
+        ({"nodes": "0"}, r"nodes \(0\) must be from 1 to 512"),
+        ({"nodes": -3}, r"nodes \(-3\) must be from 1 to 512"),
+        ({"nodes": "100000"}, r"nodes \(100000\) must be from 1 to 512"),
+        ({"nodes": True}, r"nodes \(True\) must be a whole number"),
+        ({"min_capacity": "3", "max_capacity": "2"}, r"min_capacity \(3\) must not exceed max_capacity \(2\)"),
+        ({"min_capacity": "-1"}, r"min_capacity \(-1\) must be from 0 to 1000"),
+        ({"max_capacity": "0"}, r"max_capacity \(0\) must be from 1 to 1000"),
+        ({"instance_type": "trn1.32xlarg"}, r"instance_type: unknown instance type 'trn1.32xlarg'; did you mean 'trn1.32xlarge'"),
+        ({"inference_instance_type": "inf3.xlarge"}, r"inference_instance_type: unknown instance type 'inf3.xlarge'"),
+        ({"preset": "llm-pretrain-trainum"}, r"preset: unknown preset 'llm-pretrain-trainum'; did you mean 'llm-pretrain-trainium'"),
+        ({"preset": "serving-nvidia"}, r"preset \('serving-nvidia'\) is a inference preset; preset needs a training"),
+        ({"inference_preset": "llm-pretrain-nvidia"}, r"inference_preset \('llm-pretrain-nvidia'\) is a training preset"),
+        ({"region": "us-wets-2"}, r"region: unknown region 'us-wets-2'; did you mean 'us-west-2'"),
+        ({"region": "eu-west-1"}, r"instance_type: trn1.32xlarge is not offered in eu-west-1; it is offered in ap-south-1, .*us-west-2"),
+        ({"region": "us-east-1", "account": "12345"}, r"account \('12345'\) must be a 12-digit AWS account ID"),
+        ({"account": "123456789012"}, r"account is set but region is not"),
+        ({"alarm_email": "ml-team"}, r"alarm_email \('ml-team'\) is not an e-mail address"),
+        ({"alarm_email": "a@example.com,b@"}, r"alarm_email \('b@'\) is not an e-mail address"),
+        ({"preset": ""}, r"preset \(''\) must be a non-empty string"),
+        ({"preset_file": "/nonexistent/presets.yaml"}, r"/nonexistent/presets.yaml: cannot read"),
+    ],
+)
+def test_bad_context_is_a_configuration_error_naming_the_flag(context, message):
+    with pytest.raises(ConfigurationError, match=message):
+        read_settings(context)
+
+
+def test_defaults_are_the_trainium_pretraining_and_inferentia2_serving_presets():
+    settings = read_settings({})
+    assert (settings.training.instance_type, settings.training.nodes) == ("trn1.32xlarge", 2)
+    assert (settings.inference.instance_type, settings.inference.min_capacity, settings.inference.max_capacity) == ("inf2.xlarge", 1, 4)
+    assert settings.region is None and settings.training.availability_zone_ids == ()
+
+
+def test_explicit_flags_override_the_preset():
+    settings = read_settings({"preset": "llm-pretrain-nvidia", "instance_type": "p5en.48xlarge", "nodes": "8"})
+    assert (settings.training.preset.name, settings.training.instance_type, settings.training.nodes) == (
+        "llm-pretrain-nvidia", "p5en.48xlarge", 8)
+
+
+def test_region_selects_offered_az_ids_from_the_catalog():
+    settings = read_settings({"region": "us-east-1"})
+    offered = catalog.get("trn1.32xlarge").offered_azs("us-east-1")
+    assert settings.training.availability_zone_ids == offered[:MAX_NETWORK_AZS]
+    assert set(settings.inference.availability_zone_ids) <= set(catalog.get("inf2.xlarge").offered_azs("us-east-1"))
+
+
+def test_account_comes_from_the_environment_only_when_a_region_is_set():
+    environ = {"CDK_DEFAULT_ACCOUNT": "123456789012"}
+    assert read_settings({}, environ).account is None
+    assert read_settings({"region": "us-west-2"}, environ).account == "123456789012"
+
+
+def test_alarm_emails_are_split_and_trimmed():
+    assert read_settings({"alarm_email": "a@example.com, b@example.org"}).alarm_emails == ("a@example.com", "b@example.org")
