@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,16 +47,19 @@ def _gib(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def _json_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    if hasattr(value, "items"):
-        return dict(value.items())
-    raise TypeError(type(value).__name__)
+def _plain(value: Any) -> Any:
+    """Frozen dataclasses and read-only mappings as plain JSON values (dataclasses.asdict cannot copy those)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=1, sort_keys=True, default=_json_default) + "\n")
+    sys.stdout.write(json.dumps(_plain(document), indent=1, sort_keys=True) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,11 +140,11 @@ def catalog_show(
     provenance = catalog.default_catalog().provenance
     regions = [region] if region else list(spec.regions)
     if as_json:
-        document = dataclasses.asdict(spec)
+        document = _plain(spec)
         document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
         document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
                               for r in regions}
-        document["provenance"] = dataclasses.asdict(provenance)
+        document["provenance"] = _plain(provenance)
         _print_json(document)
         return
     acc = spec.accelerator
@@ -260,7 +264,7 @@ def presets_list(
     except ConfigurationError as exc:
         fail(str(exc))
     if as_json:
-        _print_json({name: dataclasses.asdict(p) for name, p in presets.items()})
+        _print_json(presets)
         return
     table = Table(title=f"{len(presets)} presets")
     for column in ("name", "task", "instance type", "size", "purchase", "description"):
@@ -283,7 +287,7 @@ def presets_show(
         preset = workloads.get(name, file)
     except ConfigurationError as exc:
         fail(str(exc))
-    _print_json(dataclasses.asdict(preset))
+    _print_json(preset)
 
 
 def main() -> None:

@@ -1,0 +1,33 @@
+"""Timing helpers shared by the benchmarks: medians of subprocess runs, measured against a same-run baseline."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def median_seconds(command: list[str], runs: int, env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
+    """Median wall time of ``runs`` executions of ``command`` (each must succeed)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, env=env or environment(), check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(label: str, seconds: float, baseline: float, target: float | None = None) -> None:
+    ratio = seconds / baseline
+    verdict = "" if target is None else ("  OK" if ratio <= target else f"  OVER target {target}x")
+    print(f"{label:<48} {seconds * 1000:9.0f} ms  {ratio:6.2f}x{verdict}")

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Catalog load time and CLI cold start, each against a baseline measured in the same run.
+
+Targets: the catalog loads in under 100 ms; `mlcdk catalog show trn1.32xlarge` starts cold in well
+under a second. Baselines: json.loads of the same files (the parsing floor) and a bare interpreter.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import median_seconds, report  # noqa: E402
+
+from mlcdk.presets import refresh  # noqa: E402
+from mlcdk.presets.catalog import load_catalog  # noqa: E402
+
+
+def median_in_process(function, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    runs = 20
+    parse = median_in_process(lambda: [json.loads((refresh.DATA_DIR / f).read_text()) for f in refresh.SNAPSHOT_FILES], runs)
+    load = median_in_process(load_catalog, runs)
+    print(f"in-process, median of {runs}")
+    report("json.loads of the three snapshot files (floor)", parse, parse)
+    report("load_catalog() into frozen dataclasses", load, parse)
+    print(f"  target: under 100 ms -> {'OK' if load < 0.100 else 'OVER'} ({load * 1000:.0f} ms)")
+
+    python = sys.executable
+    cold_runs = 7
+    print(f"cold processes, median of {cold_runs}")
+    bare = median_seconds([python, "-c", "pass"], cold_runs)
+    report("python -c pass (interpreter floor)", bare, bare)
+    show = median_seconds([python, "-m", "mlcdk.cli", "catalog", "show", "trn1.32xlarge"], cold_runs)
+    report("mlcdk catalog show trn1.32xlarge", show, bare)
+    listing = median_seconds([python, "-m", "mlcdk.cli", "catalog", "list", "--region", "us-east-1"], cold_runs)
+    report("mlcdk catalog list --region us-east-1", listing, bare)
+    print(f"  target: well under 1 s -> {'OK' if show < 0.5 else 'CHECK'} ({show * 1000:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
