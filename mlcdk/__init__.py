@@ -16,12 +16,18 @@ __version__ = "0.1.0"
 # Public names that live in modules importing aws_cdk; resolved lazily (PEP 562).
 _LAZY = {
     "PrivateNetwork": "mlcdk.constructs.network",
+    "TrainingCluster": "mlcdk.constructs.training_cluster",
+    "PurchaseOptions": "mlcdk.constructs.options",
+    "StorageOptions": "mlcdk.constructs.options",
+    "ScaleSchedule": "mlcdk.constructs.options",
     "TrainingStack": "mlcdk.stacks",
     "InferenceStack": "mlcdk.stacks",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcdk.constructs.network import PrivateNetwork
+    from mlcdk.constructs.options import PurchaseOptions, ScaleSchedule, StorageOptions
+    from mlcdk.constructs.training_cluster import TrainingCluster
     from mlcdk.stacks import InferenceStack, TrainingStack
 
 __all__ = ["ConfigurationError", "__version__", *sorted(_LAZY)]

@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.training_cluster import TrainingCluster
 from mlcdk.settings import CONTEXT_KEYS, AppSettings, WorkloadSettings, read_settings
 
 TRAINING_STACK = "TrainingStack"
@@ -33,7 +34,16 @@ class _WorkloadStack(cdk.Stack):
 
 
 class TrainingStack(_WorkloadStack):
-    """The training side: from context keys ``preset``, ``instance_type`` and ``nodes``."""
+    """The training side: a TrainingCluster from context keys ``preset``, ``instance_type`` and ``nodes``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
+                 alarm_emails: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
+        self.cluster = TrainingCluster(
+            self, "Cluster", preset=workload.preset, instance_type=workload.instance_type, nodes=workload.nodes,
+            vpc=self.network.vpc, alarm_emails=alarm_emails)
+        cdk.CfnOutput(self, "CheckpointBucket", value=self.cluster.checkpoint_bucket.bucket_name)
+        cdk.CfnOutput(self, "AutoScalingGroup", value=self.cluster.auto_scaling_group.auto_scaling_group_name)
 
 
 class InferenceStack(_WorkloadStack):

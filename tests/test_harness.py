@@ -55,3 +55,13 @@ def test_lint_gate_rejects_an_instance_type_a_region_does_not_have():
     path = result.template_paths["Lint"]
     assert any(p.startswith("E3628") for p in lint(path, ["eu-west-1"]))
     assert lint(path, ["us-east-1"]) == []
+
+
+def test_lint_gate_accepts_e3628_only_where_the_ec2_api_shows_the_type_offered():
+    def build(app):
+        stack = cdk.Stack(app, "Lag")
+        ec2.CfnInstance(stack, "Node", instance_type="trn1.32xlarge", image_id="ami-12345678")
+        return [stack]
+    path = synth(build, nag=False).template_paths["Lag"]
+    assert lint(path, ["ap-south-1"]) == []  # cfn-lint's data lags; DescribeInstanceTypeOfferings lists it
+    assert lint(path, ["eu-west-1"]) != []   # not offered there by any source

@@ -67,6 +67,7 @@ class MachineImage:
     architecture: str
     accelerator_kinds: tuple[str, ...]
     excluded_families: tuple[str, ...]
+    root_device_name: str  #: where the root volume mapping goes (/dev/sda1 on Ubuntu, /dev/xvda on AL2023)
     source: str
     reason: str
 
@@ -95,9 +96,10 @@ def machine_images() -> Mapping[str, MachineImage]:
     for name, entry in entries.items():
         read = _EntryReader(path, f"amis[{name!r}]", entry, {
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
-            "source": str, "reason": str})
+            "root_device_name": str, "source": str, "reason": str})
         images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
-                                    tuple(read("excluded_families")), read("source"), read("reason"))
+                                    tuple(read("excluded_families")), read("root_device_name"), read("source"),
+                                    read("reason"))
     return MappingProxyType(images)
 
 

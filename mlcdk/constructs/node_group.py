@@ -1,0 +1,119 @@
+"""NodeGroup: the launch template and Auto Scaling group shared by TrainingCluster and InferenceFleet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk.constructs.efa import efa_interfaces
+from mlcdk.constructs.options import PurchaseOptions, StorageOptions
+from mlcdk.presets.catalog import InstanceSpec
+
+DATA_DEVICE = "/dev/sdf"
+
+
+class NodeGroup(Construct):
+    """A launch template (IMDSv2, encrypted gp3 volumes, optional EFA interfaces and placement group) and
+    the Auto Scaling group that runs it (on-demand, spot, or a mix with fallback types).
+
+    Child IDs are fixed ("LaunchTemplate", "Nodes", "PlacementGroup"), whatever the instance type.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: InstanceSpec,
+        min_capacity: int,
+        max_capacity: int,
+        desired_capacity: int | None,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        role: iam.IRole,
+        key: kms.IKey,
+        machine_image: ec2.IMachineImage,
+        user_data: ec2.UserData,
+        storage: StorageOptions,
+        root_device_name: str,
+        efa: bool,
+        cluster_placement: bool,
+        purchase: PurchaseOptions,
+        fallback_instance_types: Sequence[str],
+        notification_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        volumes = [ec2.BlockDevice(device_name=root_device_name, volume=ec2.BlockDeviceVolume.ebs(
+            storage.root_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
+            delete_on_termination=True))]
+        if storage.data_volume_size_gib:
+            volumes.append(ec2.BlockDevice(device_name=DATA_DEVICE, volume=ec2.BlockDeviceVolume.ebs(
+                storage.data_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
+                iops=storage.data_volume_iops, throughput=storage.data_volume_throughput_mibs,
+                delete_on_termination=True)))
+        self.launch_template = ec2.LaunchTemplate(
+            self, "LaunchTemplate",
+            instance_type=ec2.InstanceType(spec.instance_type),
+            machine_image=machine_image,
+            role=role,
+            user_data=user_data,
+            security_group=security_group,
+            require_imdsv2=True,
+            http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+            http_put_response_hop_limit=2,  # containers on the node reach IMDSv2 through one extra hop
+            block_devices=volumes,
+        )
+        template = self.launch_template.node.default_child
+        self.placement_group: ec2.CfnPlacementGroup | None = None
+        if cluster_placement:
+            self.placement_group = ec2.CfnPlacementGroup(self, "PlacementGroup", strategy="cluster")
+            # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
+            template.add_property_override("LaunchTemplateData.Placement.GroupName", self.placement_group.ref)
+        if efa:
+            interfaces = [{**nic, "Groups": [security_group.security_group_id]} for nic in efa_interfaces(spec)]
+            template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
+            # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
+            template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")
+
+        types = [spec.instance_type, *fallback_instance_types]
+        mixed = purchase.uses_spot or len(types) > 1
+        common = dict(
+            vpc=vpc, vpc_subnets=subnets, min_capacity=min_capacity, max_capacity=max_capacity,
+            desired_capacity=desired_capacity, group_metrics=[autoscaling.GroupMetrics.all()],
+            notifications=[autoscaling.NotificationConfiguration(topic=notification_topic)],
+            capacity_rebalance=purchase.uses_spot or None,
+        )
+        if mixed:
+            on_demand_base, on_demand_above = {
+                "on-demand": (0, 100),
+                "spot": (0, 0),
+                "mixed": (purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base),
+            }[purchase.option]
+            policy = autoscaling.MixedInstancesPolicy(
+                launch_template=self.launch_template,
+                instances_distribution=autoscaling.InstancesDistribution(
+                    on_demand_base_capacity=on_demand_base,
+                    on_demand_percentage_above_base_capacity=on_demand_above,
+                    on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+                    spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+                ),
+                launch_template_overrides=[
+                    autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in types],
+            )
+            self.auto_scaling_group = autoscaling.AutoScalingGroup(self, "Nodes", mixed_instances_policy=policy, **common)
+        else:
+            self.auto_scaling_group = autoscaling.AutoScalingGroup(self, "Nodes", launch_template=self.launch_template,
+                                                                   **common)
+        if desired_capacity is not None:
+            cdk.Annotations.of(self.auto_scaling_group).acknowledge_warning(
+                "@aws-cdk/aws-autoscaling:desiredCapacitySet",
+                "the configured size is the group's intended size: a deploy sets it back on purpose")
+        self.instance_types = tuple(types)

@@ -1,0 +1,143 @@
+"""The secure-by-default parts every node group gets: KMS key, security group, role, topic, buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from mlcdk.constructs.nag import acknowledge, resource_finding
+from mlcdk.presets import metrics
+
+_DATA_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+def encryption_key(scope: Construct, construct_id: str, *, description: str,
+                   removal_policy: cdk.RemovalPolicy) -> kms.Key:
+    """A customer-managed key with rotation, usable for EBS through EC2 and for alarm notifications.
+
+    EBS: Auto Scaling launches instances with its service-linked role, which needs the key. The grant
+    goes through ``kms:ViaService`` for EC2 in this account rather than naming that role, because the
+    role does not exist in an account that has never used Auto Scaling, and a key policy naming a
+    missing principal fails to create.
+    """
+    stack = cdk.Stack.of(scope)
+    key = kms.Key(scope, construct_id, enable_key_rotation=True, description=description, removal_policy=removal_policy)
+    via_ec2 = {"kms:CallerAccount": stack.account, "kms:ViaService": f"ec2.{stack.region}.amazonaws.com"}
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="EbsThroughEc2", actions=_DATA_KEY_ACTIONS, principals=[iam.AnyPrincipal()], resources=["*"],
+        conditions={"StringEquals": via_ec2}))
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="EbsGrantsThroughEc2", actions=["kms:CreateGrant"], principals=[iam.AnyPrincipal()], resources=["*"],
+        conditions={"StringEquals": via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}))
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="EncryptedTopicPublishers", actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
+        resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
+    return key
+
+
+def cluster_security_group(scope: Construct, construct_id: str, *, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
+    """No ingress from outside; all traffic to and from itself (EFA and collectives need it); egress anywhere
+    (packages, containers, S3 and AWS APIs, through NAT)."""
+    group = ec2.SecurityGroup(scope, construct_id, vpc=vpc, description=description, allow_all_outbound=True)
+    allow_self_traffic(scope, f"{construct_id}Self", group)
+    return group
+
+
+def allow_self_traffic(scope: Construct, construct_id: str, group: ec2.ISecurityGroup) -> None:
+    """All-protocol ingress and egress whose source and destination is ``group`` itself (required by EFA).
+
+    The egress rule is an explicit resource: CDK drops ``add_egress_rule`` on a group that allows all
+    outbound traffic, and EFA needs the self-referencing rule regardless.
+    """
+    group.add_ingress_rule(group, ec2.Port.all_traffic(), "EFA/NCCL/Neuron collectives between nodes")
+    ec2.CfnSecurityGroupEgress(scope, f"{construct_id}Egress", group_id=group.security_group_id, ip_protocol="-1",
+                               destination_security_group_id=group.security_group_id,
+                               description="EFA/NCCL/Neuron collectives between nodes")
+
+
+def node_role(scope: Construct, construct_id: str, *, description: str) -> iam.Role:
+    """An EC2 role with SSM Session Manager (no SSH) and the CloudWatch agent's minimum."""
+    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"), description=description,
+                    managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")])
+    acknowledge(role, "AwsSolutions-IAM4", "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session "
+                "Manager, which replaces SSH; a copy would drift from it", finding="Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+    return role
+
+
+def agent_policy(scope: Construct, construct_id: str, role: iam.IRole) -> iam.Policy:
+    """PutMetricData to the agent's namespace only, and DescribeTags for its AutoScalingGroupName dimension."""
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[
+        iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                            conditions={"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}}),
+        iam.PolicyStatement(actions=["ec2:DescribeTags"], resources=["*"]),
+    ])
+    acknowledge(policy, "AwsSolutions-IAM5", "cloudwatch:PutMetricData and ec2:DescribeTags support no resource-level "
+                "permissions (Resource must be *); PutMetricData is limited to the CWAgent namespace by condition",
+                finding="Resource::*")
+    return policy
+
+
+def data_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket: s3.IBucket, key: kms.IKey) -> iam.Policy:
+    """Read, write and delete objects in one bucket, and use of one key: named actions, no action wildcards."""
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[
+        iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+                            resources=[bucket.bucket_arn]),
+        iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                                     "s3:ListMultipartUploadParts"], resources=[bucket.arn_for_objects("*")]),
+        iam.PolicyStatement(actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                            resources=[key.key_arn]),
+    ])
+    acknowledge(policy, "AwsSolutions-IAM5", "object access is scoped to the one checkpoint bucket (its ARN/*); "
+                "object keys are the job's checkpoint names and cannot be listed in advance",
+                finding=resource_finding(policy, bucket.arn_for_objects("*")).removeprefix("Resource::"))
+    return policy
+
+
+def lifecycle_policy(scope: Construct, construct_id: str, role: iam.IRole, asg_arn: str) -> iam.Policy:
+    """Let a terminating node finish (or extend) its termination lifecycle hook, on this group only.
+
+    A separate policy: the launch template depends on the role's default policy, and the group's ARN
+    depends on the launch template, so putting this statement there would make a cycle.
+    """
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[iam.PolicyStatement(
+        actions=["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+        resources=[asg_arn])])
+    acknowledge(policy, "AwsSolutions-IAM5", "an Auto Scaling group ARN contains a generated UUID that CloudFormation "
+                "does not return; the ARN is pinned to this group by its name",
+                finding=resource_finding(policy, asg_arn).removeprefix("Resource::"))
+    return policy
+
+
+def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, emails: Sequence[str]) -> sns.Topic:
+    """An SNS topic for alarms and events, KMS-encrypted and SSL-only, with e-mail subscriptions."""
+    topic = sns.Topic(scope, construct_id, master_key=key, enforce_ssl=True)
+    for email in emails:
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+    return topic
+
+
+def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
+                      removal_policy: cdk.RemovalPolicy) -> s3.Bucket:
+    """Versioned, KMS-encrypted, SSL-only, no public access, logged, with lifecycle rules for old data."""
+    logs = s3.Bucket(scope, f"{construct_id}AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy,
+                     object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                     lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))])
+    acknowledge(logs, "AwsSolutions-S1", "this is the server-access-log bucket of the checkpoint bucket; "
+                "logging it into itself would loop")
+    return s3.Bucket(
+        scope, construct_id, encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
+        versioned=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        server_access_logs_bucket=logs, server_access_logs_prefix="checkpoints/", removal_policy=removal_policy,
+        lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(30),
+                                          abort_incomplete_multipart_upload_after=cdk.Duration.days(7))],
+    )

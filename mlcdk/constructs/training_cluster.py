@@ -1,0 +1,351 @@
+"""TrainingCluster: a multi-node training cluster (Trainium or NVIDIA) from one line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk.constructs import security
+from mlcdk.constructs.nag import acknowledge
+from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.node_group import NodeGroup
+from mlcdk.constructs.options import (
+    GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, PURCHASE_OPTIONS, PurchaseOptions, ScaleSchedule, StorageOptions,
+)
+from mlcdk.constructs.user_data import bootstrap
+from mlcdk.constructs.validation import check, concrete
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets import catalog, metrics, workloads
+from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.settings import MAX_NODES, parse_emails
+
+SPOT_EVENTS = ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]
+
+
+@jsii.implements(ec2.IConnectable, iam.IGrantable)
+class TrainingCluster(Construct):
+    """An Auto Scaling group of accelerated nodes wired for distributed training.
+
+    Facts (EFA interfaces, offered AZs, AMI parameter, spot support) come from the catalog. Precedence:
+    security invariants, then explicit arguments, then the preset, then the defaults below.
+
+    :param instance_type: the EC2 type, e.g. "trn1.32xlarge". Overrides the preset's type; the preset's
+        fallback types are kept only where they can replace it. Default: the preset's.
+    :param preset: a preset name (``mlcdk presets list``) or a WorkloadPreset. Default: none; then
+        ``instance_type`` is required.
+    :param nodes: cluster size (the group's desired and maximum). Default: the preset's, else 1.
+    :param vpc: the VPC. Default: a PrivateNetwork with private subnets in the AZ IDs (up to 3) of the
+        stack's region that offer the type. A VPC from PrivateNetwork lets the cluster check its AZs.
+    :param availability_zone_id: pin the nodes to this AZ ID (e.g. "use1-az4"). Default: the first AZ ID
+        of the network that offers the type. All nodes share one AZ (one subnet).
+    :param efa: attach every EFA interface the type supports. Default: on for multi-node clusters of
+        EFA-capable types, off otherwise.
+    :param placement_group: put the nodes in a cluster placement group. Default: on for multi-node
+        clusters whose type supports it. Turn it off for On-Demand Capacity Reservations and Capacity
+        Blocks, which a forced placement group can starve (a warning says so for EFA clusters).
+    :param purchase: on-demand, spot or mixed, and fallback types. Default: the preset's purchase
+        option, else on-demand.
+    :param storage: volume sizes and the optional data volume. Default: a 200 GiB gp3 root volume.
+    :param machine_image: the AMI. Default: the catalog's AMI for the type (Neuron DLAMI or NVIDIA
+        DLAMI), resolved at deploy time from its SSM public parameter.
+    :param role: the node role. Default: a new role with SSM Session Manager, the CloudWatch agent's
+        PutMetricData, read/write on the checkpoint bucket, and use of the cluster's key.
+    :param security_group: the node group. Default: a new group allowing all traffic within itself
+        (EFA) and no other ingress. The self rules are added to a group you bring, too.
+    :param encryption_key: the KMS key for volumes, the checkpoint bucket and the topic. Default: a new
+        key with rotation.
+    :param checkpoint_bucket: where checkpoints go. Default: a new KMS-encrypted, versioned, SSL-only
+        bucket with access logs and a 30-day expiry of old versions.
+    :param alarm_topic: the SNS topic for spot events, scaling notifications and alarms. Default: a new
+        KMS-encrypted topic, with ``alarm_emails`` subscribed.
+    :param alarm_emails: e-mail addresses subscribed to a new topic. Default: none.
+    :param user_data_commands: shell commands run at the end of the node bootstrap. Default: none.
+    :param schedule: scale to zero and back on a schedule. Default: no schedule.
+    :param checkpoint_grace_period: how long a terminating node may take to checkpoint (a termination
+        lifecycle hook). Default: 10 minutes.
+    :param removal_policy: for the checkpoint bucket and the key. Default: RETAIN (checkpoints outlive
+        the stack; the key must outlive them).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        instance_type: str | None = None,
+        preset: str | workloads.WorkloadPreset | None = None,
+        nodes: int | None = None,
+        vpc: ec2.IVpc | None = None,
+        availability_zone_id: str | None = None,
+        efa: bool | None = None,
+        placement_group: bool | None = None,
+        purchase: PurchaseOptions | None = None,
+        storage: StorageOptions | None = None,
+        machine_image: ec2.IMachineImage | None = None,
+        role: iam.IRole | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        encryption_key: kms.IKey | None = None,
+        checkpoint_bucket: s3.IBucket | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        alarm_emails: Sequence[str] = (),
+        user_data_commands: Sequence[str] = (),
+        schedule: ScaleSchedule | None = None,
+        checkpoint_grace_period: cdk.Duration | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        region = stack.region if concrete(stack.region) else None
+
+        # 1. Resolve: explicit arguments, then the preset, then defaults.
+        if isinstance(preset, str):
+            preset = workloads.get(preset)
+        check([(instance_type is None and preset is None, "TrainingCluster needs instance_type or preset")])
+        if preset is not None:
+            check([(preset.task == "inference",
+                    f"preset ({preset.name!r}) is an inference preset; TrainingCluster needs a training or "
+                    "fine-tuning preset")])
+        spec = catalog.get(instance_type or preset.instance_type)
+        nodes = nodes if nodes is not None else (preset.nodes if preset else 1)
+        purchase = purchase or PurchaseOptions(
+            option=preset.purchase_option if preset else "on-demand",
+            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
+        storage = storage or StorageOptions()
+        emails = parse_emails(list(alarm_emails), "alarm_emails")
+        multi_node = concrete(nodes) and nodes > 1
+
+        # 2. Validate, before any resource exists.
+        self._validate(spec, nodes, purchase, storage, efa, placement_group, region, availability_zone_id)
+        efa = efa if efa is not None else (multi_node and spec.efa_supported)
+        cluster_placement = placement_group if placement_group is not None else (
+            multi_node and spec.supports_placement("cluster"))
+        fallbacks = self._fallbacks(spec, purchase, preset, efa)
+        image = machine_image
+        root_device = storage.root_device_name
+        if image is None:
+            catalog_image = workloads.default_machine_image(spec)
+            image = ec2.MachineImage.from_ssm_parameter(catalog_image.parameter)
+            root_device = root_device or catalog_image.root_device_name
+        root_device = root_device or "/dev/xvda"
+
+        # 3. Network: one subnet, in an AZ that offers the type.
+        if vpc is None:
+            offered = spec.offered_azs(region)[:3] if region else ()
+            if availability_zone_id and availability_zone_id not in offered and offered:
+                offered = (availability_zone_id, *offered[:2])
+            vpc = PrivateNetwork(self, "Network", availability_zone_ids=offered).vpc
+        subnet, self.availability_zone_id = self._placement_subnet(vpc, spec, region, availability_zone_id)
+
+        # 4. Security: key, group, role, topic, bucket.
+        self.encryption_key = encryption_key or security.encryption_key(
+            self, "Key", description=f"{construct_id}: volumes, checkpoints, notifications", removal_policy=removal_policy)
+        self.security_group = security_group or security.cluster_security_group(
+            self, "SecurityGroup", vpc=vpc, description=f"{construct_id} training nodes: EFA self traffic, no SSH")
+        if security_group is not None:
+            security.allow_self_traffic(self, "SecurityGroupSelf", security_group)
+        self.role = role or security.node_role(self, "Role", description=f"{construct_id} training nodes")
+        self.alarm_topic = alarm_topic or security.alarm_topic(self, "AlarmTopic", key=self.encryption_key, emails=emails)
+        self.checkpoint_bucket = checkpoint_bucket or security.checkpoint_bucket(
+            self, "Checkpoints", key=self.encryption_key, removal_policy=removal_policy)
+        node_policies = [security.agent_policy(self, "AgentPolicy", self.role),
+                         security.data_policy(self, "CheckpointPolicy", self.role, bucket=self.checkpoint_bucket,
+                                              key=self.encryption_key)]
+
+        # 5. Nodes.
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(*bootstrap(
+            spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
+            extra=[f"export MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name}", *user_data_commands]))
+        group = NodeGroup(
+            self, "NodeGroup", spec=spec, min_capacity=0, max_capacity=nodes, desired_capacity=nodes, vpc=vpc,
+            subnets=ec2.SubnetSelection(subnets=[subnet]), security_group=self.security_group, role=self.role,
+            key=self.encryption_key, machine_image=image, user_data=user_data, storage=storage,
+            root_device_name=root_device, efa=efa, cluster_placement=cluster_placement, purchase=purchase,
+            fallback_instance_types=fallbacks, notification_topic=self.alarm_topic)
+        self.launch_template = group.launch_template
+        self.auto_scaling_group = group.auto_scaling_group
+        self.placement_group = group.placement_group
+        for policy in node_policies:  # nodes start with their permissions in place
+            self.auto_scaling_group.node.add_dependency(policy)
+        acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
+                    "template; every volume is gp3 and encrypted with the cluster key (asserted in mlcdk's tests)")
+        self.spec, self.nodes, self.efa, self.purchase = spec, nodes, efa, purchase
+        self.instance_types = group.instance_types
+        self._connections = ec2.Connections(security_groups=[self.security_group])
+
+        # 6. Interruptions and checkpoints.
+        grace = checkpoint_grace_period or cdk.Duration.minutes(10)
+        self.auto_scaling_group.add_lifecycle_hook(
+            "CheckpointOnTermination", lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+            heartbeat_timeout=grace, default_result=autoscaling.DefaultResult.CONTINUE)
+        security.lifecycle_policy(self, "LifecyclePolicy", self.role, self.auto_scaling_group.auto_scaling_group_arn)
+        if purchase.uses_spot:
+            events.Rule(self, "SpotInterruptions", description=f"{construct_id}: spot interruption and rebalance notices",
+                        event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=SPOT_EVENTS),
+                        targets=[targets.SnsTopic(self.alarm_topic)])
+        if schedule is not None:
+            zone = schedule.time_zone
+            self.auto_scaling_group.scale_on_schedule("ScheduledStop", schedule=autoscaling.Schedule.expression(schedule.stop),
+                                                      desired_capacity=0, min_capacity=0, time_zone=zone)
+            self.auto_scaling_group.scale_on_schedule("ScheduledStart", schedule=autoscaling.Schedule.expression(schedule.start),
+                                                      desired_capacity=nodes, time_zone=zone)
+        if multi_node and efa and not cluster_placement:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:placementGroupOff",
+                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: inter-node latency "
+                "may be higher. Keep it off only for capacity reservations or Capacity Blocks.")
+        if multi_node and efa is False and spec.efa_supported:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
+                f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
+
+    # ----------------------------------------------------------------------------------------
+    # Validation
+    # ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate(spec: InstanceSpec, nodes, purchase: PurchaseOptions, storage: StorageOptions, efa, placement_group,
+                  region: str | None, az_id: str | None) -> None:
+        name = spec.instance_type
+        rows = []
+        if concrete(nodes):
+            rows.append((isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES,
+                         f"nodes ({nodes!r}) must be a whole number from 1 to {MAX_NODES}"))
+        if region is not None:
+            rows.append((not spec.offered_in(region),
+                         f"instance_type: {name} is not offered in {region}; it is offered in {', '.join(spec.regions)}"))
+            if az_id is not None:
+                rows.append((spec.offered_in(region) and az_id not in spec.offered_azs(region),
+                             f"availability_zone_id: {name} is not offered in {az_id}; in {region} it is offered in "
+                             f"{', '.join(spec.offered_azs(region))}"))
+        rows += [
+            (efa is True and not spec.efa_supported, f"efa: {name} does not support EFA"),
+            (placement_group is True and not spec.supports_placement("cluster"),
+             f"placement_group: {name} does not support cluster placement groups"),
+            (purchase.option not in PURCHASE_OPTIONS,
+             f"purchase.option ({purchase.option!r}) must be one of {', '.join(PURCHASE_OPTIONS)}"),
+            (purchase.uses_spot and not spec.spot_supported, f"purchase.option ({purchase.option!r}): {name} cannot run on spot"),
+            (not 0 <= purchase.on_demand_percentage_above_base <= 100,
+             f"purchase.on_demand_percentage_above_base ({purchase.on_demand_percentage_above_base}) must be 0-100"),
+            (purchase.on_demand_base_capacity < 0,
+             f"purchase.on_demand_base_capacity ({purchase.on_demand_base_capacity}) must be at least 0"),
+            (not 8 <= storage.root_volume_size_gib <= GP3_MAX_GIB,
+             f"storage.root_volume_size_gib ({storage.root_volume_size_gib}) must be from 8 to {GP3_MAX_GIB}"),
+            (storage.data_volume_size_gib is not None and not 1 <= storage.data_volume_size_gib <= GP3_MAX_GIB,
+             f"storage.data_volume_size_gib ({storage.data_volume_size_gib}) must be from 1 to {GP3_MAX_GIB}"),
+            (not GP3_IOPS[0] <= storage.data_volume_iops <= GP3_IOPS[1],
+             f"storage.data_volume_iops ({storage.data_volume_iops}) must be from {GP3_IOPS[0]} to {GP3_IOPS[1]}"),
+            (not GP3_THROUGHPUT_MIBS[0] <= storage.data_volume_throughput_mibs <= GP3_THROUGHPUT_MIBS[1],
+             f"storage.data_volume_throughput_mibs ({storage.data_volume_throughput_mibs}) must be from "
+             f"{GP3_THROUGHPUT_MIBS[0]} to {GP3_THROUGHPUT_MIBS[1]}"),
+            (not storage.data_mount_point.startswith("/") or storage.data_mount_point == "/",
+             f"storage.data_mount_point ({storage.data_mount_point!r}) must be an absolute path other than /"),
+        ]
+        check(rows)
+
+    @staticmethod
+    def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, efa: bool) -> tuple[str, ...]:
+        """Fallback types: explicit ones must fit; the preset's are kept where they fit."""
+        explicit = purchase.fallback_instance_types is not None
+        candidates = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
+        kept = []
+        for name in candidates:
+            fallback = catalog.get(name, parameter="purchase.fallback_instance_types")
+            problem = workloads.fallback_problem(spec, fallback, same_accelerator_model=True)
+            if problem is None and efa and fallback.maximum_efa_interfaces < spec.maximum_efa_interfaces:
+                problem = (f"it supports {fallback.maximum_efa_interfaces} EFA interfaces; the launch template "
+                           f"attaches {spec.maximum_efa_interfaces}")
+            if problem is None and purchase.uses_spot and not fallback.spot_supported:
+                problem = "it cannot run on spot"
+            if problem and explicit:
+                raise ConfigurationError(
+                    f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")
+            if not problem and name != spec.instance_type:
+                kept.append(name)
+        return tuple(kept)
+
+    def _placement_subnet(self, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None,
+                          az_id: str | None) -> tuple[ec2.ISubnet, str | None]:
+        """The private subnet of the chosen AZ. For a PrivateNetwork, AZ IDs are known and checked."""
+        subnets = vpc.private_subnets or vpc.isolated_subnets
+        check([(not subnets, "vpc has no private or isolated subnets; cluster nodes never get public IPs")])
+        network = vpc.node.scope
+        if isinstance(network, PrivateNetwork) and network.availability_zone_ids:
+            ids = network.availability_zone_ids
+            usable = [i for i in ids if region is None or i in spec.offered_azs(region)]
+            wanted = az_id or (usable[0] if usable else None)
+            check([
+                (wanted is None, f"vpc: none of its AZs ({', '.join(ids)}) offers {spec.instance_type}; offered in "
+                                 f"{region}: {', '.join(spec.offered_azs(region or '')) or 'none'}"),
+                (wanted is not None and wanted not in ids,
+                 f"availability_zone_id ({wanted}) is not one of the VPC's AZs ({', '.join(ids)})"),
+            ])
+            return subnets[ids.index(wanted)], wanted
+        if region is not None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:unverifiedAz", f"the VPC's subnets are not pinned by AZ ID, so mlcdk cannot check that their "
+                f"AZ offers {spec.instance_type} (offered in {', '.join(spec.offered_azs(region))}); use PrivateNetwork")
+        return subnets[0], az_id
+
+    # ----------------------------------------------------------------------------------------
+    # IConnectable, IGrantable, metrics
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """Connections of the node security group (for ``allow_from``/``allow_to``)."""
+        return self._connections
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The node role: grant it access to data and models."""
+        return self.role.grant_principal
+
+    def _asg_dimension(self) -> dict[str, str]:
+        return {metrics.ASG_DIMENSION: self.auto_scaling_group.auto_scaling_group_name}
+
+    def _names(self) -> metrics.AcceleratorMetricNames:
+        names = metrics.metric_names(self.spec.accelerator.kind if self.spec.accelerator else None)
+        if names is None:
+            raise ConfigurationError(f"{self.spec.instance_type} has no accelerator metrics that mlcdk publishes")
+        return names
+
+    def metric_accelerator_utilization(self, *, period: cdk.Duration | None = None,
+                                       statistic: str = "Average") -> cloudwatch.IMetric:
+        """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster."""
+        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=self._names().utilization,
+                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(5),
+                                 statistic=statistic, unit=None)
+
+    def metric_accelerator_memory_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """Accelerator memory in use, in percent of the cluster's accelerator memory."""
+        names, period = self._names(), period or cdk.Duration.minutes(5)
+        if names.memory_utilization:
+            return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.memory_utilization,
+                                     dimensions_map=self._asg_dimension(), period=period, statistic="Average")
+        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._asg_dimension(),
+                                         period=period, statistic="Sum") for n in (names.memory_used, names.memory_total))
+        return cloudwatch.MathExpression(expression="100 * used / total", using_metrics={"used": used, "total": total},
+                                         label="accelerator memory utilization (%)", period=period)
+
+    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._asg_dimension(),
+                                 period=period or cdk.Duration.minutes(5), statistic="Average")
+
+    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """Nodes in service (Auto Scaling group metrics are enabled on the group)."""
+        return cloudwatch.Metric(namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
+                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(1),
+                                 statistic="Average")

@@ -1,0 +1,101 @@
+"""Shell commands that bootstrap a node: CloudWatch agent, accelerator metrics, EFA check, data volume.
+
+Pure Python: it returns lines of shell for ``ec2.UserData.add_commands``. Every step logs to the
+console and to /var/log/mlcdk-bootstrap.log.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlcdk.presets import metrics
+from mlcdk.presets.catalog import InstanceSpec
+
+ASSETS = Path(__file__).parent / "assets"
+AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/mlcdk.json"
+AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+NEURON_CONVERTER = "/opt/mlcdk/neuron_statsd.py"
+
+
+def _heredoc(path: str, text: str, marker: str = "MLCDK_EOF") -> list[str]:
+    return [f"mkdir -p {shlex.quote(str(Path(path).parent))}", f"cat > {shlex.quote(path)} <<'{marker}'", text.rstrip("\n"), marker]
+
+
+def cloudwatch_agent(spec: InstanceSpec) -> list[str]:
+    """Install the agent if the AMI lacks it, write mlcdk's config, start it."""
+    acc = spec.accelerator
+    config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None)
+    arch = "arm64" if "arm64" in spec.architectures else "amd64"
+    return [
+        "# CloudWatch agent: accelerator, CPU, memory and disk metrics with the AutoScalingGroupName dimension",
+        f"if [ ! -x {AGENT_CTL} ]; then",
+        "  if command -v dnf >/dev/null; then dnf install -y amazon-cloudwatch-agent",
+        f"  else curl -fsSL -o /tmp/cwagent.deb https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/{arch}/latest/amazon-cloudwatch-agent.deb"
+        " && dpkg -i -E /tmp/cwagent.deb; fi",
+        "fi",
+        *_heredoc(AGENT_CONFIG, json.dumps(config, indent=1, sort_keys=True)),
+        f"{AGENT_CTL} -a fetch-config -m ec2 -s -c file:{AGENT_CONFIG}",
+    ]
+
+
+def neuron_metrics(spec: InstanceSpec) -> list[str]:
+    """neuron-monitor piped into the StatsD converter, as a systemd service that restarts on failure."""
+    device_bytes = int((spec.accelerator.memory_mib_per_device or 0) * spec.accelerator.count * 1024 * 1024)
+    unit = "\n".join([
+        "[Unit]", "Description=mlcdk: neuron-monitor metrics to the CloudWatch agent", "After=network-online.target",
+        "[Service]",
+        f"ExecStart=/bin/bash -c '/opt/aws/neuron/bin/neuron-monitor | /usr/bin/python3 {NEURON_CONVERTER} "
+        f"--device-memory-bytes {device_bytes} --port {metrics.STATSD_PORT}'",
+        "Restart=always", "RestartSec=10",
+        "[Install]", "WantedBy=multi-user.target",
+    ])
+    return [
+        "# Neuron metrics: neuron-monitor -> StatsD -> CloudWatch agent",
+        *_heredoc(NEURON_CONVERTER, (ASSETS / "neuron_statsd.py").read_text(), "MLCDK_PY_EOF"),
+        *_heredoc("/etc/systemd/system/mlcdk-neuron-metrics.service", unit),
+        "systemctl daemon-reload && systemctl enable --now mlcdk-neuron-metrics.service",
+    ]
+
+
+def efa_check() -> list[str]:
+    """Fail the bootstrap loudly (and visibly in the console log) when the EFA provider is missing."""
+    return [
+        "# EFA: the libfabric efa provider must be visible, or collectives fall back to TCP",
+        "FI_INFO=$(command -v fi_info || echo /opt/amazon/efa/bin/fi_info)",
+        'if ! "$FI_INFO" -p efa -t FI_EP_RDM >/dev/null 2>&1; then echo "mlcdk: EFA provider not found (fi_info -p efa)" >&2; exit 1; fi',
+        'echo "mlcdk: EFA devices: $("$FI_INFO" -p efa -t FI_EP_RDM | grep -c "domain:")"',
+    ]
+
+
+def mount_data_volume(mount_point: str) -> list[str]:
+    """Format (first boot only) and mount the EBS data volume: the unmounted, unpartitioned EBS disk."""
+    target = shlex.quote(mount_point)
+    return [
+        "# Data volume: the EBS NVMe disk that is neither the root disk nor mounted",
+        "DATA_DEV=$(lsblk -dpno NAME,MODEL,TYPE | awk '/Elastic Block Store/ && $NF==\"disk\" {print $1}' | "
+        "while read -r dev; do [ -z \"$(lsblk -no MOUNTPOINT \"$dev\" | tr -d '[:space:]')\" ] && "
+        "[ \"$(lsblk -no TYPE \"$dev\" | grep -c part)\" = 0 ] && echo \"$dev\"; done | head -n1)",
+        'if [ -z "$DATA_DEV" ]; then echo "mlcdk: data volume not found" >&2; exit 1; fi',
+        'blkid "$DATA_DEV" >/dev/null || mkfs.xfs -q "$DATA_DEV"',
+        f"mkdir -p {target}",
+        f'grep -q " {mount_point} " /etc/fstab || echo "UUID=$(blkid -s UUID -o value "$DATA_DEV") {mount_point} xfs defaults,nofail 0 2" >> /etc/fstab',
+        f"mount {target}",
+    ]
+
+
+def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str]) -> list[str]:
+    """All bootstrap commands for a node, in order; ``extra`` runs last."""
+    lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
+    lines += cloudwatch_agent(spec)
+    if spec.accelerator is not None and spec.accelerator.kind == "neuron":
+        lines += neuron_metrics(spec)
+    if efa:
+        lines += efa_check()
+    if data_mount_point:
+        lines += mount_data_volume(data_mount_point)
+    if extra:
+        lines += ["# user commands", *extra]
+    return lines

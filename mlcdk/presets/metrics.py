@@ -1,0 +1,76 @@
+"""Which accelerator metrics mlcdk publishes, under which names, and the CloudWatch agent config for them.
+
+Pure Python. Everything lands in the CloudWatch agent's namespace (``CWAgent``) with an
+``AutoScalingGroupName`` dimension, so alarms and dashboards address a whole cluster or fleet:
+
+- NVIDIA: the agent's own ``nvidia_gpu`` input (names ``nvidia_smi_<measurement>``, from the CloudWatch
+  agent documentation). Memory utilization is ``memory_used / memory_total`` in metric math, because
+  ``utilization_memory`` is memory *bandwidth* use, not capacity.
+- Neuron (Trainium, Inferentia): ``neuron-monitor`` JSON, turned into StatsD gauges by
+  ``mlcdk/constructs/assets/neuron_statsd.py`` and received by the agent's ``statsd`` input, which adds
+  the same dimensions. The AWS sample ``neuron-monitor-cloudwatch.py`` is not used: it cannot add the
+  Auto Scaling group dimension, and its metric names are not documented as stable. The names below
+  are ours, documented here and in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NAMESPACE = "CWAgent"
+ASG_DIMENSION = "AutoScalingGroupName"
+STATSD_PORT = 8125
+
+NVIDIA_MEASUREMENTS = ("utilization_gpu", "utilization_memory", "memory_used", "memory_total",
+                       "temperature_gpu", "power_draw")
+
+
+@dataclass(frozen=True)
+class AcceleratorMetricNames:
+    """CloudWatch metric names (namespace CWAgent) for one accelerator kind."""
+
+    utilization: str  #: percent, averaged over every device or NeuronCore of the group
+    memory_utilization: str | None  #: percent, published directly (Neuron)
+    memory_used: str | None  #: for used / total metric math (NVIDIA)
+    memory_total: str | None
+    hardware_errors: str | None  #: uncorrectable ECC events (Neuron); None where the agent has none
+
+
+NVIDIA = AcceleratorMetricNames(
+    utilization="nvidia_smi_utilization_gpu", memory_utilization=None,
+    memory_used="nvidia_smi_memory_used", memory_total="nvidia_smi_memory_total", hardware_errors=None,
+)
+NEURON = AcceleratorMetricNames(
+    utilization="neuroncore_utilization", memory_utilization="neuron_device_memory_utilization",
+    memory_used=None, memory_total=None, hardware_errors="neuron_hw_ecc_uncorrected",
+)
+NEURON_EXECUTION_ERRORS = "neuron_execution_errors"
+
+
+def metric_names(accelerator_kind: str | None) -> AcceleratorMetricNames | None:
+    """The names for "gpu" (NVIDIA) and "neuron"; None for CPU-only and other accelerators."""
+    return {"gpu": NVIDIA, "neuron": NEURON}.get(accelerator_kind or "")
+
+
+def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = None) -> dict[str, Any]:
+    """The CloudWatch agent configuration for a node of the given accelerator kind."""
+    collected: dict[str, Any] = {
+        "cpu": {"measurement": ["usage_active"], "totalcpu": True},
+        "mem": {"measurement": ["used_percent"]},
+        "disk": {"measurement": ["used_percent"], "resources": ["/"]},
+    }
+    if accelerator_kind == "gpu" and (gpu_manufacturer or "NVIDIA") == "NVIDIA":
+        collected["nvidia_gpu"] = {"measurement": list(NVIDIA_MEASUREMENTS)}
+    if accelerator_kind == "neuron":
+        collected["statsd"] = {"service_address": f"127.0.0.1:{STATSD_PORT}",
+                               "metrics_collection_interval": 60, "metrics_aggregation_interval": 60}
+    return {
+        "agent": {"metrics_collection_interval": 60, "run_as_user": "root"},
+        "metrics": {
+            "namespace": NAMESPACE,
+            "append_dimensions": {ASG_DIMENSION: "${aws:AutoScalingGroupName}", "InstanceId": "${aws:InstanceId}"},
+            "aggregation_dimensions": [[ASG_DIMENSION]],
+            "metrics_collected": collected,
+        },
+    }
