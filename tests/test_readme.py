@@ -27,3 +27,7 @@ def test_readme_examples_run(tmp_path):
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         assert (tmp_path / f"out{index}" / "manifest.json").exists()
+        # A `print(...)   # expected output` line in the README must print exactly that.
+        expected = [line.split("#", 1)[1].strip() for line in code.splitlines() if line.startswith("print(") and "#" in line]
+        printed = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        assert printed[-len(expected):] == expected if expected else True

@@ -69,6 +69,7 @@ class NodeGroup(Construct):
             require_imdsv2=True,
             http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
             http_put_response_hop_limit=2,  # containers on the node reach IMDSv2 through one extra hop
+            instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
             block_devices=volumes,
         )
         template = self.launch_template.node.default_child

@@ -130,7 +130,8 @@ def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
     """Versioned, KMS-encrypted, SSL-only, no public access, logged, with lifecycle rules for old data."""
     logs = s3.Bucket(scope, f"{construct_id}AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
                      block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy,
-                     object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                     # Object ownership is left to CDK: log delivery uses a bucket policy under the current
+                     # feature flags, and an ACL (which needs ObjectWriter) in apps without them.
                      lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))])
     acknowledge(logs, "AwsSolutions-S1", "this is the server-access-log bucket of the checkpoint bucket; "
                 "logging it into itself would loop")

@@ -31,6 +31,8 @@ from mlcdk.presets import catalog, metrics, workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
 
+#: The termination lifecycle hook's name, fixed so training scripts can complete it (see the README).
+CHECKPOINT_HOOK = "mlcdk-checkpoint"
 SPOT_EVENTS = ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]
 
 
@@ -167,7 +169,8 @@ class TrainingCluster(Construct):
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(*bootstrap(
             spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
-            extra=[f"export MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name}", *user_data_commands]))
+            extra=[f"echo MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name} >> /etc/environment",
+                   f"echo MLCDK_LIFECYCLE_HOOK={CHECKPOINT_HOOK} >> /etc/environment", *user_data_commands]))
         group = NodeGroup(
             self, "NodeGroup", spec=spec, min_capacity=0, max_capacity=nodes, desired_capacity=nodes, vpc=vpc,
             subnets=ec2.SubnetSelection(subnets=[subnet]), security_group=self.security_group, role=self.role,
@@ -188,7 +191,8 @@ class TrainingCluster(Construct):
         # 6. Interruptions and checkpoints.
         grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         self.auto_scaling_group.add_lifecycle_hook(
-            "CheckpointOnTermination", lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+            "CheckpointOnTermination", lifecycle_hook_name=CHECKPOINT_HOOK,
+            lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
             heartbeat_timeout=grace, default_result=autoscaling.DefaultResult.CONTINUE)
         security.lifecycle_policy(self, "LifecyclePolicy", self.role, self.auto_scaling_group.auto_scaling_group_arn)
         if purchase.uses_spot:

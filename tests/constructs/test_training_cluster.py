@@ -1,0 +1,439 @@
+"""TrainingCluster: what the template contains, for each family, and every construction-time error."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
+
+from mlcdk import ConfigurationError, PrivateNetwork, PurchaseOptions, ScaleSchedule, StorageOptions, TrainingCluster
+from mlcdk.constructs.efa import INTERFACE_TYPES
+from mlcdk.presets import catalog
+from tests.harness import cli_context, lint, nag_problems, synth
+
+REGION = "us-east-1"
+
+#: (instance type, nodes, expected EFA interfaces; 0 = plain single interface, no placement group)
+CLUSTERS = [
+    ("trn1.32xlarge", 2, 8),
+    ("trn1n.32xlarge", 2, 16),
+    ("p5.48xlarge", 2, 32),
+    ("p4d.24xlarge", 2, 4),
+    ("g5.12xlarge", 1, 0),
+    ("trn1.2xlarge", 1, 0),
+]
+
+
+def stack_id(instance_type: str) -> str:
+    return "C" + instance_type.replace(".", "").replace("-", "")
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    """One stack per cluster type, synthesized once with cdk-nag attached."""
+    built = {}
+
+    def build(app):
+        stacks = []
+        for instance_type, nodes, _ in CLUSTERS:
+            stack = cdk.Stack(app, stack_id(instance_type), env=cdk.Environment(region=REGION))
+            built[instance_type] = TrainingCluster(stack, "Cluster", instance_type=instance_type, nodes=nodes)
+            stacks.append(stack)
+        return stacks
+
+    result = synth(build, cli_context())
+    return result, built
+
+
+def template_of(clusters, instance_type) -> dict:
+    result, _ = clusters
+    return result.templates[stack_id(instance_type)]
+
+
+def resources(template: dict, kind: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def launch_template_data(template: dict) -> dict:
+    (lt,) = resources(template, "AWS::EC2::LaunchTemplate")
+    return lt["LaunchTemplateData"]
+
+
+# --------------------------------------------------------------------------------------------
+# EFA and placement, per family
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa"), CLUSTERS)
+def test_efa_interface_count_follows_the_catalog(clusters, instance_type, nodes, efa):
+    data = launch_template_data(template_of(clusters, instance_type))
+    interfaces = data.get("NetworkInterfaces", [])
+    assert sum(nic["InterfaceType"] in ("efa", "efa-only") for nic in interfaces) == efa
+    if efa:
+        assert efa == catalog.get(instance_type).maximum_efa_interfaces
+        assert interfaces[0]["InterfaceType"] == "interface"
+        assert (interfaces[0]["NetworkCardIndex"], interfaces[0]["DeviceIndex"]) == (0, 0)
+    else:
+        assert "NetworkInterfaces" not in data and data["SecurityGroupIds"]
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa"), [c for c in CLUSTERS if c[2]])
+def test_efa_layout_is_valid_where_cfn_lint_cannot_see(clusters, instance_type, nodes, efa):
+    """Card indexes unique per device slot and in range, valid InterfaceType, groups on every interface,
+    and no SecurityGroupIds beside the interfaces."""
+    spec = catalog.get(instance_type)
+    data = launch_template_data(template_of(clusters, instance_type))
+    interfaces = data["NetworkInterfaces"]
+    slots = [(nic["NetworkCardIndex"], nic["DeviceIndex"]) for nic in interfaces]
+    assert len(slots) == len(set(slots))
+    assert all(0 <= card < spec.maximum_network_cards for card, _ in slots)
+    efa_cards = [nic["NetworkCardIndex"] for nic in interfaces if nic["InterfaceType"] == "efa-only"]
+    assert len(efa_cards) == len(set(efa_cards)), "one EFA device per network card"
+    assert all(nic["InterfaceType"] in INTERFACE_TYPES for nic in interfaces)
+    assert all(nic["Groups"] for nic in interfaces)
+    assert "SecurityGroupIds" not in data
+    assert not any(nic.get("AssociatePublicIpAddress") for nic in interfaces)
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa"), CLUSTERS)
+def test_multi_node_clusters_get_a_cluster_placement_group_referenced_by_name(clusters, instance_type, nodes, efa):
+    template = template_of(clusters, instance_type)
+    groups = resources(template, "AWS::EC2::PlacementGroup")
+    placement = launch_template_data(template).get("Placement", {})
+    if nodes > 1:
+        assert groups == [{"Strategy": "cluster"}]
+        assert list(placement["GroupName"]) == ["Ref"]
+    else:
+        assert groups == [] and placement == {}
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa"), CLUSTERS)
+def test_nodes_sit_in_one_subnet_pinned_to_an_offered_az_id(clusters, instance_type, nodes, efa):
+    template = template_of(clusters, instance_type)
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    assert len(asg["VPCZoneIdentifier"]) == 1
+    subnet_id = asg["VPCZoneIdentifier"][0]["Ref"]
+    subnet = template["Resources"][subnet_id]["Properties"]
+    assert subnet["AvailabilityZoneId"] in catalog.get(instance_type).offered_azs(REGION)
+    assert subnet.get("MapPublicIpOnLaunch") is False
+    _, built = clusters
+    assert built[instance_type].availability_zone_id == subnet["AvailabilityZoneId"]
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa"), CLUSTERS)
+def test_cluster_stacks_pass_cdk_nag_and_cfn_lint(clusters, instance_type, nodes, efa):
+    result, _ = clusters
+    assert nag_problems(result) == []
+    assert lint(result.template_paths[stack_id(instance_type)], [REGION]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Security defaults
+# --------------------------------------------------------------------------------------------
+
+
+def test_imdsv2_required_with_hop_limit_2_and_every_volume_encrypted_with_the_cluster_key(clusters):
+    template = template_of(clusters, "trn1.32xlarge")
+    data = launch_template_data(template)
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                                       "InstanceMetadataTags": "enabled"}
+    (key_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key" and k.startswith("ClusterKey")]
+    for mapping in data["BlockDeviceMappings"]:
+        ebs = mapping["Ebs"]
+        assert ebs["Encrypted"] is True and ebs["VolumeType"] == "gp3"
+        assert ebs["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_key_policy_lets_ebs_use_the_key_through_ec2_without_naming_the_service_linked_role(clusters):
+    template = Template.from_json(template_of(clusters, "trn1.32xlarge"))
+    template.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([
+        Match.object_like({"Sid": "EbsGrantsThroughEc2", "Action": "kms:CreateGrant",
+                           "Condition": Match.object_like({"Bool": {"kms:GrantIsForAWSResource": "true"}})}),
+    ])}})
+
+
+def test_security_group_allows_only_itself_no_ssh_and_nothing_from_the_internet(clusters):
+    template = template_of(clusters, "p5.48xlarge")
+    (group_id,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::SecurityGroup"]
+    ingress = resources(template, "AWS::EC2::SecurityGroupIngress")
+    assert len(ingress) == 1
+    assert ingress[0]["IpProtocol"] == "-1"
+    assert ingress[0]["SourceSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    (egress,) = resources(template, "AWS::EC2::SecurityGroupEgress")
+    assert egress["IpProtocol"] == "-1" and egress["DestinationSecurityGroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    group = template["Resources"][group_id]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    for rule in ingress:
+        assert rule.get("CidrIp") != "0.0.0.0/0" and rule.get("FromPort") != 22
+
+
+def test_role_has_ssm_core_scoped_metrics_and_no_wildcard_actions(clusters):
+    template = template_of(clusters, "trn1.32xlarge")
+    roles = [r for r in resources(template, "AWS::IAM::Role")
+             if r["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service") == "ec2.amazonaws.com"]
+    (role,) = roles
+    assert [str(m) for m in role["ManagedPolicyArns"]] == [str(role["ManagedPolicyArns"][0])]
+    assert "AmazonSSMManagedInstanceCore" in str(role["ManagedPolicyArns"][0])
+    statements = [s for p in resources(template, "AWS::IAM::Policy") for s in p["PolicyDocument"]["Statement"]]
+    node_actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert "cloudwatch:PutMetricData" in node_actions
+    metrics_statement = next(s for s in statements if s["Action"] == "cloudwatch:PutMetricData")
+    assert metrics_statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "CWAgent"}}
+    assert not [a for a in node_actions if a.endswith("*") and a.startswith(("s3:", "kms:", "autoscaling:", "ec2:"))]
+
+
+def test_checkpoint_bucket_is_kms_encrypted_versioned_private_ssl_only_and_expires_old_versions(clusters):
+    template = Template.from_json(template_of(clusters, "trn1.32xlarge"))
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [Match.object_like({
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}})]},
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}})])},
+        "LoggingConfiguration": Match.object_like({"LogFilePrefix": "checkpoints/"}),
+    })
+    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}})
+    template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain"})
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity, interruptions, schedule
+# --------------------------------------------------------------------------------------------
+
+
+def test_group_is_sized_to_nodes_can_stop_at_zero_and_publishes_group_metrics(clusters):
+    template = Template.from_json(template_of(clusters, "trn1.32xlarge"))
+    template.has_resource_properties("AWS::AutoScaling::AutoScalingGroup", {
+        "MinSize": "0", "MaxSize": "2", "DesiredCapacity": "2",
+        "MetricsCollection": [{"Granularity": "1Minute"}],
+        "NotificationConfigurations": Match.array_with([Match.object_like({"TopicARN": Match.any_value()})]),
+    })
+    template.has_resource_properties("AWS::AutoScaling::LifecycleHook", {
+        "LifecycleHookName": "mlcdk-checkpoint", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        "HeartbeatTimeout": 600, "DefaultResult": "CONTINUE"})
+    template.resource_count_is("AWS::Events::Rule", 0)  # on-demand: no spot events
+
+
+def one_cluster(region: str | None = REGION, **kwargs) -> tuple[TrainingCluster, dict]:
+    def build(app):
+        stack = cdk.Stack(app, "One", env=cdk.Environment(region=region) if region else None)
+        build.cluster = TrainingCluster(stack, "Cluster", **kwargs)
+        return [stack]
+    result = synth(build, cli_context())
+    assert nag_problems(result) == []
+    return build.cluster, result.templates["One"]
+
+
+def test_spot_preset_gets_a_price_capacity_optimized_mix_with_same_gpu_fallbacks_and_rebalancing():
+    cluster, template = one_cluster(preset="finetune-nvidia-a10g")
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    policy = asg["MixedInstancesPolicy"]
+    assert policy["InstancesDistribution"]["SpotAllocationStrategy"] == "price-capacity-optimized"
+    assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0
+    types = [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]]
+    assert types == ["g5.12xlarge", "g5.24xlarge", "g5.48xlarge"]
+    assert all(catalog.get(t).accelerator.name == "A10G" for t in types)
+    assert asg["CapacityRebalance"] is True
+    (rule,) = resources(template, "AWS::Events::Rule")
+    assert rule["EventPattern"]["detail-type"] == ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]
+    assert rule["Targets"][0]["Arn"]["Ref"].startswith("ClusterAlarmTopic")
+
+
+def test_on_demand_base_plus_spot_mix():
+    _, template = one_cluster(instance_type="trn1.32xlarge", nodes=4, purchase=PurchaseOptions(
+        option="mixed", on_demand_base_capacity=2, on_demand_percentage_above_base=0,
+        fallback_instance_types=("trn1n.32xlarge",)))
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    distribution = asg["MixedInstancesPolicy"]["InstancesDistribution"]
+    assert (distribution["OnDemandBaseCapacity"], distribution["OnDemandPercentageAboveBaseCapacity"]) == (2, 0)
+    assert [o["InstanceType"] for o in asg["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]] == ["trn1.32xlarge", "trn1n.32xlarge"]
+
+
+def test_schedule_scales_to_zero_and_back():
+    _, template = one_cluster(instance_type="g6e.12xlarge", schedule=ScaleSchedule(stop="0 20 * * 1-5", start="0 7 * * 1-5",
+                                                                                   time_zone="Europe/Berlin"))
+    actions = sorted((a["Recurrence"], a["DesiredCapacity"]) for a in resources(template, "AWS::AutoScaling::ScheduledAction"))
+    assert actions == [("0 20 * * 1-5", 0), ("0 7 * * 1-5", 1)]
+    assert {a["TimeZone"] for a in resources(template, "AWS::AutoScaling::ScheduledAction")} == {"Europe/Berlin"}
+
+
+def test_data_volume_is_a_second_encrypted_gp3_volume_mounted_by_user_data():
+    cluster, template = one_cluster(instance_type="trn1.2xlarge", storage=StorageOptions(
+        data_volume_size_gib=2000, data_volume_iops=6000, data_volume_throughput_mibs=500, data_mount_point="/fsx"))
+    data = launch_template_data(template)
+    (volume,) = [m for m in data["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+    assert (volume["Ebs"]["VolumeSize"], volume["Ebs"]["Iops"], volume["Ebs"]["Throughput"]) == (2000, 6000, 500)
+    assert volume["Ebs"]["Encrypted"] is True
+    assert "mkfs.xfs" in str(data["UserData"]) and "/fsx" in str(data["UserData"])
+
+
+def test_user_data_checks_efa_only_on_efa_clusters(clusters):
+    assert "fi_info" in str(launch_template_data(template_of(clusters, "trn1.32xlarge"))["UserData"])
+    assert "fi_info" not in str(launch_template_data(template_of(clusters, "g5.12xlarge"))["UserData"])
+
+
+def test_neuron_dlami_for_trainium_and_nvidia_dlami_for_gpus_from_ssm(clusters):
+    trn = template_of(clusters, "trn1.32xlarge")["Parameters"]
+    gpu = template_of(clusters, "p5.48xlarge")["Parameters"]
+    assert any(p.get("Default") == "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id" for p in trn.values())
+    assert any("/aws/service/deeplearning/ami/x86_64/" in str(p.get("Default")) for p in gpu.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Bring your own, connections, grants, metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_bring_your_own_network_role_and_pinned_az():
+    def build(app):
+        stack = cdk.Stack(app, "Byo", env=cdk.Environment(region="us-west-2"))
+        network = PrivateNetwork(stack, "Net", availability_zone_ids=["usw2-az1", "usw2-az2", "usw2-az4"])
+        role = iam.Role(stack, "MyRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+        build.cluster = TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=2, vpc=network.vpc,
+                                        role=role, availability_zone_id="usw2-az4")
+        return [stack]
+    result = synth(build, cli_context())
+    template = result.templates["Byo"]
+    assert nag_problems(result) == []
+    assert len([r for r in resources(template, "AWS::IAM::Role")
+                if "ec2.amazonaws.com" in str(r["AssumeRolePolicyDocument"])]) == 1  # only MyRole
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    assert template["Resources"][asg["VPCZoneIdentifier"][0]["Ref"]]["Properties"]["AvailabilityZoneId"] == "usw2-az4"
+    assert build.cluster.availability_zone_id == "usw2-az4"
+
+
+def test_connections_and_grants_work_like_any_cdk_construct():
+    def build(app):
+        stack = cdk.Stack(app, "Use", env=cdk.Environment(region=REGION))
+        cluster = TrainingCluster(stack, "Cluster", instance_type="trn1.2xlarge")
+        fsx = ec2.SecurityGroup(stack, "Fsx", vpc=cluster.node.find_child("Network").vpc)
+        fsx.connections.allow_from(cluster, ec2.Port.tcp(988), "Lustre")
+        from aws_cdk import aws_s3 as s3
+        data = s3.Bucket(stack, "Data", enforce_ssl=True)
+        data.grant_read(cluster)
+        return [stack]
+    template = Template.from_json(synth(build, cli_context(), nag=False).templates["Use"])
+    template.has_resource_properties("AWS::EC2::SecurityGroupIngress", {"FromPort": 988, "ToPort": 988, "IpProtocol": "tcp"})
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
+        Match.object_like({"Action": Match.array_with(["s3:GetObject*"])})])}})
+
+
+@pytest.mark.parametrize(("instance_type", "utilization", "memory"), [
+    ("trn1.32xlarge", "neuroncore_utilization", "neuron_device_memory_utilization"),
+    ("p5.48xlarge", "nvidia_smi_utilization_gpu", None),
+])
+def test_metric_methods_name_the_published_metrics_with_the_group_dimension(clusters, instance_type, utilization, memory):
+    _, built = clusters
+    cluster = built[instance_type]
+    stack = cdk.Stack.of(cluster)
+    metric = cluster.metric_accelerator_utilization()
+    assert (metric.namespace, metric.metric_name) == ("CWAgent", utilization)
+    assert stack.resolve(metric.dimensions["AutoScalingGroupName"]) == {"Ref": stack.get_logical_id(cluster.auto_scaling_group.node.default_child)}
+    memory_metric = cluster.metric_accelerator_memory_utilization()
+    if memory:
+        assert memory_metric.metric_name == memory
+    else:
+        assert memory_metric.expression == "100 * used / total"
+        assert {m.metric_name for m in memory_metric.using_metrics.values()} == {"nvidia_smi_memory_used", "nvidia_smi_memory_total"}
+    assert cluster.metric_in_service_instances().metric_name == "GroupInServiceInstances"
+
+
+def test_node_count_from_a_token_is_not_validated_and_synthesizes():
+    def build(app):
+        stack = cdk.Stack(app, "Tok", env=cdk.Environment(region=REGION))
+        nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2)
+        TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=nodes.value_as_number, efa=True,
+                        placement_group=True)
+        return [stack]
+    template = synth(build, cli_context()).templates["Tok"]
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    assert asg["MaxSize"] == {"Ref": "Nodes"}
+
+
+def test_placement_group_off_for_an_efa_cluster_warns():
+    def build(app):
+        stack = cdk.Stack(app, "Warn", env=cdk.Environment(region=REGION))
+        TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=4, placement_group=False)
+        return [stack]
+    result = synth(build, cli_context())
+    warnings = [m for m in cdk.assertions.Annotations.from_stack(result.stacks["Warn"]).find_warning("*", Match.any_value())]
+    assert any("placement_group is off for a 4-node EFA cluster of p5.48xlarge" in str(w.entry.data) for w in warnings)
+    assert resources(result.templates["Warn"], "AWS::EC2::PlacementGroup") == []
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: ConfigurationError at construction, value in the message
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({}, r"TrainingCluster needs instance_type or preset"),
+    ({"instance_type": "trn1.32xlarg"}, r"unknown instance type 'trn1.32xlarg'; did you mean 'trn1.32xlarge'"),
+    ({"preset": "llm-pretrain-trainum"}, r"unknown preset 'llm-pretrain-trainum'; did you mean 'llm-pretrain-trainium'"),
+    ({"preset": "serving-nvidia"}, r"preset \('serving-nvidia'\) is an inference preset"),
+    ({"instance_type": "trn1.32xlarge", "region": "eu-west-1"},
+     r"instance_type: trn1.32xlarge is not offered in eu-west-1; it is offered in ap-south-1, .*us-west-2"),
+    ({"instance_type": "trn1.32xlarge", "availability_zone_id": "use1-az1"},
+     r"availability_zone_id: trn1.32xlarge is not offered in use1-az1; in us-east-1 it is offered in use1-az4, use1-az5, use1-az6"),
+    ({"instance_type": "trn1.32xlarge", "nodes": 0}, r"nodes \(0\) must be a whole number from 1 to 512"),
+    ({"instance_type": "trn1.32xlarge", "nodes": -2}, r"nodes \(-2\) must be a whole number"),
+    ({"instance_type": "trn1.32xlarge", "nodes": 10_000}, r"nodes \(10000\) must be a whole number"),
+    ({"instance_type": "g5.xlarge", "efa": True}, r"efa: g5.xlarge does not support EFA"),
+    ({"instance_type": "vt1.3xlarge", "placement_group": True, "machine_image": "x"},
+     r"placement_group: vt1.3xlarge does not support cluster placement groups"),
+    ({"instance_type": "g5.xlarge", "purchase": PurchaseOptions(option="reserved")},
+     r"purchase.option \('reserved'\) must be one of on-demand, spot, mixed"),
+    ({"instance_type": "g5.xlarge", "purchase": PurchaseOptions(option="mixed", on_demand_percentage_above_base=150)},
+     r"on_demand_percentage_above_base \(150\) must be 0-100"),
+    ({"instance_type": "g5.12xlarge", "purchase": PurchaseOptions(option="spot", fallback_instance_types=("c7g.xlarge",))},
+     r"purchase.fallback_instance_types: c7g.xlarge cannot replace g5.12xlarge: it is arm64"),
+    ({"instance_type": "trn1.32xlarge", "nodes": 2, "purchase": PurchaseOptions(fallback_instance_types=("trn1.2xlarge",))},
+     r"trn1.2xlarge cannot replace trn1.32xlarge: it has 32 GiB of accelerator memory"),
+    ({"instance_type": "g5.12xlarge", "purchase": PurchaseOptions(fallback_instance_types=("g6.12xlarge",))},
+     r"g6.12xlarge cannot replace g5.12xlarge: its accelerator is L4, not A10G"),
+    ({"instance_type": "g5.xlarge", "storage": StorageOptions(root_volume_size_gib=4)},
+     r"storage.root_volume_size_gib \(4\) must be from 8 to 16384"),
+    ({"instance_type": "g5.xlarge", "storage": StorageOptions(data_volume_size_gib=70000)},
+     r"storage.data_volume_size_gib \(70000\) must be from 1 to 16384"),
+    ({"instance_type": "g5.xlarge", "storage": StorageOptions(data_volume_size_gib=100, data_volume_iops=20000)},
+     r"storage.data_volume_iops \(20000\) must be from 3000 to 16000"),
+    ({"instance_type": "g5.xlarge", "storage": StorageOptions(data_volume_size_gib=100, data_mount_point="data")},
+     r"storage.data_mount_point \('data'\) must be an absolute path"),
+    ({"instance_type": "inf1.xlarge"}, r"instance_type: no catalog AMI runs inf1.xlarge; pass machine_image= explicitly"),
+    ({"instance_type": "g5.xlarge", "alarm_emails": ["ops"]}, r"alarm_emails \('ops'\) is not an e-mail address"),
+])
+def test_bad_configuration_fails_at_construction_with_the_value_in_the_message(kwargs, message):
+    kwargs = dict(kwargs)
+    region = kwargs.pop("region", REGION)
+    if kwargs.get("machine_image") == "x":
+        kwargs["machine_image"] = ec2.MachineImage.latest_amazon_linux2023()
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Bad", env=cdk.Environment(region=region))
+    with pytest.raises(ConfigurationError, match=message):
+        TrainingCluster(stack, "Cluster", **kwargs)
+    assert stack.node.try_find_child("Cluster") is None or not stack.node.find_child("Cluster").node.children
+
+
+def test_vpc_without_an_az_offering_the_type_is_rejected():
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "NoAz", env=cdk.Environment(region=REGION))
+    network = PrivateNetwork(stack, "Net", availability_zone_ids=["use1-az1", "use1-az2"])
+    with pytest.raises(ConfigurationError, match=r"vpc: none of its AZs \(use1-az1, use1-az2\) offers trn1.32xlarge"):
+        TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", vpc=network.vpc)
+
+
+def test_env_agnostic_cluster_synthesizes_and_lints_in_every_offering_region():
+    cluster, template = one_cluster(region=None, instance_type="trn1.32xlarge", nodes=2)
+    assert cluster.availability_zone_id is None
+    path_result = synth(lambda app: [_agnostic(app)], cli_context())
+    assert lint(path_result.template_paths["Agnostic"], catalog.get("trn1.32xlarge").regions) == []
+
+
+def _agnostic(app):
+    stack = cdk.Stack(app, "Agnostic")
+    TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=2)
+    return stack
