@@ -39,7 +39,8 @@ def encryption_key(scope: Construct, construct_id: str, *, description: str,
         conditions={"StringEquals": via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}))
     key.add_to_resource_policy(iam.PolicyStatement(
         sid="EncryptedTopicPublishers", actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com")],
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com"),
+                    iam.ServicePrincipal("budgets.amazonaws.com")],
         resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
     return key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -18,6 +19,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlcdk.constructs import security
+from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup
@@ -79,6 +81,10 @@ class TrainingCluster(Construct):
         lifecycle hook). Default: 10 minutes.
     :param removal_policy: for the checkpoint bucket and the key. Default: RETAIN (checkpoints outlive
         the stack; the key must outlive them).
+    :param guardrails: alarms, budget and dashboard (see GuardrailOptions). Default: all on, with the
+        preset's thresholds.
+    :param max_hourly_cost_usd: alarm when the cluster's hourly cost burn exceeds this (a shortcut for
+        ``GuardrailOptions.max_hourly_cost_usd``). Default: no burn alarm.
     """
 
     def __init__(
@@ -106,6 +112,8 @@ class TrainingCluster(Construct):
         schedule: ScaleSchedule | None = None,
         checkpoint_grace_period: cdk.Duration | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        guardrails: GuardrailOptions | None = None,
+        max_hourly_cost_usd: float | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
@@ -188,7 +196,16 @@ class TrainingCluster(Construct):
         self.instance_types = group.instance_types
         self._connections = ec2.Connections(security_groups=[self.security_group])
 
-        # 6. Interruptions and checkpoints.
+        # 6. Guardrails: alarms, budget, dashboard, cost.
+        options = guardrails or GuardrailOptions()
+        if max_hourly_cost_usd is not None:
+            options = dataclasses.replace(options, max_hourly_cost_usd=max_hourly_cost_usd)
+        self.guardrails = Guardrails(
+            self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
+            purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
+            preset_thresholds=preset.alarms if preset else None, label=construct_id)
+
+        # 7. Interruptions and checkpoints.
         grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         self.auto_scaling_group.add_lifecycle_hook(
             "CheckpointOnTermination", lifecycle_hook_name=CHECKPOINT_HOOK,
@@ -347,6 +364,10 @@ class TrainingCluster(Construct):
     def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
         return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._asg_dimension(),
                                  period=period or cdk.Duration.minutes(5), statistic="Average")
+
+    def metric_hourly_cost(self) -> cloudwatch.IMetric | None:
+        """In-service instances x the catalog's hourly price (None when the catalog has no price)."""
+        return self.guardrails.metric_hourly_cost
 
     def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
         """Nodes in service (Auto Scaling group metrics are enabled on the group)."""

@@ -60,6 +60,23 @@ def neuron_metrics(spec: InstanceSpec) -> list[str]:
     ]
 
 
+def purchase_gauge() -> list[str]:
+    """Report every minute whether this node runs on demand (1) or on spot (0), for the spot-fallback alarm."""
+    loop = ("while true; do T=$(curl -fsX PUT http://169.254.169.254/latest/api/token "
+            "-H \"X-aws-ec2-metadata-token-ttl-seconds: 300\"); "
+            "L=$(curl -fs -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/instance-life-cycle); "
+            f"V=1; [ \"$L\" = spot ] && V=0; echo \"{metrics.ON_DEMAND_NODES}:$V|g\" > /dev/udp/127.0.0.1/{metrics.STATSD_PORT}; "
+            "sleep 60; done")
+    unit = "\n".join(["[Unit]", "Description=mlcdk: on-demand/spot gauge for the CloudWatch agent",
+                      "[Service]", f"ExecStart=/bin/bash -c '{loop}'", "Restart=always", "RestartSec=10",
+                      "[Install]", "WantedBy=multi-user.target"])
+    return [
+        "# Purchase gauge: 1 on demand, 0 on spot (IMDS instance-life-cycle), summed per group by the agent",
+        *_heredoc("/etc/systemd/system/mlcdk-purchase-gauge.service", unit),
+        "systemctl daemon-reload && systemctl enable --now mlcdk-purchase-gauge.service",
+    ]
+
+
 def efa_check() -> list[str]:
     """Fail the bootstrap loudly (and visibly in the console log) when the EFA provider is missing."""
     return [
@@ -90,6 +107,7 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
     """All bootstrap commands for a node, in order; ``extra`` runs last."""
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
     lines += cloudwatch_agent(spec)
+    lines += purchase_gauge()
     if spec.accelerator is not None and spec.accelerator.kind == "neuron":
         lines += neuron_metrics(spec)
     if efa:

@@ -46,6 +46,9 @@ NEURON = AcceleratorMetricNames(
     memory_used=None, memory_total=None, hardware_errors="neuron_hw_ecc_uncorrected",
 )
 NEURON_EXECUTION_ERRORS = "neuron_execution_errors"
+#: StatsD gauge each node reports every minute: 1 when it runs on demand, 0 on spot (from IMDS
+#: instance-life-cycle). Summed over the group it counts on-demand nodes, for the spot-fallback alarm.
+ON_DEMAND_NODES = "mlcdk_on_demand_nodes"
 
 
 def metric_names(accelerator_kind: str | None) -> AcceleratorMetricNames | None:
@@ -62,9 +65,9 @@ def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = No
     }
     if accelerator_kind == "gpu" and (gpu_manufacturer or "NVIDIA") == "NVIDIA":
         collected["nvidia_gpu"] = {"measurement": list(NVIDIA_MEASUREMENTS)}
-    if accelerator_kind == "neuron":
-        collected["statsd"] = {"service_address": f"127.0.0.1:{STATSD_PORT}",
-                               "metrics_collection_interval": 60, "metrics_aggregation_interval": 60}
+    # Every node: the on-demand gauge (and, on Neuron nodes, neuron-monitor's metrics) arrive over StatsD.
+    collected["statsd"] = {"service_address": f"127.0.0.1:{STATSD_PORT}",
+                           "metrics_collection_interval": 60, "metrics_aggregation_interval": 60}
     return {
         "agent": {"metrics_collection_interval": 60, "run_as_user": "root"},
         "metrics": {

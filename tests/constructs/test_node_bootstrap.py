@@ -44,7 +44,7 @@ def heredoc(lines: list[str], path: str) -> str:
 
 
 @pytest.mark.parametrize(("instance_type", "collected", "absent"), [
-    ("p5.48xlarge", "nvidia_gpu", "statsd"),
+    ("p5.48xlarge", "nvidia_gpu", "none"),
     ("trn1.32xlarge", "statsd", "nvidia_gpu"),
     ("inf2.xlarge", "statsd", "nvidia_gpu"),
     ("c7g.xlarge", "cpu", "nvidia_gpu"),
@@ -61,6 +61,14 @@ def test_agent_config_in_user_data_is_valid_json_with_the_documented_metrics(ins
     if collected == "nvidia_gpu":
         measured = {f"nvidia_smi_{m}" for m in section["metrics_collected"]["nvidia_gpu"]["measurement"]}
         assert {metrics.NVIDIA.utilization, metrics.NVIDIA.memory_used, metrics.NVIDIA.memory_total} <= measured
+
+
+def test_every_node_reports_whether_it_runs_on_demand_or_spot():
+    lines = user_data.bootstrap(catalog.get("g5.xlarge"), efa=False, data_mount_point=None, extra=[])
+    unit = heredoc(lines, "/etc/systemd/system/mlcdk-purchase-gauge.service")
+    assert "meta-data/instance-life-cycle" in unit and f"{metrics.ON_DEMAND_NODES}:$V|g" in unit
+    config = json.loads(heredoc(lines, user_data.AGENT_CONFIG))
+    assert config["metrics"]["metrics_collected"]["statsd"]["service_address"] == "127.0.0.1:8125"
 
 
 def test_neuron_nodes_run_the_converter_as_a_service_with_the_device_memory():

@@ -1,0 +1,291 @@
+"""Guardrails: utilization, hardware, cost and spot-fallback alarms, a budget and a dashboard for a node group.
+
+One module for TrainingCluster and InferenceFleet. Every alarm notifies the group's SNS topic. Every
+piece can be switched off through GuardrailOptions, and the defaults are documented there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk.constructs.options import PurchaseOptions
+from mlcdk.constructs.validation import check, concrete
+from mlcdk.presets import catalog, metrics
+from mlcdk.presets.catalog import InstanceSpec
+
+COST_TAG = "mlcdk:cost-group"
+HOURS_PER_MONTH = 730
+#: Region whose price stands in for env-agnostic stacks (a stack parameter lets a deploy correct it).
+REFERENCE_REGION = "us-east-1"
+_SERVICE_REGIONS = json.loads((Path(__file__).parent.parent / "presets" / "data" / "service_regions.json").read_text())
+BUDGETS_UNSUPPORTED_REGIONS = tuple(_SERVICE_REGIONS["budgets_unsupported"]["regions"])
+
+
+@dataclass(frozen=True)
+class GuardrailOptions:
+    """What the guardrails create. Thresholds left as None come from the preset, then these defaults.
+
+    :param low_utilization_percent: accelerator (or CPU, for CPU types) utilization below which the
+        group counts as idle. Default: the preset's, else 10.
+    :param low_utilization_hours: how long it must stay idle, while instances are in service, before
+        the alarm fires. Default: the preset's, else 2.
+    :param scale_to_zero_when_idle: also set the group's desired capacity to 0 when the idle alarm fires.
+        Default: off (notify only).
+    :param high_memory_percent: accelerator memory utilization alarm threshold. Default: the preset's,
+        else 90.
+    :param max_hourly_cost_usd: alarm when the hourly cost burn exceeds this. Default: no burn alarm (the
+        burn metric still feeds the dashboard and the budget still applies).
+    :param monthly_budget_usd: the AWS Budget's monthly limit. Default: the group at full size for a
+        month (730 h) at the catalog price.
+    :param budget: create the monthly budget. Default: on (skipped where CloudFormation has no budgets).
+    :param billing_alarm_usd: account-wide EstimatedCharges alarm, created only in us-east-1 stacks.
+        Default: the monthly budget amount.
+    :param dashboard: create a CloudWatch dashboard. Default: on.
+    :param hardware_alarms: ECC (Neuron) and EC2 status-check alarms. Default: on.
+    :param spot_fallback_alarm: for mixed groups, alarm when more nodes run on demand than the
+        configured base and percentage allow (spot capacity is short). Default: on.
+    """
+
+    low_utilization_percent: float | None = None
+    low_utilization_hours: float | None = None
+    scale_to_zero_when_idle: bool = False
+    high_memory_percent: float | None = None
+    max_hourly_cost_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    budget: bool = True
+    billing_alarm_usd: float | None = None
+    dashboard: bool = True
+    hardware_alarms: bool = True
+    spot_fallback_alarm: bool = True
+
+
+@dataclass(frozen=True)
+class HourlyPrice:
+    """The price the cost metrics use, and where it came from."""
+
+    usd: float | None
+    kind: str  #: "on-demand", "spot sample" or "unknown"
+    region: str
+    as_of: str
+
+
+def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptions) -> HourlyPrice:
+    """Spot groups use the region's lowest spot sample where known; everything else (and mixed groups,
+    as an upper bound) uses the on-demand price. Env-agnostic stacks use the reference region."""
+    where = region or REFERENCE_REGION
+    as_of = catalog.default_catalog().provenance.prices_as_of
+    if purchase.option == "spot" and spec.spot_price(where) is not None:
+        return HourlyPrice(spec.spot_price(where), "spot sample", where, as_of)
+    on_demand = spec.on_demand_price(where)
+    return HourlyPrice(on_demand, "on-demand" if on_demand is not None else "unknown", where, as_of)
+
+
+class Guardrails(Construct):
+    """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes.
+
+    ``source`` is the cluster or fleet: it provides ``metric_accelerator_utilization()``,
+    ``metric_accelerator_memory_utilization()``, ``metric_cpu_utilization()`` and
+    ``metric_in_service_instances()``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
+                 auto_scaling_group: autoscaling.AutoScalingGroup, max_nodes, purchase: PurchaseOptions,
+                 topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
+                 preset_thresholds=None, label: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        region = stack.region if concrete(stack.region) else None
+        defaults = preset_thresholds
+        self.low_utilization_percent = _first(options.low_utilization_percent,
+                                              defaults and defaults.low_utilization_percent, 10)
+        self.low_utilization_hours = _first(options.low_utilization_hours, defaults and defaults.low_utilization_hours, 2)
+        self.high_memory_percent = _first(options.high_memory_percent, defaults and defaults.high_memory_percent, 90)
+        check([
+            (not 0 < self.low_utilization_percent <= 100,
+             f"guardrails.low_utilization_percent ({self.low_utilization_percent}) must be in (0, 100]"),
+            (not 0.25 <= self.low_utilization_hours <= 24,
+             f"guardrails.low_utilization_hours ({self.low_utilization_hours}) must be from 0.25 to 24"),
+            (not 0 < self.high_memory_percent <= 100,
+             f"guardrails.high_memory_percent ({self.high_memory_percent}) must be in (0, 100]"),
+            (options.max_hourly_cost_usd is not None and not options.max_hourly_cost_usd > 0,
+             f"guardrails.max_hourly_cost_usd ({options.max_hourly_cost_usd}) must be positive"),
+            (options.monthly_budget_usd is not None and not options.monthly_budget_usd > 0,
+             f"guardrails.monthly_budget_usd ({options.monthly_budget_usd}) must be positive"),
+        ])
+        self.topic, self._action = topic, actions.SnsAction(topic)
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.price = hourly_price(spec, region, purchase)
+        in_service = source.metric_in_service_instances(period=cdk.Duration.minutes(5))
+
+        # Cost: a per-group hourly burn from in-service instances x the catalog price.
+        self.hourly_price_parameter = None
+        price_value: float | str | None = self.price.usd
+        if region is None and self.price.usd is not None:
+            self.hourly_price_parameter = cdk.CfnParameter(
+                stack, f"{cdk.Names.unique_id(self)}HourlyPriceUsd", type="Number", default=self.price.usd,
+                description=f"{label}: USD per instance-hour of {spec.instance_type} ({self.price.kind} in "
+                            f"{self.price.region}, prices as of {self.price.as_of}); set it for your region")
+            price_value = self.hourly_price_parameter.value_as_number
+        self.metric_hourly_cost = None
+        if price_value is not None:
+            price_text = cdk.Token.as_string(price_value) if cdk.Token.is_unresolved(price_value) else repr(price_value)
+            self.metric_hourly_cost = cloudwatch.MathExpression(
+                expression=f"inservice * {price_text}", using_metrics={"inservice": in_service},
+                label=f"hourly cost (USD, {self.price.kind})", period=cdk.Duration.minutes(5))
+            if options.max_hourly_cost_usd is not None:
+                self._alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
+                            cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                            description=f"{label}: hourly cost burn above ${options.max_hourly_cost_usd}/h "
+                                        f"({spec.instance_type} at ${self.price.usd}/h {self.price.kind}, {self.price.as_of})")
+        else:
+            cdk.Annotations.of(self).add_warning_v2("mlcdk:noPrice", f"no catalog price for {spec.instance_type} in "
+                                                    f"{self.price.region}: no cost metric, and the budget needs monthly_budget_usd")
+
+        # Utilization: idle accelerators (or CPUs) while instances are in service.
+        idle_periods = max(1, math.ceil(self.low_utilization_hours * 12))
+        names = metrics.metric_names(spec.accelerator.kind if spec.accelerator else None)
+        busy = source.metric_accelerator_utilization() if names else source.metric_cpu_utilization()
+        idle_signal = cloudwatch.MathExpression(
+            expression="IF(inservice > 0, FILL(busy, 0), 100)", using_metrics={"inservice": in_service, "busy": busy},
+            label="utilization while in service (%)", period=cdk.Duration.minutes(5))
+        idle = self._alarm("Idle", idle_signal, self.low_utilization_percent, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                           periods=idle_periods, description=f"{label}: {'accelerator' if names else 'CPU'} utilization "
+                           f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run")
+        if options.scale_to_zero_when_idle:
+            stop = autoscaling.StepScalingAction(self, "ScaleToZero", auto_scaling_group=auto_scaling_group,
+                                                 adjustment_type=autoscaling.AdjustmentType.EXACT_CAPACITY)
+            stop.add_adjustment(adjustment=0, upper_bound=0)
+            idle.add_alarm_action(actions.AutoScalingAction(stop))
+        if names:
+            self._alarm("AcceleratorMemoryHigh", source.metric_accelerator_memory_utilization(), self.high_memory_percent,
+                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                        description=f"{label}: accelerator memory above {self.high_memory_percent}%")
+            cpu_signal = cloudwatch.MathExpression(
+                expression="IF(inservice > 0, FILL(cpu, 0), 100)",
+                using_metrics={"inservice": in_service, "cpu": source.metric_cpu_utilization()},
+                label="CPU utilization while in service (%)", period=cdk.Duration.minutes(5))
+            self._alarm("CpuIdle", cpu_signal, 2, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, periods=idle_periods,
+                        description=f"{label}: CPU below 2% for {self.low_utilization_hours} h while instances run "
+                                    "(fallback idle signal if accelerator metrics stop)")
+        if options.hardware_alarms:
+            if names and names.hardware_errors:
+                ecc = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.hardware_errors,
+                                        dimensions_map=source._asg_dimension(), statistic="Maximum",
+                                        period=cdk.Duration.minutes(5))
+                self._alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
+                            description=f"{label}: uncorrectable accelerator ECC errors; replace the node")
+            status = cloudwatch.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed",
+                                       dimensions_map=source._asg_dimension(), statistic="Maximum",
+                                       period=cdk.Duration.minutes(5))
+            self._alarm("StatusCheckFailed", status, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=2,
+                        description=f"{label}: an instance fails EC2 status checks")
+
+        # Spot fallback: more nodes on demand than the mix allows.
+        if purchase.option == "mixed" and options.spot_fallback_alarm:
+            on_demand = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.ON_DEMAND_NODES,
+                                          dimensions_map=source._asg_dimension(), statistic="Sum",
+                                          period=cdk.Duration.minutes(5))
+            share = purchase.on_demand_percentage_above_base / 100
+            expected = cloudwatch.MathExpression(
+                expression=f"(od / 5) - ({purchase.on_demand_base_capacity} + "
+                           f"CEIL({share} * MAX([inservice - {purchase.on_demand_base_capacity}, 0])))",
+                using_metrics={"od": on_demand, "inservice": in_service},
+                label="on-demand nodes above the configured mix", period=cdk.Duration.minutes(5))
+            self._alarm("SpotFallback", expected, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                        description=f"{label}: more nodes on demand than the base of {purchase.on_demand_base_capacity} "
+                                    f"plus {purchase.on_demand_percentage_above_base}% (spot capacity is short)")
+
+        # Budget on the group's cost-allocation tag, and the account-wide billing alarm in us-east-1.
+        self.cost_tag = (COST_TAG, cdk.Names.unique_id(scope))
+        cdk.Tags.of(scope).add(*self.cost_tag)
+        full_size = (self.price.usd or 0) * (max_nodes if concrete(max_nodes) else 1)
+        self.monthly_budget_usd = options.monthly_budget_usd or (round(full_size * HOURS_PER_MONTH, 2) or None)
+        self.budget = None
+        if options.budget and self.monthly_budget_usd and region not in BUDGETS_UNSUPPORTED_REGIONS:
+            self.budget = self._budget(topic, emails, label, region)
+        if region == "us-east-1":
+            billing = cloudwatch.Metric(namespace="AWS/Billing", metric_name="EstimatedCharges",
+                                        dimensions_map={"Currency": "USD"}, statistic="Maximum", period=cdk.Duration.hours(6))
+            self._alarm("BillingEstimatedCharges", billing, options.billing_alarm_usd or self.monthly_budget_usd or 1000,
+                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
+                        description=f"{label}: the ACCOUNT's estimated charges this month passed the threshold")
+        self.monthly_cost_at_full_size = round(full_size * HOURS_PER_MONTH, 2) if self.price.usd is not None else None
+        if self.monthly_cost_at_full_size is not None:
+            cdk.CfnOutput(self, "EstimatedMonthlyCostUsd", value=f"{self.monthly_cost_at_full_size:.2f}",
+                          description=f"{label} at full size: {max_nodes} x {spec.instance_type} x {HOURS_PER_MONTH} h at "
+                                      f"${self.price.usd}/h ({self.price.kind}, {self.price.region}, prices as of {self.price.as_of})")
+        self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
+
+    # ----------------------------------------------------------------------------------------
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, comparison, *, periods: int,
+               description: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(self, name, metric=metric, threshold=threshold, comparison_operator=comparison,
+                                 evaluation_periods=periods, alarm_description=description,
+                                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        alarm.add_alarm_action(self._action)
+        self.alarms[name] = alarm
+        return alarm
+
+    def _budget(self, topic: sns.ITopic, emails: tuple[str, ...], label: str, region: str | None) -> budgets.CfnBudget:
+        topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], principals=[iam.ServicePrincipal("budgets.amazonaws.com")], resources=[topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}}))
+        subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="SNS", address=topic.topic_arn)]
+        subscribers += [budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=e) for e in emails]
+        notifications = [
+            budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind, comparison_operator="GREATER_THAN", threshold=percent, threshold_type="PERCENTAGE"),
+                subscribers=subscribers)
+            for kind, percent in (("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100))
+        ]
+        key, value = self.cost_tag
+        budget = budgets.CfnBudget(self, "Budget", budget=budgets.CfnBudget.BudgetDataProperty(
+            budget_type="COST", time_unit="MONTHLY",
+            budget_limit=budgets.CfnBudget.SpendProperty(amount=self.monthly_budget_usd, unit="USD"),
+            cost_filters={"TagKeyValue": [f"user:{key}${value}"]}),
+            notifications_with_subscribers=notifications)
+        if region is None:
+            budget.cfn_options.condition = _budgets_condition(cdk.Stack.of(self))
+        return budget
+
+    def _dashboard(self, source, label: str, in_service: cloudwatch.IMetric) -> cloudwatch.Dashboard:
+        board = cloudwatch.Dashboard(self, "Dashboard")
+        names = metrics.metric_names(source.spec.accelerator.kind if source.spec.accelerator else None)
+        utilization = [source.metric_accelerator_utilization(), source.metric_accelerator_memory_utilization()] if names else []
+        board.add_widgets(
+            cloudwatch.GraphWidget(title=f"{label}: utilization (%)", left=[*utilization, source.metric_cpu_utilization()], width=12),
+            cloudwatch.GraphWidget(title=f"{label}: instances in service", left=[in_service], width=12))
+        cost = [self.metric_hourly_cost] if self.metric_hourly_cost is not None else []
+        board.add_widgets(
+            cloudwatch.GraphWidget(title=f"{label}: hourly cost (USD)", left=cost, width=12),
+            cloudwatch.AlarmStatusWidget(title=f"{label}: alarms", alarms=list(self.alarms.values()), width=12))
+        return board
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def _budgets_condition(stack: cdk.Stack) -> cdk.CfnCondition:
+    """A stack-wide condition: true in regions where CloudFormation has AWS::Budgets::Budget."""
+    existing = stack.node.try_find_child("MlcdkBudgetsAvailable")
+    if existing is not None:
+        return existing
+    checks = [cdk.Fn.condition_equals(cdk.Aws.REGION, r) for r in BUDGETS_UNSUPPORTED_REGIONS]
+    groups = [cdk.Fn.condition_or(*checks[i:i + 10]) for i in range(0, len(checks), 10)]
+    unsupported = cdk.Fn.condition_or(*groups) if len(groups) > 1 else groups[0]
+    return cdk.CfnCondition(stack, "MlcdkBudgetsAvailable", expression=cdk.Fn.condition_not(unsupported))
