@@ -37,7 +37,11 @@ CONTEXT_KEYS = {
     "account": "deploy account; default: CDK_DEFAULT_ACCOUNT when region is set",
     "alarm_email": "comma-separated e-mail addresses for alarms",
     "preset_file": "YAML or JSON file with extra presets",
+    "removal_policy": "retain (default) or destroy: what happens to the checkpoint bucket and keys on stack deletion",
+    "emulator": "true only for the local AWS emulator: an AMI parameter the emulator knows; never for real deploys",
 }
+#: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
+EMULATOR_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[A-Za-z]{2,}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -66,6 +70,8 @@ class AppSettings:
     region: str | None
     account: str | None
     alarm_emails: tuple[str, ...]
+    removal_policy: str = "retain"
+    emulator: bool = False
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -90,6 +96,15 @@ def _str(context: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{key} ({value!r}) must be a non-empty string")
     return value.strip()
+
+
+def _bool(context: Mapping[str, Any], key: str) -> bool:
+    value = context.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigurationError(f"{key} ({value!r}) must be true or false")
 
 
 def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
@@ -165,4 +180,13 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         region=region,
         account=account,
         alarm_emails=parse_emails(context.get("alarm_email")),
+        removal_policy=_choice(context, "removal_policy", ("retain", "destroy"), "retain"),
+        emulator=_bool(context, "emulator"),
     )
+
+
+def _choice(context: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = _str(context, key) or default
+    if value not in allowed:
+        raise ConfigurationError(f"{key} ({value!r}) must be one of {', '.join(allowed)}")
+    return value

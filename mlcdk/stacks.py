@@ -6,11 +6,14 @@ import os
 from collections.abc import Mapping
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.options import StorageOptions
 from mlcdk.constructs.training_cluster import TrainingCluster
-from mlcdk.settings import CONTEXT_KEYS, AppSettings, WorkloadSettings, read_settings
+from mlcdk.presets.workloads import default_machine_image
+from mlcdk.settings import CONTEXT_KEYS, EMULATOR_AMI_PARAMETER, AppSettings, WorkloadSettings, read_settings
 
 TRAINING_STACK = "TrainingStack"
 INFERENCE_STACK = "InferenceStack"
@@ -37,11 +40,14 @@ class TrainingStack(_WorkloadStack):
     """The training side: a TrainingCluster from context keys ``preset``, ``instance_type`` and ``nodes``."""
 
     def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
-                 alarm_emails: tuple[str, ...] = (), **kwargs) -> None:
+                 alarm_emails: tuple[str, ...] = (), removal_policy: str = "retain", emulator: bool = False,
+                 **kwargs) -> None:
         super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
         self.cluster = TrainingCluster(
             self, "Cluster", preset=workload.preset, instance_type=workload.instance_type, nodes=workload.nodes,
-            vpc=self.network.vpc, alarm_emails=alarm_emails)
+            vpc=self.network.vpc, alarm_emails=alarm_emails, removal_policy=_removal(removal_policy),
+            machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
+            storage=StorageOptions(root_device_name=_catalog_root_device(workload)) if emulator else None)
         cdk.CfnOutput(self, "CheckpointBucket", value=self.cluster.checkpoint_bucket.bucket_name)
         cdk.CfnOutput(self, "AutoScalingGroup", value=self.cluster.auto_scaling_group.auto_scaling_group_name)
 
@@ -49,6 +55,15 @@ class TrainingStack(_WorkloadStack):
 class InferenceStack(_WorkloadStack):
     """The serving side: from context keys ``inference_preset``, ``inference_instance_type``,
     ``min_capacity`` and ``max_capacity``."""
+
+
+def _removal(policy: str) -> cdk.RemovalPolicy:
+    return cdk.RemovalPolicy.DESTROY if policy == "destroy" else cdk.RemovalPolicy.RETAIN
+
+
+def _catalog_root_device(workload: WorkloadSettings) -> str:
+    """Under the emulator only the AMI changes; the root device stays the catalog AMI's."""
+    return default_machine_image(workload.spec).root_device_name
 
 
 def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None) -> AppSettings:
@@ -61,7 +76,8 @@ def add_stacks(app: cdk.App, settings: AppSettings) -> tuple[TrainingStack, Infe
     """Add TrainingStack and InferenceStack to ``app``; env-agnostic unless a region is set."""
     env = cdk.Environment(account=settings.account, region=settings.region) if settings.region else None
     training = TrainingStack(app, TRAINING_STACK, env=env, workload=settings.training,
-                             alarm_emails=settings.alarm_emails,
+                             alarm_emails=settings.alarm_emails, removal_policy=settings.removal_policy,
+                             emulator=settings.emulator,
                              description="mlcdk training cluster and its network")
     inference = InferenceStack(app, INFERENCE_STACK, env=env, workload=settings.inference,
                                alarm_emails=settings.alarm_emails,

@@ -184,3 +184,18 @@ def test_ci_script_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_emulator_context_changes_only_the_ami_parameter():
+    def template(**extra):
+        return synth(build_app, cli_context(region="us-east-1", **extra), nag=False).templates["TrainingStack"]
+
+    real, emulated = template(), template(emulator="true")
+    real_params = {k: v for k, v in real["Parameters"].items() if k.startswith("SsmParameterValue")}
+    emulated_params = {k: v for k, v in emulated["Parameters"].items() if k.startswith("SsmParameterValue")}
+    assert [p["Default"] for p in real_params.values()] == ["/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id"]
+    assert [p["Default"] for p in emulated_params.values()] == ["/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"]
+    (real_name,), (emulated_name,) = real_params, emulated_params
+    assert json.dumps(emulated, sort_keys=True).replace(emulated_name, real_name).replace(
+        "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id") == json.dumps(real, sort_keys=True)

@@ -32,6 +32,8 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"alarm_email": "a@example.com,b@"}, r"alarm_email \('b@'\) is not an e-mail address"),
         ({"preset": ""}, r"preset \(''\) must be a non-empty string"),
         ({"preset_file": "/nonexistent/presets.yaml"}, r"/nonexistent/presets.yaml: cannot read"),
+        ({"removal_policy": "delete"}, r"removal_policy \('delete'\) must be one of retain, destroy"),
+        ({"emulator": "yes"}, r"emulator \('yes'\) must be true or false"),
     ],
 )
 def test_bad_context_is_a_configuration_error_naming_the_flag(context, message):
@@ -67,3 +69,9 @@ def test_account_comes_from_the_environment_only_when_a_region_is_set():
 
 def test_alarm_emails_are_split_and_trimmed():
     assert read_settings({"alarm_email": "a@example.com, b@example.org"}).alarm_emails == ("a@example.com", "b@example.org")
+
+
+def test_emulator_and_removal_policy_default_to_off_and_retain():
+    settings = read_settings({})
+    assert (settings.emulator, settings.removal_policy) == (False, "retain")
+    assert read_settings({"emulator": "true", "removal_policy": "destroy"}).emulator is True
