@@ -17,6 +17,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "PrivateNetwork": "mlcdk.constructs.network",
     "TrainingCluster": "mlcdk.constructs.training_cluster",
+    "InferenceFleet": "mlcdk.constructs.inference_fleet",
+    "LoadBalancerOptions": "mlcdk.constructs.inference_fleet",
+    "ScalingOptions": "mlcdk.constructs.inference_fleet",
+    "FleetAlarmOptions": "mlcdk.constructs.inference_fleet",
+    "GuardrailOptions": "mlcdk.constructs.guardrails",
     "PurchaseOptions": "mlcdk.constructs.options",
     "StorageOptions": "mlcdk.constructs.options",
     "ScaleSchedule": "mlcdk.constructs.options",
@@ -25,6 +30,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mlcdk.constructs.guardrails import GuardrailOptions
+    from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
     from mlcdk.constructs.network import PrivateNetwork
     from mlcdk.constructs.options import PurchaseOptions, ScaleSchedule, StorageOptions
     from mlcdk.constructs.training_cluster import TrainingCluster

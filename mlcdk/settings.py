@@ -37,6 +37,9 @@ CONTEXT_KEYS = {
     "account": "deploy account; default: CDK_DEFAULT_ACCOUNT when region is set",
     "alarm_email": "comma-separated e-mail addresses for alarms",
     "preset_file": "YAML or JSON file with extra presets",
+    "stacks": "comma-separated stacks to build: TrainingStack, InferenceStack (default: both)",
+    "purchase_option": "training purchase option: on-demand, spot or mixed; overrides the preset's",
+    "inference_purchase_option": "inference purchase option: on-demand, spot or mixed; overrides the preset's",
     "removal_policy": "retain (default) or destroy: what happens to the checkpoint bucket and keys on stack deletion",
     "emulator": "true only for the local AWS emulator: an AMI parameter the emulator knows; never for real deploys",
 }
@@ -57,6 +60,7 @@ class WorkloadSettings:
     min_capacity: int
     max_capacity: int
     availability_zone_ids: tuple[str, ...]  #: offered AZ IDs used by the network; empty when env-agnostic
+    purchase_option: str = "on-demand"
 
     @property
     def spec(self) -> catalog.InstanceSpec:
@@ -72,6 +76,7 @@ class AppSettings:
     alarm_emails: tuple[str, ...]
     removal_policy: str = "retain"
     emulator: bool = False
+    stacks: tuple[str, ...] = ("TrainingStack", "InferenceStack")
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -143,6 +148,10 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
     instance_type = _str(context, type_key) or preset.instance_type
     spec = catalog.get(instance_type, parameter=type_key)
     azs = offered_azs(spec, region, type_key)
+    purchase_key = f"{prefix}purchase_option"
+    purchase = _choice(context, purchase_key, workloads.PURCHASE_OPTIONS, preset.purchase_option)
+    if purchase != "on-demand" and not spec.spot_supported:
+        raise ConfigurationError(f"{purchase_key} ({purchase!r}): {spec.instance_type} cannot run on spot")
     if inference:
         low = _int(context, "min_capacity", 0, MAX_CAPACITY)
         high = _int(context, "max_capacity", 1, MAX_CAPACITY)
@@ -150,10 +159,10 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
         high = preset.max_capacity if high is None else high
         if low > high:
             raise ConfigurationError(f"min_capacity ({low}) must not exceed max_capacity ({high})")
-        return WorkloadSettings(preset, instance_type, low, low, high, azs)
+        return WorkloadSettings(preset, instance_type, low, low, high, azs, purchase)
     nodes = _int(context, "nodes", 1, MAX_NODES)
     nodes = preset.nodes if nodes is None else nodes
-    return WorkloadSettings(preset, instance_type, nodes, 0, nodes, azs)
+    return WorkloadSettings(preset, instance_type, nodes, 0, nodes, azs, purchase)
 
 
 def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AppSettings:
@@ -174,15 +183,34 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
     if account is not None and region is None:
         raise ConfigurationError("account is set but region is not; give both, or neither for env-agnostic stacks")
     preset_file = _str(context, "preset_file")
+    stacks = _stacks(context)
+    # A stack that is not built is still parsed (a typo is an error) but not checked against the region.
     return AppSettings(
-        training=_workload(context, inference=False, region=region, preset_file=preset_file),
-        inference=_workload(context, inference=True, region=region, preset_file=preset_file),
+        training=_workload(context, inference=False, preset_file=preset_file,
+                           region=region if "TrainingStack" in stacks else None),
+        inference=_workload(context, inference=True, preset_file=preset_file,
+                            region=region if "InferenceStack" in stacks else None),
         region=region,
         account=account,
         alarm_emails=parse_emails(context.get("alarm_email")),
         removal_policy=_choice(context, "removal_policy", ("retain", "destroy"), "retain"),
         emulator=_bool(context, "emulator"),
+        stacks=stacks,
     )
+
+
+def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:
+    allowed = ("TrainingStack", "InferenceStack")
+    value = context.get("stacks")
+    if value is None:
+        return allowed
+    names = [n.strip() for n in (value if isinstance(value, (list, tuple)) else str(value).split(",")) if n.strip()]
+    for name in names:
+        if name not in allowed:
+            raise ConfigurationError(f"stacks ({name!r}) must be TrainingStack and/or InferenceStack")
+    if not names:
+        raise ConfigurationError("stacks ('') must name TrainingStack and/or InferenceStack")
+    return tuple(n for n in allowed if n in names)
 
 
 def _choice(context: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

@@ -9,8 +9,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from mlcdk.constructs.inference_fleet import InferenceFleet
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.options import StorageOptions
+from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.constructs.training_cluster import TrainingCluster
 from mlcdk.presets.workloads import default_machine_image
 from mlcdk.settings import CONTEXT_KEYS, EMULATOR_AMI_PARAMETER, AppSettings, WorkloadSettings, read_settings
@@ -46,6 +47,7 @@ class TrainingStack(_WorkloadStack):
         self.cluster = TrainingCluster(
             self, "Cluster", preset=workload.preset, instance_type=workload.instance_type, nodes=workload.nodes,
             vpc=self.network.vpc, alarm_emails=alarm_emails, removal_policy=_removal(removal_policy),
+            purchase=_purchase(workload),
             machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
             storage=StorageOptions(root_device_name=_catalog_root_device(workload)) if emulator else None)
         cdk.CfnOutput(self, "CheckpointBucket", value=self.cluster.checkpoint_bucket.bucket_name)
@@ -53,8 +55,29 @@ class TrainingStack(_WorkloadStack):
 
 
 class InferenceStack(_WorkloadStack):
-    """The serving side: from context keys ``inference_preset``, ``inference_instance_type``,
-    ``min_capacity`` and ``max_capacity``."""
+    """The serving side: an InferenceFleet from context keys ``inference_preset``,
+    ``inference_instance_type``, ``min_capacity`` and ``max_capacity``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
+                 alarm_emails: tuple[str, ...] = (), removal_policy: str = "retain", emulator: bool = False,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
+        self.fleet = InferenceFleet(
+            self, "Fleet", preset=workload.preset, instance_type=workload.instance_type,
+            min_capacity=workload.min_capacity, max_capacity=workload.max_capacity, vpc=self.network.vpc,
+            alarm_emails=alarm_emails, removal_policy=_removal(removal_policy), purchase=_purchase(workload),
+            machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
+            storage=StorageOptions(root_device_name=_catalog_root_device(workload)) if emulator else None)
+        cdk.CfnOutput(self, "Endpoint", value=self.fleet.load_balancer.load_balancer_dns_name,
+                      description="the fleet's internal load balancer (HTTP on 80)")
+
+
+def _purchase(workload: WorkloadSettings) -> PurchaseOptions | None:
+    """The preset's purchase settings, unless a context flag chose another option."""
+    if workload.purchase_option == workload.preset.purchase_option:
+        return None
+    base = workload.preset.on_demand_base_capacity if workload.purchase_option == "mixed" else 0
+    return PurchaseOptions(option=workload.purchase_option, on_demand_base_capacity=base)
 
 
 def _removal(policy: str) -> cdk.RemovalPolicy:
@@ -72,14 +95,17 @@ def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None
     return read_settings(context, os.environ if environ is None else environ)
 
 
-def add_stacks(app: cdk.App, settings: AppSettings) -> tuple[TrainingStack, InferenceStack]:
-    """Add TrainingStack and InferenceStack to ``app``; env-agnostic unless a region is set."""
+def add_stacks(app: cdk.App, settings: AppSettings) -> list[cdk.Stack]:
+    """Add the selected stacks (default: TrainingStack and InferenceStack) to ``app``; env-agnostic unless
+    a region is set."""
     env = cdk.Environment(account=settings.account, region=settings.region) if settings.region else None
-    training = TrainingStack(app, TRAINING_STACK, env=env, workload=settings.training,
-                             alarm_emails=settings.alarm_emails, removal_policy=settings.removal_policy,
-                             emulator=settings.emulator,
-                             description="mlcdk training cluster and its network")
-    inference = InferenceStack(app, INFERENCE_STACK, env=env, workload=settings.inference,
-                               alarm_emails=settings.alarm_emails,
-                               description="mlcdk inference fleet and its network")
-    return training, inference
+    common = dict(env=env, alarm_emails=settings.alarm_emails, removal_policy=settings.removal_policy,
+                  emulator=settings.emulator)
+    stacks: list[cdk.Stack] = []
+    if TRAINING_STACK in settings.stacks:
+        stacks.append(TrainingStack(app, TRAINING_STACK, workload=settings.training,
+                                    description="mlcdk training cluster and its network", **common))
+    if INFERENCE_STACK in settings.stacks:
+        stacks.append(InferenceStack(app, INFERENCE_STACK, workload=settings.inference,
+                                     description="mlcdk inference fleet and its network", **common))
+    return stacks

@@ -34,6 +34,9 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"preset_file": "/nonexistent/presets.yaml"}, r"/nonexistent/presets.yaml: cannot read"),
         ({"removal_policy": "delete"}, r"removal_policy \('delete'\) must be one of retain, destroy"),
         ({"emulator": "yes"}, r"emulator \('yes'\) must be true or false"),
+        ({"stacks": "TrainStack"}, r"stacks \('TrainStack'\) must be TrainingStack and/or InferenceStack"),
+        ({"purchase_option": "reserved"}, r"purchase_option \('reserved'\) must be one of on-demand, spot, mixed"),
+        ({"inference_purchase_option": "cheap"}, r"inference_purchase_option \('cheap'\) must be one of"),
     ],
 )
 def test_bad_context_is_a_configuration_error_naming_the_flag(context, message):
@@ -75,3 +78,18 @@ def test_emulator_and_removal_policy_default_to_off_and_retain():
     settings = read_settings({})
     assert (settings.emulator, settings.removal_policy) == (False, "retain")
     assert read_settings({"emulator": "true", "removal_policy": "destroy"}).emulator is True
+
+
+def test_only_the_selected_stack_is_checked_against_the_region():
+    with pytest.raises(ConfigurationError, match="trn1.32xlarge is not offered in eu-west-1"):
+        read_settings({"region": "eu-west-1"})
+    settings = read_settings({"region": "eu-west-1", "stacks": "InferenceStack"})
+    assert settings.stacks == ("InferenceStack",) and settings.inference.availability_zone_ids
+    with pytest.raises(ConfigurationError, match=r"nodes \('x'\)"):  # unselected stacks still parse their flags
+        read_settings({"region": "eu-west-1", "stacks": "InferenceStack", "nodes": "x"})
+
+
+def test_purchase_option_flags_override_the_preset():
+    settings = read_settings({"purchase_option": "spot", "inference_purchase_option": "on-demand"})
+    assert (settings.training.purchase_option, settings.inference.purchase_option) == ("spot", "on-demand")
+    assert read_settings({}).inference.purchase_option == "mixed"

@@ -1,7 +1,10 @@
 """CDK constructs. This is the only part of mlcdk (with mlcdk.stacks) that imports aws_cdk."""
 
+from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
+from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.options import PurchaseOptions, ScaleSchedule, StorageOptions
 from mlcdk.constructs.training_cluster import TrainingCluster
 
-__all__ = ["PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "StorageOptions", "TrainingCluster"]
+__all__ = ["FleetAlarmOptions", "GuardrailOptions", "Guardrails", "InferenceFleet", "LoadBalancerOptions",
+           "PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "ScalingOptions", "StorageOptions", "TrainingCluster"]

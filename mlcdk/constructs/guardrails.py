@@ -95,6 +95,7 @@ def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptio
 class Guardrails(Construct):
     """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes.
 
+    ``extra_alarms(guardrails)`` may add alarms with :meth:`add_alarm` before the dashboard is built.
     ``source`` is the cluster or fleet: it provides ``metric_accelerator_utilization()``,
     ``metric_accelerator_memory_utilization()``, ``metric_cpu_utilization()`` and
     ``metric_in_service_instances()``.
@@ -103,7 +104,7 @@ class Guardrails(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
                  auto_scaling_group: autoscaling.AutoScalingGroup, max_nodes, purchase: PurchaseOptions,
                  topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
-                 preset_thresholds=None, label: str) -> None:
+                 preset_thresholds=None, label: str, extra_alarms=None) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
@@ -145,7 +146,7 @@ class Guardrails(Construct):
                 expression=f"inservice * {price_text}", using_metrics={"inservice": in_service},
                 label=f"hourly cost (USD, {self.price.kind})", period=cdk.Duration.minutes(5))
             if options.max_hourly_cost_usd is not None:
-                self._alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
+                self.add_alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
                             cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
                             description=f"{label}: hourly cost burn above ${options.max_hourly_cost_usd}/h "
                                         f"({spec.instance_type} at ${self.price.usd}/h {self.price.kind}, {self.price.as_of})")
@@ -160,7 +161,7 @@ class Guardrails(Construct):
         idle_signal = cloudwatch.MathExpression(
             expression="IF(inservice > 0, FILL(busy, 0), 100)", using_metrics={"inservice": in_service, "busy": busy},
             label="utilization while in service (%)", period=cdk.Duration.minutes(5))
-        idle = self._alarm("Idle", idle_signal, self.low_utilization_percent, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        idle = self.add_alarm("Idle", idle_signal, self.low_utilization_percent, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                            periods=idle_periods, description=f"{label}: {'accelerator' if names else 'CPU'} utilization "
                            f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run")
         if options.scale_to_zero_when_idle:
@@ -169,14 +170,14 @@ class Guardrails(Construct):
             stop.add_adjustment(adjustment=0, upper_bound=0)
             idle.add_alarm_action(actions.AutoScalingAction(stop))
         if names:
-            self._alarm("AcceleratorMemoryHigh", source.metric_accelerator_memory_utilization(), self.high_memory_percent,
+            self.add_alarm("AcceleratorMemoryHigh", source.metric_accelerator_memory_utilization(), self.high_memory_percent,
                         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
                         description=f"{label}: accelerator memory above {self.high_memory_percent}%")
             cpu_signal = cloudwatch.MathExpression(
                 expression="IF(inservice > 0, FILL(cpu, 0), 100)",
                 using_metrics={"inservice": in_service, "cpu": source.metric_cpu_utilization()},
                 label="CPU utilization while in service (%)", period=cdk.Duration.minutes(5))
-            self._alarm("CpuIdle", cpu_signal, 2, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, periods=idle_periods,
+            self.add_alarm("CpuIdle", cpu_signal, 2, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, periods=idle_periods,
                         description=f"{label}: CPU below 2% for {self.low_utilization_hours} h while instances run "
                                     "(fallback idle signal if accelerator metrics stop)")
         if options.hardware_alarms:
@@ -184,12 +185,12 @@ class Guardrails(Construct):
                 ecc = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.hardware_errors,
                                         dimensions_map=source._asg_dimension(), statistic="Maximum",
                                         period=cdk.Duration.minutes(5))
-                self._alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
+                self.add_alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
                             description=f"{label}: uncorrectable accelerator ECC errors; replace the node")
             status = cloudwatch.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed",
                                        dimensions_map=source._asg_dimension(), statistic="Maximum",
                                        period=cdk.Duration.minutes(5))
-            self._alarm("StatusCheckFailed", status, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=2,
+            self.add_alarm("StatusCheckFailed", status, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=2,
                         description=f"{label}: an instance fails EC2 status checks")
 
         # Spot fallback: more nodes on demand than the mix allows.
@@ -203,7 +204,7 @@ class Guardrails(Construct):
                            f"CEIL({share} * MAX([inservice - {purchase.on_demand_base_capacity}, 0])))",
                 using_metrics={"od": on_demand, "inservice": in_service},
                 label="on-demand nodes above the configured mix", period=cdk.Duration.minutes(5))
-            self._alarm("SpotFallback", expected, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+            self.add_alarm("SpotFallback", expected, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
                         description=f"{label}: more nodes on demand than the base of {purchase.on_demand_base_capacity} "
                                     f"plus {purchase.on_demand_percentage_above_base}% (spot capacity is short)")
 
@@ -218,7 +219,7 @@ class Guardrails(Construct):
         if region == "us-east-1":
             billing = cloudwatch.Metric(namespace="AWS/Billing", metric_name="EstimatedCharges",
                                         dimensions_map={"Currency": "USD"}, statistic="Maximum", period=cdk.Duration.hours(6))
-            self._alarm("BillingEstimatedCharges", billing, options.billing_alarm_usd or self.monthly_budget_usd or 1000,
+            self.add_alarm("BillingEstimatedCharges", billing, options.billing_alarm_usd or self.monthly_budget_usd or 1000,
                         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
                         description=f"{label}: the ACCOUNT's estimated charges this month passed the threshold")
         self.monthly_cost_at_full_size = round(full_size * HOURS_PER_MONTH, 2) if self.price.usd is not None else None
@@ -226,12 +227,15 @@ class Guardrails(Construct):
             cdk.CfnOutput(self, "EstimatedMonthlyCostUsd", value=f"{self.monthly_cost_at_full_size:.2f}",
                           description=f"{label} at full size: {max_nodes} x {spec.instance_type} x {HOURS_PER_MONTH} h at "
                                       f"${self.price.usd}/h ({self.price.kind}, {self.price.region}, prices as of {self.price.as_of})")
+        if extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
+            extra_alarms(self)
         self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
 
     # ----------------------------------------------------------------------------------------
 
-    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, comparison, *, periods: int,
+    def add_alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, comparison, *, periods: int,
                description: str) -> cloudwatch.Alarm:
+        """An alarm that notifies the topic, listed on the dashboard."""
         alarm = cloudwatch.Alarm(self, name, metric=metric, threshold=threshold, comparison_operator=comparison,
                                  evaluation_periods=periods, alarm_description=description,
                                  treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,6 +15,8 @@ from constructs import Construct
 
 from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets import metrics
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA_DEVICE = "/dev/sdf"
@@ -35,6 +38,9 @@ class NodeGroup(Construct):
         min_capacity: int,
         max_capacity: int,
         desired_capacity: int | None,
+        update_policy: autoscaling.UpdatePolicy | None = None,
+        health_check: autoscaling.HealthCheck | None = None,
+        instance_warmup: cdk.Duration | None = None,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
@@ -91,6 +97,7 @@ class NodeGroup(Construct):
             desired_capacity=desired_capacity, group_metrics=[autoscaling.GroupMetrics.all()],
             notifications=[autoscaling.NotificationConfiguration(topic=notification_topic)],
             capacity_rebalance=purchase.uses_spot or None,
+            update_policy=update_policy, health_check=health_check, default_instance_warmup=instance_warmup,
         )
         if mixed:
             on_demand_base, on_demand_above = {
@@ -118,3 +125,61 @@ class NodeGroup(Construct):
                 "@aws-cdk/aws-autoscaling:desiredCapacitySet",
                 "the configured size is the group's intended size: a deploy sets it back on purpose")
         self.instance_types = tuple(types)
+
+
+class NodeGroupMixin:
+    """IConnectable, IGrantable and metric methods for a construct that owns a NodeGroup.
+
+    The construct sets ``spec``, ``role``, ``auto_scaling_group``, ``guardrails`` and ``_connections``.
+    """
+
+    @property
+    def connections(self) -> ec2.Connections:
+        """Connections of the node security group (for ``allow_from``/``allow_to``)."""
+        return self._connections
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """The node role: grant it access to data and models."""
+        return self.role.grant_principal
+
+    def _asg_dimension(self) -> dict[str, str]:
+        return {metrics.ASG_DIMENSION: self.auto_scaling_group.auto_scaling_group_name}
+
+    def _names(self) -> metrics.AcceleratorMetricNames:
+        names = metrics.metric_names(self.spec.accelerator.kind if self.spec.accelerator else None)
+        if names is None:
+            raise ConfigurationError(f"{self.spec.instance_type} has no accelerator metrics that mlcdk publishes")
+        return names
+
+    def metric_accelerator_utilization(self, *, period: cdk.Duration | None = None,
+                                       statistic: str = "Average") -> cloudwatch.IMetric:
+        """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster."""
+        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=self._names().utilization,
+                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(5),
+                                 statistic=statistic, unit=None)
+
+    def metric_accelerator_memory_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """Accelerator memory in use, in percent of the cluster's accelerator memory."""
+        names, period = self._names(), period or cdk.Duration.minutes(5)
+        if names.memory_utilization:
+            return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.memory_utilization,
+                                     dimensions_map=self._asg_dimension(), period=period, statistic="Average")
+        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._asg_dimension(),
+                                         period=period, statistic="Sum") for n in (names.memory_used, names.memory_total))
+        return cloudwatch.MathExpression(expression="100 * used / total", using_metrics={"used": used, "total": total},
+                                         label="accelerator memory utilization (%)", period=period)
+
+    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._asg_dimension(),
+                                 period=period or cdk.Duration.minutes(5), statistic="Average")
+
+    def metric_hourly_cost(self) -> cloudwatch.IMetric | None:
+        """In-service instances x the catalog's hourly price (None when the catalog has no price)."""
+        return self.guardrails.metric_hourly_cost
+
+    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """Nodes in service (Auto Scaling group metrics are enabled on the group)."""
+        return cloudwatch.Metric(namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
+                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(1),
+                                 statistic="Average")

@@ -103,6 +103,22 @@ def data_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket:
     return policy
 
 
+def read_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket: s3.IBucket) -> iam.Policy:
+    """Read objects of one bucket (model artifacts), and decrypt with its key if it has one."""
+    statements = [
+        iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[bucket.bucket_arn]),
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects("*")]),
+    ]
+    if bucket.encryption_key is not None:
+        statements.append(iam.PolicyStatement(actions=["kms:Decrypt", "kms:DescribeKey"],
+                                              resources=[bucket.encryption_key.key_arn]))
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=statements)
+    acknowledge(policy, "AwsSolutions-IAM5", "read-only object access scoped to the one model bucket (its ARN/*); "
+                "artifact names are not known at deploy time",
+                finding=resource_finding(policy, bucket.arn_for_objects("*")).removeprefix("Resource::"))
+    return policy
+
+
 def lifecycle_policy(scope: Construct, construct_id: str, role: iam.IRole, asg_arn: str) -> iam.Policy:
     """Let a terminating node finish (or extend) its termination lifecycle hook, on this group only.
 

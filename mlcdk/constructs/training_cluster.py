@@ -22,7 +22,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin
 from mlcdk.constructs.options import (
     GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, PURCHASE_OPTIONS, PurchaseOptions, ScaleSchedule, StorageOptions,
 )
@@ -39,7 +39,7 @@ SPOT_EVENTS = ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance
 
 
 @jsii.implements(ec2.IConnectable, iam.IGrantable)
-class TrainingCluster(Construct):
+class TrainingCluster(NodeGroupMixin, Construct):
     """An Auto Scaling group of accelerated nodes wired for distributed training.
 
     Facts (EFA interfaces, offered AZs, AMI parameter, spot support) come from the catalog. Precedence:
@@ -319,58 +319,3 @@ class TrainingCluster(Construct):
                 "mlcdk:unverifiedAz", f"the VPC's subnets are not pinned by AZ ID, so mlcdk cannot check that their "
                 f"AZ offers {spec.instance_type} (offered in {', '.join(spec.offered_azs(region))}); use PrivateNetwork")
         return subnets[0], az_id
-
-    # ----------------------------------------------------------------------------------------
-    # IConnectable, IGrantable, metrics
-    # ----------------------------------------------------------------------------------------
-
-    @property
-    def connections(self) -> ec2.Connections:
-        """Connections of the node security group (for ``allow_from``/``allow_to``)."""
-        return self._connections
-
-    @property
-    def grant_principal(self) -> iam.IPrincipal:
-        """The node role: grant it access to data and models."""
-        return self.role.grant_principal
-
-    def _asg_dimension(self) -> dict[str, str]:
-        return {metrics.ASG_DIMENSION: self.auto_scaling_group.auto_scaling_group_name}
-
-    def _names(self) -> metrics.AcceleratorMetricNames:
-        names = metrics.metric_names(self.spec.accelerator.kind if self.spec.accelerator else None)
-        if names is None:
-            raise ConfigurationError(f"{self.spec.instance_type} has no accelerator metrics that mlcdk publishes")
-        return names
-
-    def metric_accelerator_utilization(self, *, period: cdk.Duration | None = None,
-                                       statistic: str = "Average") -> cloudwatch.IMetric:
-        """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster."""
-        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=self._names().utilization,
-                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(5),
-                                 statistic=statistic, unit=None)
-
-    def metric_accelerator_memory_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        """Accelerator memory in use, in percent of the cluster's accelerator memory."""
-        names, period = self._names(), period or cdk.Duration.minutes(5)
-        if names.memory_utilization:
-            return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.memory_utilization,
-                                     dimensions_map=self._asg_dimension(), period=period, statistic="Average")
-        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._asg_dimension(),
-                                         period=period, statistic="Sum") for n in (names.memory_used, names.memory_total))
-        return cloudwatch.MathExpression(expression="100 * used / total", using_metrics={"used": used, "total": total},
-                                         label="accelerator memory utilization (%)", period=period)
-
-    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._asg_dimension(),
-                                 period=period or cdk.Duration.minutes(5), statistic="Average")
-
-    def metric_hourly_cost(self) -> cloudwatch.IMetric | None:
-        """In-service instances x the catalog's hourly price (None when the catalog has no price)."""
-        return self.guardrails.metric_hourly_cost
-
-    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        """Nodes in service (Auto Scaling group metrics are enabled on the group)."""
-        return cloudwatch.Metric(namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
-                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(1),
-                                 statistic="Average")

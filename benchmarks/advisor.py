@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Advisor speed: ranking the whole catalog in every region, and the CLI's cold start, each against a baseline.
+
+Targets (issue 7): advise() over every instance type in every region in under 20 ms in-process; `mlcdk advise`
+starts cold in under 0.5 s. Baselines, measured in the same run: one pass over the catalog that reads every
+type's price in every region (the floor of any search), and a bare interpreter.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import median_seconds, report  # noqa: E402
+
+from mlcdk.presets.advisor import advise  # noqa: E402
+from mlcdk.presets.catalog import default_catalog  # noqa: E402
+from mlcdk.presets.sizing import Workload  # noqa: E402
+
+
+def median_in_process(function: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def one_pass_over_the_catalog() -> int:
+    """Read every type's on-demand price in every region: what any exhaustive search must at least do."""
+    book = default_catalog()
+    regions = book.regions()
+    return sum(1 for spec in book for region in regions if spec.on_demand_price(region) is not None)
+
+
+def main() -> int:
+    runs = 30
+    default_catalog()  # loaded once and cached, as in any process that advises
+    book = default_catalog()
+    candidates = len(book) * len(book.regions())
+    cases = {
+        "advise(): training 70B, every region": Workload(task="training", params="70B"),
+        "advise(): inference 7B, every region": Workload(task="inference", params="7B"),
+        "advise(): training 70B + 1T tokens, every region": Workload(task="training", params="70B",
+                                                                    training_tokens="1T"),
+    }
+    baseline = median_in_process(one_pass_over_the_catalog, runs)
+    print(f"in-process, median of {runs}; {len(book)} types x {len(book.regions())} regions = {candidates} candidates")
+    report("one pass over the catalog (floor)", baseline, baseline)
+    print(f"  (the floor is {baseline * 1e6:.0f} us; the ratios below are against it)")
+    slowest = 0.0
+    for label, workload in cases.items():
+        seconds = median_in_process(lambda w=workload: advise(w), runs)
+        slowest = max(slowest, seconds)
+        report(label, seconds, baseline)
+    explained = median_in_process(lambda: advise(cases["advise(): training 70B, every region"], explain=True), runs)
+    report("advise(explain=True): training 70B, every region", explained, baseline)
+    print(f"  target: under 20 ms -> {'OK' if slowest < 0.020 else 'OVER'} (slowest {slowest * 1000:.1f} ms)")
+
+    python = sys.executable
+    cold_runs = 7
+    print(f"cold processes, median of {cold_runs}")
+    bare = median_seconds([python, "-c", "pass"], cold_runs)
+    report("python -c pass (interpreter floor)", bare, bare)
+    cold = median_seconds([python, "-m", "mlcdk.cli", "advise", "--task", "inference", "--params", "7B",
+                           "--region", "us-east-1"], cold_runs)
+    report("mlcdk advise --task inference --params 7B", cold, bare)
+    print(f"  target: under 0.5 s -> {'OK' if cold < 0.5 else 'OVER'} ({cold * 1000:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""InferenceFleet: an autoscaled, load-balanced model-serving fleet on Inferentia2, GPU or CPU."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk.constructs import security
+from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
+from mlcdk.constructs.nag import acknowledge
+from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin
+from mlcdk.constructs.options import PURCHASE_OPTIONS, PurchaseOptions, StorageOptions
+from mlcdk.constructs.user_data import bootstrap
+from mlcdk.constructs.validation import check, concrete
+from mlcdk.presets import catalog, metrics, workloads
+from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.settings import MAX_CAPACITY, parse_emails
+
+SCALING_SIGNALS = ("requests", "accelerator", "cpu")
+
+
+@dataclass(frozen=True)
+class LoadBalancerOptions:
+    """The fleet's load balancer.
+
+    :param kind: "application" (HTTP, the default) or "network" (TCP/TLS, for gRPC or raw TCP).
+    :param internet_facing: put it in public subnets. Default: internal (private subnets).
+    :param certificate: an ACM certificate; the listener is HTTPS (ALB) or TLS (NLB) on 443. Default: none,
+        so plain HTTP/TCP on 80, which is allowed only for internal load balancers.
+    :param allow_public_without_tls: permit an internet-facing listener without a certificate (warned).
+    """
+
+    kind: str = "application"
+    internet_facing: bool = False
+    certificate: acm.ICertificate | None = None
+    allow_public_without_tls: bool = False
+
+
+@dataclass(frozen=True)
+class ScalingOptions:
+    """How the fleet scales between min_capacity and max_capacity.
+
+    :param signal: "requests" (ALB requests per target, the default), "accelerator" (accelerator
+        utilization from the guardrails metrics) or "cpu".
+    :param target: the target value: requests per target per minute (default 60), or percent (default 70
+        for accelerator, 60 for CPU).
+    :param warmup: how long a new instance needs to load its model: ELB health-check grace and the
+        group's default instance warm-up. Default: 10 minutes.
+    :param warm_pool: keep stopped, pre-initialized instances for slow model loads (on-demand fleets only).
+    """
+
+    signal: str = "requests"
+    target: float | None = None
+    warmup: cdk.Duration | None = None
+    warm_pool: bool = False
+
+
+@dataclass(frozen=True)
+class FleetAlarmOptions:
+    """Fleet alarms on top of the shared guardrails (ALB only, except unhealthy hosts and max capacity).
+
+    :param p99_latency_seconds: p99 target response time threshold. Default: 10 s.
+    :param error_rate_percent: 5xx responses (target and load balancer) as a percent of requests. Default: 5.
+    """
+
+    p99_latency_seconds: float = 10
+    error_rate_percent: float = 5
+
+
+@jsii.implements(ec2.IConnectable, iam.IGrantable)
+class InferenceFleet(NodeGroupMixin, Construct):
+    """Model servers in an Auto Scaling group behind a load balancer, with scaling, purchase options,
+    the shared guardrails and fleet alarms.
+
+    Precedence: security invariants, explicit arguments, the preset, defaults.
+
+    :param instance_type: e.g. "inf2.xlarge". Overrides the preset's. Default: the preset's.
+    :param preset: an inference preset name or WorkloadPreset. Default: none (then instance_type is required).
+    :param min_capacity: fewest instances. Default: the preset's, else 1.
+    :param max_capacity: most instances. Default: the preset's, else max(min_capacity, 2).
+    :param vpc: the VPC. Default: a PrivateNetwork in up to 3 AZ IDs that offer the type (at least 2).
+    :param port: the model server's port on each node. Default: 8080.
+    :param health_check_path: the target group health check. Default: /health.
+    :param load_balancer: see LoadBalancerOptions. Default: internal ALB, HTTP on 80.
+    :param scaling: see ScalingOptions. Default: target tracking on requests per target.
+    :param purchase: see PurchaseOptions. Default: the preset's, else on-demand.
+    :param storage, machine_image, role, security_group, encryption_key, alarm_topic, alarm_emails,
+        guardrails, removal_policy: as for TrainingCluster.
+    :param model_bucket: a bucket the nodes may read model artifacts from. Default: none (see
+        grant_model_read).
+    :param model_server_command: a command run as a systemd service on each node after bootstrap.
+        Default: none.
+    :param fleet_alarms: see FleetAlarmOptions.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        instance_type: str | None = None,
+        preset: str | workloads.WorkloadPreset | None = None,
+        min_capacity: int | None = None,
+        max_capacity: int | None = None,
+        vpc: ec2.IVpc | None = None,
+        port: int = 8080,
+        health_check_path: str = "/health",
+        load_balancer: LoadBalancerOptions | None = None,
+        scaling: ScalingOptions | None = None,
+        purchase: PurchaseOptions | None = None,
+        storage: StorageOptions | None = None,
+        machine_image: ec2.IMachineImage | None = None,
+        role: iam.IRole | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        encryption_key: kms.IKey | None = None,
+        model_bucket: s3.IBucket | None = None,
+        model_server_command: str | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        alarm_emails: Sequence[str] = (),
+        user_data_commands: Sequence[str] = (),
+        guardrails: GuardrailOptions | None = None,
+        fleet_alarms: FleetAlarmOptions | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        region = stack.region if concrete(stack.region) else None
+        if isinstance(preset, str):
+            preset = workloads.get(preset)
+        check([(instance_type is None and preset is None, "InferenceFleet needs instance_type or preset")])
+        if preset is not None:
+            check([(preset.task != "inference",
+                    f"preset ({preset.name!r}) is a {preset.task} preset; InferenceFleet needs an inference preset")])
+        spec = catalog.get(instance_type or preset.instance_type)
+        low = min_capacity if min_capacity is not None else (preset.min_capacity if preset else 1)
+        high = max_capacity if max_capacity is not None else (preset.max_capacity if preset else max(low, 2))
+        balancer = load_balancer or LoadBalancerOptions()
+        scale = scaling or ScalingOptions()
+        purchase = purchase or PurchaseOptions(
+            option=preset.purchase_option if preset else "on-demand",
+            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
+        storage = storage or StorageOptions()
+        emails = parse_emails(list(alarm_emails), "alarm_emails")
+        alarms = fleet_alarms or FleetAlarmOptions()
+        self._validate(spec, low, high, port, health_check_path, balancer, scale, purchase, region)
+        fallbacks = self._fallbacks(spec, purchase, preset)
+        if spec.maximum_network_cards > 1:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:trainingTypeForServing",
+                f"{spec.instance_type} is built for multi-node training ({spec.maximum_network_cards} network cards, "
+                f"{spec.maximum_efa_interfaces} EFA interfaces) that serving does not use; a single-card type "
+                "(inf2, g6e, g5) usually costs less per request")
+        image, root_device = machine_image, storage.root_device_name
+        if image is None:
+            catalog_image = workloads.default_machine_image(spec)
+            image = ec2.MachineImage.from_ssm_parameter(catalog_image.parameter)
+            root_device = root_device or catalog_image.root_device_name
+        root_device = root_device or "/dev/xvda"
+
+        # Network: private subnets in at least two AZs that offer the type.
+        if vpc is None:
+            vpc = PrivateNetwork(self, "Network", availability_zone_ids=spec.offered_azs(region)[:3] if region else ()).vpc
+        node_subnets = self._node_subnets(vpc, spec, region)
+
+        # Security.
+        self.encryption_key = encryption_key or security.encryption_key(
+            self, "Key", description=f"{construct_id}: volumes and notifications", removal_policy=removal_policy)
+        self.security_group = security_group or ec2.SecurityGroup(
+            self, "SecurityGroup", vpc=vpc, allow_all_outbound=True,
+            description=f"{construct_id} model servers: traffic from the load balancer only, no SSH")
+        self.role = role or security.node_role(self, "Role", description=f"{construct_id} model servers")
+        policies = [security.agent_policy(self, "AgentPolicy", self.role)]
+        if model_bucket is not None:
+            policies.append(security.read_policy(self, "ModelPolicy", self.role, bucket=model_bucket))
+        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+        self.alarm_topic = alarm_topic or security.alarm_topic(self, "AlarmTopic", key=self.encryption_key, emails=emails)
+
+        # Nodes.
+        extra = list(user_data_commands)
+        if model_server_command:
+            extra += _model_server_service(model_server_command)
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(*bootstrap(spec, efa=False, data_mount_point=storage.data_mount_point
+                                          if storage.data_volume_size_gib else None, extra=extra))
+        warmup = scale.warmup or cdk.Duration.minutes(10)
+        group = NodeGroup(
+            self, "NodeGroup", spec=spec, min_capacity=low, max_capacity=high, desired_capacity=None,
+            update_policy=autoscaling.UpdatePolicy.rolling_update(min_instances_in_service=low, max_batch_size=1,
+                                                                  pause_time=warmup, wait_on_resource_signals=False),
+            health_check=autoscaling.HealthCheck.elb(grace=warmup), instance_warmup=warmup,
+            vpc=vpc, subnets=ec2.SubnetSelection(subnets=node_subnets), security_group=self.security_group,
+            role=self.role, key=self.encryption_key, machine_image=image, user_data=user_data, storage=storage,
+            root_device_name=root_device, efa=False, cluster_placement=False, purchase=purchase,
+            fallback_instance_types=fallbacks, notification_topic=self.alarm_topic)
+        self.launch_template, self.auto_scaling_group = group.launch_template, group.auto_scaling_group
+        for policy in policies:
+            self.auto_scaling_group.node.add_dependency(policy)
+        acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
+                    "template; every volume is gp3 and encrypted with the fleet key (asserted in mlcdk's tests)")
+        self.spec, self.purchase, self.instance_types = spec, purchase, group.instance_types
+        self.min_capacity, self.max_capacity, self.port = low, high, port
+        self._connections = ec2.Connections(security_groups=[self.security_group])
+        self._model_grants = 0
+        if scale.warm_pool:
+            self.auto_scaling_group.add_warm_pool(min_size=low, pool_state=autoscaling.PoolState.STOPPED)
+
+        # Load balancer, listener, target group.
+        self._build_load_balancer(vpc, balancer, port, health_check_path, removal_policy)
+
+        # Scaling.
+        if scale.signal == "requests":
+            self.auto_scaling_group.scale_on_request_count(
+                "ScaleOnRequests", target_requests_per_minute=int(scale.target or 60))
+        elif scale.signal == "accelerator":
+            self.auto_scaling_group.scale_to_track_metric(
+                "ScaleOnAccelerator", metric=self.metric_accelerator_utilization(period=cdk.Duration.minutes(1)),
+                target_value=scale.target or 70)
+        else:
+            self.auto_scaling_group.scale_on_cpu_utilization("ScaleOnCpu", target_utilization_percent=scale.target or 60)
+
+        # Guardrails, with the fleet's own alarms.
+        self.guardrails = Guardrails(
+            self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=high,
+            purchase=purchase, topic=self.alarm_topic, emails=emails, options=guardrails or GuardrailOptions(),
+            preset_thresholds=preset.alarms if preset else None, label=construct_id,
+            extra_alarms=lambda g: self._fleet_alarms(g, alarms))
+
+    # ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate(spec: InstanceSpec, low, high, port, path, balancer: LoadBalancerOptions, scale: ScalingOptions,
+                  purchase: PurchaseOptions, region: str | None) -> None:
+        rows = []
+        if region is not None:
+            offered = spec.offered_azs(region)
+            rows += [
+                (not offered, f"instance_type: {spec.instance_type} is not offered in {region}; it is offered in "
+                              f"{', '.join(spec.regions)}"),
+                (len(offered) == 1, f"instance_type: {spec.instance_type} is offered in only one AZ of {region} "
+                                    f"({offered[0] if offered else ''}); a fleet needs two for availability"),
+            ]
+        if concrete(low) and concrete(high):
+            rows += [
+                (not isinstance(low, int) or isinstance(low, bool) or low < 0,
+                 f"min_capacity ({low!r}) must be a whole number of at least 0"),
+                (not isinstance(high, int) or isinstance(high, bool) or not 1 <= high <= MAX_CAPACITY,
+                 f"max_capacity ({high!r}) must be a whole number from 1 to {MAX_CAPACITY}"),
+                (isinstance(low, int) and isinstance(high, int) and low > high,
+                 f"min_capacity ({low}) must not exceed max_capacity ({high})"),
+            ]
+        rows += [
+            (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535,
+             f"port ({port!r}) must be from 1 to 65535"),
+            (not isinstance(path, str) or not path.startswith("/"), f"health_check_path ({path!r}) must start with '/'"),
+            (balancer.kind not in ("application", "network"),
+             f"load_balancer.kind ({balancer.kind!r}) must be application or network"),
+            (balancer.internet_facing and balancer.certificate is None and not balancer.allow_public_without_tls,
+             "load_balancer: an internet-facing fleet needs a certificate (HTTPS/TLS); set "
+             "allow_public_without_tls=True to serve plain HTTP/TCP to the internet"),
+            (scale.signal not in SCALING_SIGNALS, f"scaling.signal ({scale.signal!r}) must be one of {', '.join(SCALING_SIGNALS)}"),
+            (scale.signal == "requests" and balancer.kind == "network",
+             "scaling.signal ('requests') needs an application load balancer; use 'accelerator' or 'cpu' with a network one"),
+            (scale.signal == "accelerator" and metrics.metric_names(spec.accelerator.kind if spec.accelerator else None) is None,
+             f"scaling.signal ('accelerator'): mlcdk publishes no accelerator metrics for {spec.instance_type}; use 'cpu'"),
+            (scale.target is not None and not scale.target > 0, f"scaling.target ({scale.target}) must be positive"),
+            (scale.warm_pool and purchase.option != "on-demand",
+             f"scaling.warm_pool cannot be used with purchase option {purchase.option!r} (EC2 Auto Scaling has no warm "
+             "pools for mixed-instances groups)"),
+            (purchase.option not in PURCHASE_OPTIONS, f"purchase.option ({purchase.option!r}) must be one of {', '.join(PURCHASE_OPTIONS)}"),
+            (purchase.uses_spot and not spec.spot_supported, f"purchase.option ({purchase.option!r}): {spec.instance_type} cannot run on spot"),
+        ]
+        check(rows)
+
+    @staticmethod
+    def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset) -> tuple[str, ...]:
+        """Fallbacks share the accelerator family (e.g. g5 <-> g6) and hold the same model."""
+        explicit = purchase.fallback_instance_types is not None
+        names = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
+        kept = []
+        for name in names:
+            problem = workloads.fallback_problem(spec, catalog.get(name, parameter="purchase.fallback_instance_types"),
+                                                 same_accelerator_model=False)
+            check([(problem is not None and explicit,
+                    f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")])
+            if problem is None and name != spec.instance_type:
+                kept.append(name)
+        return tuple(kept)
+
+    def _node_subnets(self, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None) -> list[ec2.ISubnet]:
+        subnets = vpc.private_subnets
+        check([(not subnets, "vpc has no private subnets; model servers never get public IPs")])
+        network = vpc.node.scope
+        if isinstance(network, PrivateNetwork) and network.availability_zone_ids and region:
+            usable = [s for az, s in zip(network.availability_zone_ids, subnets) if az in spec.offered_azs(region)]
+            check([(len(usable) < 2, f"vpc: fewer than two of its AZs ({', '.join(network.availability_zone_ids)}) "
+                                     f"offer {spec.instance_type}")])
+            return usable
+        return list(subnets)
+
+    def _build_load_balancer(self, vpc, balancer: LoadBalancerOptions, port: int, path: str, removal_policy) -> None:
+        public = balancer.internet_facing
+        subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC if public else ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        listen_port = 443 if balancer.certificate else 80
+        self.access_logs = s3.Bucket(self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+                                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy,
+                                     lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))])
+        acknowledge(self.access_logs, "AwsSolutions-S1", "this bucket receives the load balancer's access logs; "
+                    "logging it into itself would loop")
+        if public and balancer.certificate is None:
+            cdk.Annotations.of(self).add_warning_v2("mlcdk:publicWithoutTls", f"the fleet is internet-facing without "
+                                                    f"a certificate: requests and responses cross the internet unencrypted on port {listen_port}")
+        if balancer.kind == "application":
+            self.load_balancer_security_group = ec2.SecurityGroup(
+                self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False,
+                description="Model-serving load balancer: listener in, model servers out")
+            source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc.vpc_cidr_block)
+            self.load_balancer_security_group.add_ingress_rule(source, ec2.Port.tcp(listen_port), "listener")
+            acknowledge(self.load_balancer_security_group, "AwsSolutions-EC23",
+                        "deliberately internet-facing listener of a public model-serving fleet" if public else
+                        "internal listener: ingress only from the VPC's own CIDR, an intrinsic EC23 cannot evaluate")
+            self.load_balancer = elbv2.ApplicationLoadBalancer(
+                self, "LoadBalancer", vpc=vpc, internet_facing=public, vpc_subnets=subnets,
+                security_group=self.load_balancer_security_group, drop_invalid_header_fields=True)
+            self.target_group = elbv2.ApplicationTargetGroup(
+                self, "Targets", vpc=vpc, port=port, protocol=elbv2.ApplicationProtocol.HTTP,
+                target_type=elbv2.TargetType.INSTANCE, deregistration_delay=cdk.Duration.seconds(60),
+                health_check=elbv2.HealthCheck(path=path, interval=cdk.Duration.seconds(15), timeout=cdk.Duration.seconds(10),
+                                               healthy_threshold_count=2, unhealthy_threshold_count=3))
+            listener = self.load_balancer.add_listener(
+                "Listener", port=listen_port, open=False,
+                protocol=elbv2.ApplicationProtocol.HTTPS if balancer.certificate else elbv2.ApplicationProtocol.HTTP,
+                certificates=[balancer.certificate] if balancer.certificate else None,
+                ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS if balancer.certificate else None,
+                default_target_groups=[self.target_group])
+            self.listener = listener
+            self.auto_scaling_group.attach_to_application_target_group(self.target_group)
+            self.security_group.connections.allow_from(self.load_balancer_security_group, ec2.Port.tcp(port),
+                                                       "model server port, from the load balancer only")
+        else:
+            self.load_balancer_security_group = None
+            self.load_balancer = elbv2.NetworkLoadBalancer(self, "LoadBalancer", vpc=vpc, internet_facing=public,
+                                                           vpc_subnets=subnets, cross_zone_enabled=True)
+            self.target_group = elbv2.NetworkTargetGroup(
+                self, "Targets", vpc=vpc, port=port, protocol=elbv2.Protocol.TCP, target_type=elbv2.TargetType.INSTANCE,
+                deregistration_delay=cdk.Duration.seconds(60),
+                health_check=elbv2.HealthCheck(protocol=elbv2.Protocol.HTTP, path=path, interval=cdk.Duration.seconds(15),
+                                               healthy_threshold_count=2, unhealthy_threshold_count=3))
+            self.listener = self.load_balancer.add_listener(
+                "Listener", port=listen_port, protocol=elbv2.Protocol.TLS if balancer.certificate else elbv2.Protocol.TCP,
+                certificates=[elbv2.ListenerCertificate.from_certificate_manager(balancer.certificate)]
+                if balancer.certificate else None, default_target_groups=[self.target_group])
+            self.auto_scaling_group.attach_to_network_target_group(self.target_group)
+            # NLB targets see client addresses: allow the VPC (internal) or anyone (public) on the serving port.
+            source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc.vpc_cidr_block)
+            self.security_group.add_ingress_rule(source, ec2.Port.tcp(port), "model server port, through the NLB")
+            acknowledge(self.security_group, "AwsSolutions-EC23", "a public NLB passes client addresses through; the "
+                        "serving port must accept them" if public else "NLB clients arrive from the VPC's own CIDR "
+                        "(an intrinsic EC23 cannot evaluate), on the serving port only")
+        if concrete(cdk.Stack.of(self).region):
+            self.load_balancer.log_access_logs(self.access_logs, prefix="load-balancer")
+        else:
+            cdk.Annotations.of(self).add_warning_v2("mlcdk:noAccessLogs", "env-agnostic stack: ELB access logs need a "
+                                                    "concrete region (log delivery is regional); set one to get them")
+            acknowledge(self.load_balancer, "AwsSolutions-ELB2", "env-agnostic stack: CDK can enable ELB access "
+                        "logs only for a concrete region; regional stacks log to the encrypted AccessLogs bucket")
+
+    def _fleet_alarms(self, guardrails: Guardrails, options: FleetAlarmOptions) -> None:
+        label = self.node.id
+        group_metrics = self.target_group.metrics
+        unhealthy = (group_metrics.unhealthy_host_count if isinstance(self.target_group, elbv2.ApplicationTargetGroup)
+                     else group_metrics.un_healthy_host_count)(period=cdk.Duration.minutes(1))
+        guardrails.add_alarm("UnhealthyHosts", unhealthy,
+                             0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=5,
+                             description=f"{label}: unhealthy model servers for 5 minutes")
+        if concrete(self.max_capacity):
+            guardrails.add_alarm("AtMaxCapacity", self.metric_in_service_instances(period=cdk.Duration.minutes(5)),
+                                 self.max_capacity, cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                                 periods=6, description=f"{label}: pinned at max_capacity ({self.max_capacity}) for 30 "
+                                 "minutes; the fleet needs more room")
+        if isinstance(self.target_group, elbv2.ApplicationTargetGroup):
+            guardrails.add_alarm("LatencyP99", self.target_group.metrics.target_response_time(
+                statistic="p99", period=cdk.Duration.minutes(5)), options.p99_latency_seconds,
+                cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                description=f"{label}: p99 response time above {options.p99_latency_seconds} s")
+            lb = self.load_balancer.metrics
+            errors = cloudwatch.MathExpression(
+                expression="100 * (FILL(target5xx, 0) + FILL(lb5xx, 0)) / requests",
+                using_metrics={"target5xx": self.target_group.metrics.http_code_target(
+                    elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=cdk.Duration.minutes(5)),
+                    "lb5xx": lb.http_code_elb(elbv2.HttpCodeElb.ELB_5XX_COUNT, period=cdk.Duration.minutes(5)),
+                    "requests": lb.request_count(period=cdk.Duration.minutes(5))},
+                label="5xx rate (%)", period=cdk.Duration.minutes(5))
+            guardrails.add_alarm("ErrorRate", errors, options.error_rate_percent,
+                                 cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                                 description=f"{label}: 5xx responses above {options.error_rate_percent}% of requests")
+
+    def grant_model_read(self, bucket: s3.IBucket) -> iam.Policy:
+        """Let the model servers read objects (s3:GetObject, s3:ListBucket, s3:GetBucketLocation, and
+        kms:Decrypt on the bucket's key) from ``bucket``."""
+        self._model_grants += 1
+        return security.read_policy(self, f"ModelReadPolicy{self._model_grants}", self.role, bucket=bucket)
+
+
+def _model_server_service(command: str) -> list[str]:
+    unit = "\n".join(["[Unit]", "Description=mlcdk model server", "After=network-online.target",
+                      "[Service]", "EnvironmentFile=-/etc/environment", f"ExecStart=/bin/bash -lc {shlex.quote(command)}",
+                      "Restart=always", "RestartSec=5", "[Install]", "WantedBy=multi-user.target"])
+    return ["# model server", "cat > /etc/systemd/system/mlcdk-model-server.service <<'MLCDK_EOF'", unit, "MLCDK_EOF",
+            "systemctl daemon-reload && systemctl enable --now mlcdk-model-server.service"]
