@@ -240,6 +240,19 @@ class InferenceFleet(NodeGroupMixin, Construct):
             preset_thresholds=preset.alarms if preset else None, label=construct_id,
             extra_alarms=lambda g: self._fleet_alarms(g, alarms))
 
+    @classmethod
+    def from_workload(cls, scope: Construct, construct_id: str, *, workload, **kwargs) -> InferenceFleet:
+        """The fleet whose instance type the advisor ranks first for ``workload`` (an inference
+        ``mlcdk.presets.sizing.Workload``) in the stack's region. Other keyword arguments pass through;
+        ``recommendation`` on the result explains the choice."""
+        from mlcdk.constructs.from_workload import recommend_for_stack
+
+        top, purchase = recommend_for_stack(scope, workload, training=False)
+        kwargs.setdefault("purchase", purchase)
+        fleet = cls(scope, construct_id, instance_type=top.instance_type, **kwargs)
+        fleet.recommendation = top
+        return fleet
+
     # ----------------------------------------------------------------------------------------
 
     @staticmethod

@@ -232,6 +232,19 @@ class TrainingCluster(NodeGroupMixin, Construct):
                 "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
                 f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
 
+    @classmethod
+    def from_workload(cls, scope: Construct, construct_id: str, *, workload, **kwargs) -> TrainingCluster:
+        """The cluster the advisor ranks first for ``workload`` (a ``mlcdk.presets.sizing.Workload``) in the
+        stack's region: its instance type and node count, on-demand or spot as the workload asks. Other
+        keyword arguments pass through. ``recommendation`` on the result explains the choice."""
+        from mlcdk.constructs.from_workload import recommend_for_stack
+
+        top, purchase = recommend_for_stack(scope, workload, training=True)
+        kwargs.setdefault("purchase", purchase)
+        cluster = cls(scope, construct_id, instance_type=top.instance_type, nodes=top.nodes, **kwargs)
+        cluster.recommendation = top
+        return cluster
+
     # ----------------------------------------------------------------------------------------
     # Validation
     # ----------------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""The advisor's top recommendation, resolved for the region of the stack a construct goes in."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from mlcdk.constructs.options import PurchaseOptions
+from mlcdk.constructs.validation import concrete
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets.advisor import Recommendation, advise
+from mlcdk.presets.sizing import Workload
+
+
+def recommend_for_stack(scope: Construct, workload: Workload, *, training: bool) -> tuple[Recommendation, PurchaseOptions]:
+    """The cheapest configuration that fits ``workload`` in the stack's region (or, for an env-agnostic
+    stack, in the workload's own regions), and the purchase option it was priced at."""
+    if training != workload.trains:
+        kind = "TrainingCluster" if training else "InferenceFleet"
+        raise ConfigurationError(f"workload.task ({workload.task!r}) does not suit {kind}; use "
+                                 f"{'InferenceFleet' if training else 'TrainingCluster'}.from_workload")
+    region = cdk.Stack.of(scope).region
+    if concrete(region):
+        workload = dataclasses.replace(workload, regions=(region,))
+    elif not workload.regions:
+        raise ConfigurationError("workload.regions: the stack is env-agnostic, so give the workload its region(s)")
+    advice = advise(workload)
+    if not advice:
+        hint = advice.suggestion()
+        where = ", ".join(workload.regions)
+        raise ConfigurationError(f"workload ({workload.describe()} in {where}): "
+                                 + (hint.message() if hint else "nothing in the catalog fits"))
+    option = "spot" if workload.purchase_option == "spot" else "on-demand"
+    return advice[0], PurchaseOptions(option=option)
