@@ -27,6 +27,16 @@ def median_seconds(command: list[str], runs: int, env: dict[str, str] | None = N
     return statistics.median(times)
 
 
+def median_in_process(function, runs: int) -> float:
+    """Median wall time of ``runs`` in-process calls of ``function``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def report(label: str, seconds: float, baseline: float, target: float | None = None) -> None:
     ratio = seconds / baseline
     verdict = "" if target is None else ("  OK" if ratio <= target else f"  OVER target {target}x")

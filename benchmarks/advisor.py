@@ -7,27 +7,16 @@ type's price in every region (the floor of any search), and a bare interpreter.
 """
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_seconds, report  # noqa: E402
+from _timing import median_in_process, median_seconds, report  # noqa: E402
 
 from mlcdk.presets.advisor import advise  # noqa: E402
 from mlcdk.presets.catalog import default_catalog  # noqa: E402
 from mlcdk.presets.sizing import Workload  # noqa: E402
 
-
-def median_in_process(function: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def one_pass_over_the_catalog() -> int:

@@ -7,25 +7,15 @@ under a second. Baselines: json.loads of the same files (the parsing floor) and 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_seconds, report  # noqa: E402
+from _timing import median_in_process, median_seconds, report  # noqa: E402
 
 from mlcdk.presets import refresh  # noqa: E402
 from mlcdk.presets.catalog import load_catalog  # noqa: E402
 
-
-def median_in_process(function, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:

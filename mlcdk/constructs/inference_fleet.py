@@ -23,7 +23,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image
 from mlcdk.constructs.options import PURCHASE_OPTIONS, PurchaseOptions, StorageOptions
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
@@ -165,12 +165,7 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 f"{spec.instance_type} is built for multi-node training ({spec.maximum_network_cards} network cards, "
                 f"{spec.maximum_efa_interfaces} EFA interfaces) that serving does not use; a single-card type "
                 "(inf2, g6e, g5) usually costs less per request")
-        image, root_device = machine_image, storage.root_device_name
-        if image is None:
-            catalog_image = workloads.default_machine_image(spec)
-            image = ec2.MachineImage.from_ssm_parameter(catalog_image.parameter)
-            root_device = root_device or catalog_image.root_device_name
-        root_device = root_device or "/dev/xvda"
+        image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
 
         # Network: private subnets in at least two AZs that offer the type.
         if vpc is None:

@@ -11,7 +11,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from mlcdk.constructs.nag import acknowledge
 from mlcdk.errors import ConfigurationError
 
 

@@ -16,10 +16,20 @@ from constructs import Construct
 from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import metrics
+from mlcdk.presets import metrics, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA_DEVICE = "/dev/sdf"
+
+
+def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,
+                          root_device_name: str | None) -> tuple[ec2.IMachineImage, str]:
+    """The AMI and its root device: the given image, or the catalog's AMI for ``spec`` resolved at deploy
+    time from its SSM public parameter (ConfigurationError when no catalog AMI runs the type)."""
+    if machine_image is not None:
+        return machine_image, root_device_name or "/dev/xvda"
+    image = workloads.default_machine_image(spec)
+    return ec2.MachineImage.from_ssm_parameter(image.parameter), root_device_name or image.root_device_name
 
 
 class NodeGroup(Construct):

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_autoscaling as autoscaling
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -22,14 +21,14 @@ from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image
 from mlcdk.constructs.options import (
     GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, PURCHASE_OPTIONS, PurchaseOptions, ScaleSchedule, StorageOptions,
 )
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, metrics, workloads
+from mlcdk.presets import catalog, workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
 
@@ -142,13 +141,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         cluster_placement = placement_group if placement_group is not None else (
             multi_node and spec.supports_placement("cluster"))
         fallbacks = self._fallbacks(spec, purchase, preset, efa)
-        image = machine_image
-        root_device = storage.root_device_name
-        if image is None:
-            catalog_image = workloads.default_machine_image(spec)
-            image = ec2.MachineImage.from_ssm_parameter(catalog_image.parameter)
-            root_device = root_device or catalog_image.root_device_name
-        root_device = root_device or "/dev/xvda"
+        image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
 
         # 3. Network: one subnet, in an AZ that offers the type.
         if vpc is None:
