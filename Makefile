@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CONTEXT ?=
 
-.PHONY: run test setup synth bench catalog context clean
+.PHONY: run test setup synth bench catalog context clean deploy
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -20,6 +20,11 @@ run: setup
 
 test: setup
 	python -m pytest
+
+# Deploy both stacks to a local moto server with the real CDK CLI, print what was created, tear it down.
+# TARGET=aws deploys to the account of your AWS credentials instead, after you type its account id.
+deploy: setup
+	python scripts/emulator.py $(if $(TARGET),--target $(TARGET),)
 
 bench: setup
 	python benchmarks/synth.py

@@ -1,0 +1,141 @@
+"""Bad input never becomes a broken deploy: one table of invalid configurations across the constructs,
+preset files, the app's context flags and the CLI. Each is a ConfigurationError (or, from the CLI, exit
+2 with one line and no traceback) whose message names the parameter, the bad value and what is allowed.
+"""
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from mlcdk import ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, StorageOptions, TrainingCluster
+from mlcdk.cli import app as cli
+from mlcdk.presets import workloads
+from mlcdk.settings import read_settings
+from tests.harness import cli_context
+
+
+def training(**kwargs):
+    region = kwargs.pop("region", "us-east-1")
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
+    TrainingCluster(stack, "Cluster", **kwargs)
+
+
+def fleet(**kwargs):
+    region = kwargs.pop("region", "us-east-1")
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
+    InferenceFleet(stack, "Fleet", **kwargs)
+
+
+def preset_file(tmp_path, entry):
+    path = tmp_path / "presets.json"
+    path.write_text(json.dumps({"presets": {"team": entry}}))
+    return workloads.load_presets(path)
+
+
+GOOD_PRESET = {"description": "d", "task": "inference", "instance_type": "g6.xlarge", "purchase_option": "spot",
+               "min_capacity": 1, "max_capacity": 2, "source": "https://example.com", "reason": "r"}
+
+#: (id, call, expected message): (parameter, bad value, what is allowed) all appear in the message.
+CASES = [
+    # misspelled instance types and presets
+    ("cluster-type-typo", lambda t: training(instance_type="p5.48xlage"), "instance_type: unknown instance type 'p5.48xlage'; did you mean 'p5.48xlarge'"),
+    ("cluster-preset-typo", lambda t: training(preset="finetune-trainum"), "preset: unknown preset 'finetune-trainum'; did you mean 'finetune-trainium'"),
+    ("fleet-type-typo", lambda t: fleet(instance_type="g6x.large"), "instance_type: unknown instance type 'g6x.large'"),
+    ("fleet-preset-typo", lambda t: fleet(preset="serving-nvida"), "preset: unknown preset 'serving-nvida'; did you mean 'serving-nvidia'"),
+    ("context-type-typo", lambda t: read_settings({"instance_type": "trn1.32xl"}), "instance_type: unknown instance type 'trn1.32xl'"),
+    ("context-preset-typo", lambda t: read_settings({"inference_preset": "cpu-inferense"}), "inference_preset: unknown preset 'cpu-inferense'; did you mean 'cpu-inference'"),
+    # types not offered in the region or AZ
+    ("cluster-not-in-region", lambda t: training(instance_type="trn1.32xlarge", region="eu-west-1"), "trn1.32xlarge is not offered in eu-west-1; it is offered in ap-south-1"),
+    ("cluster-not-in-az", lambda t: training(instance_type="trn1.32xlarge", availability_zone_id="use1-az2"), "availability_zone_id: trn1.32xlarge is not offered in use1-az2; in us-east-1 it is offered in use1-az4"),
+    ("fleet-not-in-region", lambda t: fleet(instance_type="inf2.xlarge", region="af-south-1"), "inf2.xlarge is not offered in af-south-1"),
+    ("fleet-one-az", lambda t: fleet(instance_type="trn1n.32xlarge"), "trn1n.32xlarge is offered in only one AZ of us-east-1"),
+    ("context-not-in-region", lambda t: read_settings({"region": "eu-west-1"}), "instance_type: trn1.32xlarge is not offered in eu-west-1"),
+    ("context-unknown-region", lambda t: read_settings({"region": "us-easst-1"}), "region: unknown region 'us-easst-1'; did you mean 'us-east-1'"),
+    # zero, negative and huge counts; min > max
+    ("cluster-zero-nodes", lambda t: training(instance_type="g5.xlarge", nodes=0), "nodes (0) must be a whole number from 1 to 512"),
+    ("cluster-negative-nodes", lambda t: training(instance_type="g5.xlarge", nodes=-1), "nodes (-1) must be a whole number from 1 to 512"),
+    ("cluster-huge-nodes", lambda t: training(instance_type="g5.xlarge", nodes=100000), "nodes (100000) must be a whole number from 1 to 512"),
+    ("cluster-fractional-nodes", lambda t: training(instance_type="g5.xlarge", nodes=2.5), "nodes (2.5) must be a whole number"),
+    ("fleet-min-over-max", lambda t: fleet(instance_type="g6.xlarge", min_capacity=4, max_capacity=2), "min_capacity (4) must not exceed max_capacity (2)"),
+    ("fleet-negative-min", lambda t: fleet(instance_type="g6.xlarge", min_capacity=-2), "min_capacity (-2) must be a whole number of at least 0"),
+    ("fleet-huge-max", lambda t: fleet(instance_type="g6.xlarge", max_capacity=5000), "max_capacity (5000) must be a whole number from 1 to 1000"),
+    ("context-nodes-word", lambda t: read_settings({"nodes": "four"}), "nodes ('four') must be a whole number from 1 to 512"),
+    ("context-nodes-zero", lambda t: read_settings({"nodes": "0"}), "nodes (0) must be from 1 to 512"),
+    ("context-min-over-max", lambda t: read_settings({"min_capacity": "9", "max_capacity": "3"}), "min_capacity (9) must not exceed max_capacity (3)"),
+    ("context-capacity-float", lambda t: read_settings({"max_capacity": "2.5"}), "max_capacity ('2.5') must be a whole number from 1 to 1000"),
+    # bad e-mails, ports, paths and budgets
+    ("cluster-bad-email", lambda t: training(instance_type="g5.xlarge", alarm_emails=["team@"]), "alarm_emails ('team@') is not an e-mail address"),
+    ("fleet-bad-email", lambda t: fleet(instance_type="g6.xlarge", alarm_emails=["a b@c.com"]), "alarm_emails ('a b@c.com') is not an e-mail address"),
+    ("context-bad-email", lambda t: read_settings({"alarm_email": "ops.example.com"}), "alarm_email ('ops.example.com') is not an e-mail address"),
+    ("fleet-port-zero", lambda t: fleet(instance_type="g6.xlarge", port=0), "port (0) must be from 1 to 65535"),
+    ("fleet-port-huge", lambda t: fleet(instance_type="g6.xlarge", port=65536), "port (65536) must be from 1 to 65535"),
+    ("fleet-path-relative", lambda t: fleet(instance_type="g6.xlarge", health_check_path="ping"), "health_check_path ('ping') must start with '/'"),
+    ("cluster-mount-relative", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=10, data_mount_point="scratch")), "storage.data_mount_point ('scratch') must be an absolute path"),
+    ("cluster-volume-huge", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=70000)), "storage.data_volume_size_gib (70000) must be from 1 to 16384"),
+    ("cluster-root-tiny", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(root_volume_size_gib=2)), "storage.root_volume_size_gib (2) must be from 8 to 16384"),
+    ("cluster-negative-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=-1), "guardrails.max_hourly_cost_usd (-1) must be positive"),
+    ("cluster-zero-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=0), "guardrails.max_hourly_cost_usd (0) must be positive"),
+    # options that contradict the type
+    ("cluster-efa-unsupported", lambda t: training(instance_type="g5.2xlarge", efa=True), "efa: g5.2xlarge does not support EFA"),
+    ("cluster-bad-purchase", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="savings")), "purchase.option ('savings') must be one of on-demand, spot, mixed"),
+    ("fleet-public-no-tls", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(internet_facing=True)), "load_balancer: an internet-facing fleet needs a certificate"),
+    ("context-bad-purchase", lambda t: read_settings({"purchase_option": "reserved"}), "purchase_option ('reserved') must be one of on-demand, spot, mixed"),
+    ("context-bad-account", lambda t: read_settings({"region": "us-east-1", "account": "abc"}), "account ('abc') must be a 12-digit AWS account ID"),
+    ("context-bad-stacks", lambda t: read_settings({"stacks": "Training"}), "stacks ('Training') must be TrainingStack and/or InferenceStack"),
+    # malformed custom preset files
+    ("preset-unknown-field", lambda t: preset_file(t, {**GOOD_PRESET, "gpu": 1}), "presets['team']: unknown field 'gpu'"),
+    ("preset-wrong-type", lambda t: preset_file(t, {**GOOD_PRESET, "min_capacity": "1"}), "presets['team']: field 'min_capacity' should be int, got '1'"),
+    ("preset-unknown-type", lambda t: preset_file(t, {**GOOD_PRESET, "instance_type": "g9.xlarge"}), "presets['team']: field 'instance_type' is invalid: "),
+    ("preset-missing-field", lambda t: preset_file(t, {k: v for k, v in GOOD_PRESET.items() if k != "task"}), "presets['team']: missing field 'task'"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), [(c, m) for _, c, m in CASES], ids=[i for i, _, _ in CASES])
+def test_invalid_configuration_is_a_configuration_error_naming_the_value(tmp_path, call, message):
+    with pytest.raises(ConfigurationError) as error:
+        call(tmp_path)
+    assert message in str(error.value)
+
+
+def test_the_table_has_at_least_40_cases():
+    assert len(CASES) >= 40
+
+
+CLI_CASES = [
+    (["catalog", "show", "trn1.32xlarg"], "error: instance_type: unknown instance type 'trn1.32xlarg'"),
+    (["catalog", "list", "--region", "mars-1"], "error: region: unknown region 'mars-1'"),
+    (["presets", "show", "nope"], "error: preset: unknown preset 'nope'"),
+    (["advise", "--task", "training", "--params", "-3B", "--region", "us-east-1"], "error: params"),
+    (["advise", "--task", "teaching", "--params", "7B"], "error: task"),
+    (["advise", "--task", "inference", "--params", "7B", "--precision", "fp7"], "error: precision"),
+]
+
+
+@pytest.mark.parametrize(("args", "first_line"), CLI_CASES, ids=[" ".join(a[:2]) + f"#{i}" for i, (a, _) in enumerate(CLI_CASES)])
+def test_cli_exits_2_with_one_clear_line_and_no_traceback(args, first_line):
+    result = CliRunner().invoke(cli, args)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2
+    assert len(lines) == 1 and lines[0].startswith(first_line), result.output
+    assert "Traceback" not in result.output
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key=st.sampled_from(["nodes", "min_capacity", "max_capacity"]),
+       value=st.one_of(st.integers(max_value=-1), st.integers(min_value=100_001), st.text(min_size=1).filter(
+           lambda s: not s.strip().lstrip("+-").isdigit() or int(s) < 0 or int(s) > 100_000)))
+def test_any_invalid_count_in_context_is_a_configuration_error(key, value):
+    with pytest.raises(ConfigurationError):
+        read_settings({key: value})
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(min_size=1, max_size=20).filter(lambda s: s.strip() and s not in workloads.builtin_presets()))
+def test_any_unknown_preset_name_is_a_configuration_error(name):
+    with pytest.raises(ConfigurationError, match="preset"):
+        read_settings({"preset": name})
