@@ -217,8 +217,10 @@ class InferenceFleet(NodeGroupMixin, Construct):
         # Load balancer, listener, target group.
         self._build_load_balancer(vpc, balancer, port, health_check_path, removal_policy)
 
-        # Scaling.
-        if scale.signal == "requests":
+        # Scaling (none for a fixed-size fleet: target tracking needs max > min).
+        if concrete(low) and concrete(high) and low == high:
+            cdk.Annotations.of(self).add_info(f"min_capacity = max_capacity = {low}: a fixed-size fleet, no scaling policy")
+        elif scale.signal == "requests":
             self.auto_scaling_group.scale_on_request_count(
                 "ScaleOnRequests", target_requests_per_minute=int(scale.target or 60))
         elif scale.signal == "accelerator":

@@ -236,3 +236,13 @@ def test_bad_configuration_fails_at_construction(kwargs, message):
     stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
     with pytest.raises(ConfigurationError, match=message):
         InferenceFleet(stack, "Fleet", **kwargs)
+
+
+def test_a_fixed_size_fleet_gets_no_scaling_policy_and_still_lints():
+    def build(app):
+        stack = cdk.Stack(app, "Fixed", env=cdk.Environment(region="us-east-1"))
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", min_capacity=2, max_capacity=2)
+        return [stack]
+    result = synth(build, cli_context())
+    assert props(result.templates["Fixed"], "AWS::AutoScaling::ScalingPolicy") == []
+    assert lint(result.template_paths["Fixed"], ["us-east-1"]) == []
