@@ -140,8 +140,9 @@ class TrainingCluster(NodeGroupMixin, Construct):
         efa = efa if efa is not None else (multi_node and spec.efa_supported)
         cluster_placement = placement_group if placement_group is not None else (
             multi_node and spec.supports_placement("cluster"))
-        fallbacks = self._fallbacks(spec, purchase, preset, efa)
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
+        fallbacks = self._fallbacks(spec, purchase, preset, efa, region,
+                                    self._intended_az(vpc, spec, region, availability_zone_id))
 
         # 3. Network: one subnet, in an AZ that offers the type.
         if vpc is None:
@@ -283,8 +284,10 @@ class TrainingCluster(NodeGroupMixin, Construct):
         check(rows)
 
     @staticmethod
-    def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, efa: bool) -> tuple[str, ...]:
-        """Fallback types: explicit ones must fit; the preset's are kept where they fit."""
+    def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, efa: bool, region: str | None,
+                   az_id: str | None) -> tuple[str, ...]:
+        """Fallback types: explicit ones must fit; the preset's are kept where they fit. All nodes share one
+        AZ, so a fallback must be offered in it."""
         explicit = purchase.fallback_instance_types is not None
         candidates = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
         kept = []
@@ -296,12 +299,26 @@ class TrainingCluster(NodeGroupMixin, Construct):
                            f"attaches {spec.maximum_efa_interfaces}")
             if problem is None and purchase.uses_spot and not fallback.spot_supported:
                 problem = "it cannot run on spot"
+            if problem is None and region and az_id and az_id not in fallback.offered_azs(region):
+                problem = f"it is not offered in the cluster's AZ {az_id}"
             if problem and explicit:
                 raise ConfigurationError(
                     f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")
             if not problem and name != spec.instance_type:
                 kept.append(name)
         return tuple(kept)
+
+    @staticmethod
+    def _intended_az(vpc: ec2.IVpc | None, spec: InstanceSpec, region: str | None, az_id: str | None) -> str | None:
+        """The AZ ID the nodes will use, known before any resource exists (None when it cannot be known)."""
+        if az_id or region is None:
+            return az_id
+        network = vpc.node.scope if vpc is not None else None
+        ids = network.availability_zone_ids if isinstance(network, PrivateNetwork) else None
+        if vpc is None or ids:
+            offered = [i for i in (ids or spec.offered_azs(region)) if i in spec.offered_azs(region)]
+            return offered[0] if offered else None
+        return None
 
     def _placement_subnet(self, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None,
                           az_id: str | None) -> tuple[ec2.ISubnet, str | None]:

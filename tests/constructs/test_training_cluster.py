@@ -244,13 +244,26 @@ def test_spot_preset_gets_a_price_capacity_optimized_mix_with_same_gpu_fallbacks
 
 
 def test_on_demand_base_plus_spot_mix():
-    _, template = one_cluster(instance_type="trn1.32xlarge", nodes=4, purchase=PurchaseOptions(
+    _, template = one_cluster(instance_type="trn1.32xlarge", nodes=4, availability_zone_id="use1-az6", purchase=PurchaseOptions(
         option="mixed", on_demand_base_capacity=2, on_demand_percentage_above_base=0,
         fallback_instance_types=("trn1n.32xlarge",)))
     (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
     distribution = asg["MixedInstancesPolicy"]["InstancesDistribution"]
     assert (distribution["OnDemandBaseCapacity"], distribution["OnDemandPercentageAboveBaseCapacity"]) == (2, 0)
     assert [o["InstanceType"] for o in asg["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]] == ["trn1.32xlarge", "trn1n.32xlarge"]
+
+
+def test_fallbacks_not_offered_in_the_clusters_az_are_dropped_or_refused():
+    cluster, template = one_cluster(preset="llm-pretrain-trainium", availability_zone_id="use1-az4")
+    assert cluster.instance_types == ("trn1.32xlarge",)  # trn1n.32xlarge is offered only in use1-az6
+    assert "MixedInstancesPolicy" not in resources(template, "AWS::AutoScaling::AutoScalingGroup")[0]
+    cluster, _ = one_cluster(preset="llm-pretrain-trainium", availability_zone_id="use1-az6")
+    assert cluster.instance_types == ("trn1.32xlarge", "trn1n.32xlarge")
+    stack = cdk.Stack(cdk.App(context=cli_context()), "X", env=cdk.Environment(region=REGION))
+    with pytest.raises(ConfigurationError, match="trn1n.32xlarge cannot replace trn1.32xlarge: it is not offered in "
+                                                 "the cluster's AZ use1-az4"):
+        TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", availability_zone_id="use1-az4",
+                        purchase=PurchaseOptions(fallback_instance_types=("trn1n.32xlarge",)))
 
 
 def test_schedule_scales_to_zero_and_back():
