@@ -41,3 +41,11 @@ def report(label: str, seconds: float, baseline: float, target: float | None = N
     ratio = seconds / baseline
     verdict = "" if target is None else ("  OK" if ratio <= target else f"  OVER target {target}x")
     print(f"{label:<48} {seconds * 1000:9.0f} ms  {ratio:6.2f}x{verdict}")
+
+
+def interpreter_floor(python: str, runs: int) -> float:
+    """Print and return the cold-start floor (a bare interpreter) that CLI timings are measured against."""
+    print(f"cold processes, median of {runs}")
+    bare = median_seconds([python, "-c", "pass"], runs)
+    report("python -c pass (interpreter floor)", bare, bare)
+    return bare

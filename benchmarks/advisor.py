@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_in_process, median_seconds, report  # noqa: E402
+from _timing import interpreter_floor, median_in_process, median_seconds, report  # noqa: E402
 
 from mlcdk.presets.advisor import advise  # noqa: E402
 from mlcdk.presets.catalog import default_catalog  # noqa: E402
@@ -52,9 +52,7 @@ def main() -> int:
 
     python = sys.executable
     cold_runs = 7
-    print(f"cold processes, median of {cold_runs}")
-    bare = median_seconds([python, "-c", "pass"], cold_runs)
-    report("python -c pass (interpreter floor)", bare, bare)
+    bare = interpreter_floor(python, cold_runs)
     cold = median_seconds([python, "-m", "mlcdk.cli", "advise", "--task", "inference", "--params", "7B",
                            "--region", "us-east-1"], cold_runs)
     report("mlcdk advise --task inference --params 7B", cold, bare)

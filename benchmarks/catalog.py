@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_in_process, median_seconds, report  # noqa: E402
+from _timing import interpreter_floor, median_in_process, median_seconds, report  # noqa: E402
 
 from mlcdk.presets import refresh  # noqa: E402
 from mlcdk.presets.catalog import load_catalog  # noqa: E402
@@ -29,9 +29,7 @@ def main() -> int:
 
     python = sys.executable
     cold_runs = 7
-    print(f"cold processes, median of {cold_runs}")
-    bare = median_seconds([python, "-c", "pass"], cold_runs)
-    report("python -c pass (interpreter floor)", bare, bare)
+    bare = interpreter_floor(python, cold_runs)
     show = median_seconds([python, "-m", "mlcdk.cli", "catalog", "show", "trn1.32xlarge"], cold_runs)
     report("mlcdk catalog show trn1.32xlarge", show, bare)
     listing = median_seconds([python, "-m", "mlcdk.cli", "catalog", "list", "--region", "us-east-1"], cold_runs)

@@ -23,7 +23,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
 from mlcdk.constructs.options import PURCHASE_OPTIONS, PurchaseOptions, StorageOptions
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
@@ -140,20 +140,11 @@ class InferenceFleet(NodeGroupMixin, Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
-        if isinstance(preset, str):
-            preset = workloads.get(preset)
-        check([(instance_type is None and preset is None, "InferenceFleet needs instance_type or preset")])
-        if preset is not None:
-            check([(preset.task != "inference",
-                    f"preset ({preset.name!r}) is a {preset.task} preset; InferenceFleet needs an inference preset")])
-        spec = catalog.get(instance_type or preset.instance_type)
+        preset, spec, purchase = resolve_preset("InferenceFleet", preset, instance_type, purchase, inference=True)
         low = min_capacity if min_capacity is not None else (preset.min_capacity if preset else 1)
         high = max_capacity if max_capacity is not None else (preset.max_capacity if preset else max(low, 2))
         balancer = load_balancer or LoadBalancerOptions()
         scale = scaling or ScalingOptions()
-        purchase = purchase or PurchaseOptions(
-            option=preset.purchase_option if preset else "on-demand",
-            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
         storage = storage or StorageOptions()
         emails = parse_emails(list(alarm_emails), "alarm_emails")
         alarms = fleet_alarms or FleetAlarmOptions()

@@ -16,10 +16,29 @@ from constructs import Construct
 from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import metrics, workloads
+from mlcdk.constructs.validation import check
+from mlcdk.presets import catalog, metrics, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA_DEVICE = "/dev/sdf"
+
+
+def resolve_preset(kind: str, preset, instance_type: str | None, purchase: PurchaseOptions | None, *,
+                   inference: bool) -> tuple[workloads.WorkloadPreset | None, InstanceSpec, PurchaseOptions]:
+    """The preset (by name or object), the instance spec (explicit type over the preset's), and the purchase
+    options (explicit over the preset's, else on-demand), with the checks both constructs share."""
+    if isinstance(preset, str):
+        preset = workloads.get(preset)
+    check([(instance_type is None and preset is None, f"{kind} needs instance_type or preset")])
+    if preset is not None:
+        wanted = "an inference" if inference else "a training or fine-tuning"
+        check([((preset.task == "inference") != inference,
+                f"preset ({preset.name!r}) is a{'n' if preset.task == 'inference' else ''} {preset.task} preset; "
+                f"{kind} needs {wanted} preset")])
+    spec = catalog.get(instance_type or preset.instance_type)
+    purchase = purchase or PurchaseOptions(option=preset.purchase_option if preset else "on-demand",
+                                           on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
+    return preset, spec, purchase
 
 
 def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,

@@ -21,7 +21,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image
+from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
 from mlcdk.constructs.options import (
     GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, PURCHASE_OPTIONS, PurchaseOptions, ScaleSchedule, StorageOptions,
 )
@@ -119,18 +119,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
         region = stack.region if concrete(stack.region) else None
 
         # 1. Resolve: explicit arguments, then the preset, then defaults.
-        if isinstance(preset, str):
-            preset = workloads.get(preset)
-        check([(instance_type is None and preset is None, "TrainingCluster needs instance_type or preset")])
-        if preset is not None:
-            check([(preset.task == "inference",
-                    f"preset ({preset.name!r}) is an inference preset; TrainingCluster needs a training or "
-                    "fine-tuning preset")])
-        spec = catalog.get(instance_type or preset.instance_type)
+        preset, spec, purchase = resolve_preset("TrainingCluster", preset, instance_type, purchase, inference=False)
         nodes = nodes if nodes is not None else (preset.nodes if preset else 1)
-        purchase = purchase or PurchaseOptions(
-            option=preset.purchase_option if preset else "on-demand",
-            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
         storage = storage or StorageOptions()
         emails = parse_emails(list(alarm_emails), "alarm_emails")
         multi_node = concrete(nodes) and nodes > 1
