@@ -1,8 +1,10 @@
 # The two commands of the README:
-#   make run    the main job: synthesize TrainingStack and InferenceStack and summarize them
-#   make test   the whole test suite
+#   make deploy  the main job: deploy TrainingStack and InferenceStack to a local AWS emulator, print
+#                what was created, tear it down (TARGET=aws: your AWS account, after a confirmation)
+#   make test    the whole test suite, with the cdk-nag, cfn-lint and checkov gates
 # Both install what they need first (scripts/bootstrap.sh): a virtualenv with Node 24 and the
-# Python dependencies, and the pinned CDK CLI via npm ci.
+# Python dependencies, and the pinned CDK CLI via npm ci; `make test` also installs checkov.
+# `make run` synthesizes both stacks and summarizes them, without deploying.
 
 SHELL := /bin/bash
 # The virtualenv's bin comes first: jsii and the CDK CLI then run on its Node 24.
@@ -18,7 +20,8 @@ run: setup
 	cdk synth --quiet $(CONTEXT)
 	python scripts/summarize_synth.py cdk.out
 
-test: setup
+test:
+	@bash scripts/bootstrap.sh --with-checkov
 	python -m pytest
 
 # Deploy both stacks to a local moto server with the real CDK CLI, print what was created, tear it down.

@@ -3,9 +3,9 @@
 import sys
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
 
 from mlcdk import ConfigurationError
+from mlcdk.constructs.nag import add_checks
 from mlcdk.stacks import add_stacks, settings_from_context
 
 app = cdk.App()
@@ -14,5 +14,5 @@ try:
 except ConfigurationError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
-cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+add_checks(app)  # cdk-nag AwsSolutions and NIST 800-53 rev 5
 app.synth()

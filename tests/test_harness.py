@@ -2,17 +2,26 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from mlcdk.constructs.nag import acknowledge
 from tests.harness import lint, nag_problems, synth
 
 
+LOGGING_RULES = ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled")
+
+
 def bucket_app(ack=None):
+    """A bucket that passes both packs except for server access logging, which ``ack`` may acknowledge."""
     def build(app):
         stack = cdk.Stack(app, "Gate")
-        bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True)
+        key = kms.Key(stack, "Key", enable_key_rotation=True)
+        bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, versioned=True, encryption_key=key,
+                           block_public_access=s3.BlockPublicAccess.BLOCK_ALL)
+        acknowledge(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", "test bucket: a single-region fixture")
         if ack:
             ack(bucket)
         return [stack]
@@ -28,22 +37,55 @@ def test_nag_gate_reports_an_unacknowledged_finding():
     raise AssertionError(f"synth should fail, report: {result.report}")
 
 
+def test_nag_gate_runs_the_nist_pack_too():
+    """Acknowledging the AwsSolutions finding alone leaves NIST 800-53 rev 5's finding on the same bucket."""
+    only_aws = lambda b: acknowledge(b, "AwsSolutions-S1", "test bucket: access logs would log themselves")  # noqa: E731
+    try:
+        synth(bucket_app(only_aws))
+    except RuntimeError as error:
+        assert "NIST.800.53.R5-S3BucketLoggingEnabled" in str(error) and "AwsSolutions-S1" not in str(error)
+        return
+    raise AssertionError("synth should fail on the NIST finding")
+
+
 def test_nag_gate_catches_a_finding_hidden_by_a_malformed_acknowledgement_id():
-    malformed = lambda b: cdk.Validations.of(b).acknowledge(  # noqa: E731
-        cdk.Acknowledgment(id="AwsSolutions-S1", reason="server access logs are not needed here"))
-    result = synth(bucket_app(malformed))  # synth passes: the finding vanished without a record
-    assert any("without a recorded acknowledgement" in p for p in nag_problems(result))
+    for rule in LOGGING_RULES:
+        others = [r for r in LOGGING_RULES if r != rule]
+
+        def malformed(b, rule=rule, others=others):
+            acknowledge(b, tuple(others), "test bucket: access logs would log themselves")
+            cdk.Validations.of(b).acknowledge(cdk.Acknowledgment(id=rule, reason="server access logs are not needed"))
+        result = synth(bucket_app(malformed))  # synth passes: the finding vanished without a record
+        problems = nag_problems(result)
+        assert any(rule in p and "without a recorded acknowledgement" in p for p in problems), (rule, problems)
 
 
 def test_nag_gate_accepts_a_targeted_acknowledgement_with_a_reason():
-    proper = lambda b: acknowledge(b, "AwsSolutions-S1", "test bucket: access logs would log themselves")  # noqa: E731
+    proper = lambda b: acknowledge(b, LOGGING_RULES, "test bucket: access logs would log themselves")  # noqa: E731
     assert nag_problems(synth(bucket_app(proper))) == []
 
 
 def test_nag_gate_rejects_a_vague_reason():
-    vague = lambda b: cdk.Validations.of(b).acknowledge(  # noqa: E731
-        cdk.Acknowledgment(id="AwsSolutions::AwsSolutions-S1", reason="ok"))
+    def vague(b):
+        acknowledge(b, "AwsSolutions-S1", "test bucket: access logs would log themselves")
+        cdk.Validations.of(b).acknowledge(cdk.Acknowledgment(id="NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled",
+                                                             reason="ok"))
     assert any("not specific" in p for p in nag_problems(synth(bucket_app(vague))))
+
+
+def test_acknowledge_builds_each_pack_prefix_and_refuses_other_packs():
+    def build(app):
+        stack = cdk.Stack(app, "Acks")
+        bucket = s3.Bucket(stack, "Bucket")
+        acknowledge(bucket, LOGGING_RULES, "test bucket: access logs would log themselves")
+        return [stack]
+    result = synth(build, nag=False)
+    (bucket,) = [c for c in result.app.node.find_all() if c.node.path == "Acks/Bucket"]
+    ids = {rule for entry in bucket.node.metadata if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+           for rule in dict(entry.data)}
+    assert ids == {"AwsSolutions::AwsSolutions-S1", "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled"}
+    with pytest.raises(ValueError, match="HIPAA.Security-S3BucketLoggingEnabled"):
+        acknowledge(bucket, "HIPAA.Security-S3BucketLoggingEnabled", "a pack mlcdk does not run at all")
 
 
 def test_lint_gate_rejects_an_instance_type_a_region_does_not_have():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from mlcdk.constructs import security
@@ -34,6 +36,12 @@ from mlcdk.settings import MAX_CAPACITY, parse_emails
 SCALING_SIGNALS = ("requests", "accelerator", "cpu")
 
 
+#: A regional AWS WAF (v2) web ACL, the kind an application load balancer can use.
+WEB_ACL_ARN = re.compile(r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}")
+#: Rules that cannot evaluate a security-group source range given as a token.
+_CIDR_RULES = ("AwsSolutions-EC23", "NIST.800.53.R5-EC2RestrictedSSH", "NIST.800.53.R5-EC2RestrictedCommonPorts")
+
+
 @dataclass(frozen=True)
 class LoadBalancerOptions:
     """The fleet's load balancer.
@@ -43,12 +51,18 @@ class LoadBalancerOptions:
     :param certificate: an ACM certificate; the listener is HTTPS (ALB) or TLS (NLB) on 443. Default: none,
         so plain HTTP/TCP on 80, which is allowed only for internal load balancers.
     :param allow_public_without_tls: permit an internet-facing listener without a certificate (warned).
+    :param web_acl_arn: a regional AWS WAF web ACL to associate with an application load balancer.
+        Default: none. Recommended for internet-facing fleets.
+    :param deletion_protection: refuse to delete the load balancer until this is turned off. Default: on
+        when the fleet's removal_policy is RETAIN (the default), off for DESTROY.
     """
 
     kind: str = "application"
     internet_facing: bool = False
     certificate: acm.ICertificate | None = None
     allow_public_without_tls: bool = False
+    web_acl_arn: str | None = None
+    deletion_protection: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +187,6 @@ class InferenceFleet(NodeGroupMixin, Construct):
         policies = [security.agent_policy(self, "AgentPolicy", self.role)]
         if model_bucket is not None:
             policies.append(security.read_policy(self, "ModelPolicy", self.role, bucket=model_bucket))
-        self.encryption_key.grant(self.role, "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
         self.alarm_topic = alarm_topic or security.alarm_topic(self, "AlarmTopic", key=self.encryption_key, emails=emails)
 
         # Nodes.
@@ -196,8 +209,6 @@ class InferenceFleet(NodeGroupMixin, Construct):
         self.launch_template, self.auto_scaling_group = group.launch_template, group.auto_scaling_group
         for policy in policies:
             self.auto_scaling_group.node.add_dependency(policy)
-        acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
-                    "template; every volume is gp3 and encrypted with the fleet key (asserted in mlcdk's tests)")
         self.spec, self.purchase, self.instance_types = spec, purchase, group.instance_types
         self.min_capacity, self.max_capacity, self.port = low, high, port
         self._connections = ec2.Connections(security_groups=[self.security_group])
@@ -273,6 +284,14 @@ class InferenceFleet(NodeGroupMixin, Construct):
             (balancer.internet_facing and balancer.certificate is None and not balancer.allow_public_without_tls,
              "load_balancer: an internet-facing fleet needs a certificate (HTTPS/TLS); set "
              "allow_public_without_tls=True to serve plain HTTP/TCP to the internet"),
+            (balancer.web_acl_arn is not None and balancer.kind != "application",
+             "load_balancer.web_acl_arn: AWS WAF protects application load balancers only; use kind='application'"),
+            (balancer.web_acl_arn is not None and not (isinstance(balancer.web_acl_arn, str) and (
+                not concrete(balancer.web_acl_arn) or WEB_ACL_ARN.fullmatch(balancer.web_acl_arn))),
+             f"load_balancer.web_acl_arn ({balancer.web_acl_arn!r}) must be a regional WAFv2 web ACL ARN "
+             "(arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)"),
+            (balancer.deletion_protection not in (None, True, False),
+             f"load_balancer.deletion_protection ({balancer.deletion_protection!r}) must be True, False or None"),
             (scale.signal not in SCALING_SIGNALS, f"scaling.signal ({scale.signal!r}) must be one of {', '.join(SCALING_SIGNALS)}"),
             (scale.signal == "requests" and balancer.kind == "network",
              "scaling.signal ('requests') needs an application load balancer; use 'accelerator' or 'cpu' with a network one"),
@@ -317,23 +336,27 @@ class InferenceFleet(NodeGroupMixin, Construct):
         public = balancer.internet_facing
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC if public else ec2.SubnetType.PRIVATE_WITH_EGRESS)
         listen_port = 443 if balancer.certificate else 80
-        self.access_logs = s3.Bucket(self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-                                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy,
-                                     lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))])
-        acknowledge(self.access_logs, "AwsSolutions-S1", "this bucket receives the load balancer's access logs; "
-                    "logging it into itself would loop")
+        self.access_logs = security.access_log_bucket(self, "AccessLogs", of="the load balancer",
+                                                      retention=cdk.Duration.days(90), removal_policy=removal_policy)
         if public and balancer.certificate is None:
             cdk.Annotations.of(self).add_warning_v2("mlcdk:publicWithoutTls", f"the fleet is internet-facing without "
                                                     f"a certificate: requests and responses cross the internet unencrypted on port {listen_port}")
+        # The VPC's range as a literal where mlcdk built the VPC: a token hides the range from rule checkers.
+        network = vpc.node.scope
+        vpc_cidr = network.cidr if isinstance(network, PrivateNetwork) and network.vpc is vpc else vpc.vpc_cidr_block
+        source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc_cidr)
+        unreadable = (f"internal clients from the VPC's own range, which is a token here (an imported VPC) that "
+                      "the rule cannot evaluate; the range is never 0.0.0.0/0")
         if balancer.kind == "application":
             self.load_balancer_security_group = ec2.SecurityGroup(
                 self, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False,
                 description="Model-serving load balancer: listener in, model servers out")
-            source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc.vpc_cidr_block)
             self.load_balancer_security_group.add_ingress_rule(source, ec2.Port.tcp(listen_port), "listener")
-            acknowledge(self.load_balancer_security_group, "AwsSolutions-EC23",
-                        "deliberately internet-facing listener of a public model-serving fleet" if public else
-                        "internal listener: ingress only from the VPC's own CIDR, an intrinsic EC23 cannot evaluate")
+            if public:
+                acknowledge(self.load_balancer_security_group, "AwsSolutions-EC23",
+                            "deliberately internet-facing listener of a public model-serving fleet")
+            elif cdk.Token.is_unresolved(vpc_cidr):
+                acknowledge(self.load_balancer_security_group, _CIDR_RULES, unreadable)
             self.load_balancer = elbv2.ApplicationLoadBalancer(
                 self, "LoadBalancer", vpc=vpc, internet_facing=public, vpc_subnets=subnets,
                 security_group=self.load_balancer_security_group, drop_invalid_header_fields=True)
@@ -349,6 +372,15 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS if balancer.certificate else None,
                 default_target_groups=[self.target_group])
             self.listener = listener
+            if balancer.web_acl_arn:
+                wafv2.CfnWebACLAssociation(self, "WebAcl", resource_arn=self.load_balancer.load_balancer_arn,
+                                           web_acl_arn=balancer.web_acl_arn)
+            else:
+                acknowledge(self.load_balancer, "NIST.800.53.R5-ALBWAFEnabled",
+                            "internet-facing fleet without a web ACL: pass LoadBalancerOptions.web_acl_arn to attach "
+                            "one (mlcdk cannot choose WAF rules for your API)" if public else
+                            "internal load balancer, reachable only from inside the VPC; pass "
+                            "LoadBalancerOptions.web_acl_arn to attach a web ACL anyway")
             self.auto_scaling_group.attach_to_application_target_group(self.target_group)
             self.security_group.connections.allow_from(self.load_balancer_security_group, ec2.Port.tcp(port),
                                                        "model server port, from the load balancer only")
@@ -367,18 +399,37 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 if balancer.certificate else None, default_target_groups=[self.target_group])
             self.auto_scaling_group.attach_to_network_target_group(self.target_group)
             # NLB targets see client addresses: allow the VPC (internal) or anyone (public) on the serving port.
-            source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc.vpc_cidr_block)
             self.security_group.add_ingress_rule(source, ec2.Port.tcp(port), "model server port, through the NLB")
-            acknowledge(self.security_group, "AwsSolutions-EC23", "a public NLB passes client addresses through; the "
-                        "serving port must accept them" if public else "NLB clients arrive from the VPC's own CIDR "
-                        "(an intrinsic EC23 cannot evaluate), on the serving port only")
+            if public:
+                acknowledge(self.security_group, "AwsSolutions-EC23", "a public NLB passes client addresses through; "
+                            "the serving port must accept them")
+            elif cdk.Token.is_unresolved(vpc_cidr):
+                acknowledge(self.security_group, _CIDR_RULES, unreadable)
+        if balancer.certificate is None:
+            rules = ("NIST.800.53.R5-ELBv2ACMCertificateRequired",)
+            if balancer.kind == "application":
+                rules += ("NIST.800.53.R5-ALBHttpToHttpsRedirection",)
+            acknowledge(self.listener, rules,
+                        "plain HTTP/TCP chosen explicitly with allow_public_without_tls (warned at synth)" if public else
+                        "internal listener without a certificate: traffic stays inside the VPC; pass "
+                        "LoadBalancerOptions.certificate for HTTPS/TLS")
+        protect = balancer.deletion_protection
+        if protect is None:
+            protect = removal_policy == cdk.RemovalPolicy.RETAIN
+        if protect:
+            self.load_balancer.set_attribute("deletion_protection.enabled", "true")
+        else:
+            acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled",
+                        "deletion protection is off because the fleet's removal_policy is DESTROY (or it was turned "
+                        "off explicitly): the stack is meant to be torn down whole")
         if concrete(cdk.Stack.of(self).region):
             self.load_balancer.log_access_logs(self.access_logs, prefix="load-balancer")
         else:
             cdk.Annotations.of(self).add_warning_v2("mlcdk:noAccessLogs", "env-agnostic stack: ELB access logs need a "
                                                     "concrete region (log delivery is regional); set one to get them")
-            acknowledge(self.load_balancer, "AwsSolutions-ELB2", "env-agnostic stack: CDK can enable ELB access "
-                        "logs only for a concrete region; regional stacks log to the encrypted AccessLogs bucket")
+            acknowledge(self.load_balancer, ("AwsSolutions-ELB2", "NIST.800.53.R5-ELBLoggingEnabled"),
+                        "env-agnostic stack: CDK can enable ELB access logs only for a concrete region; regional "
+                        "stacks log to the AccessLogs bucket")
 
     def _fleet_alarms(self, guardrails: Guardrails, options: FleetAlarmOptions) -> None:
         label = self.node.id

@@ -5,22 +5,27 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import IConstruct
 
-PACK = "AwsSolutions"
+PACKS = ("AwsSolutions", "NIST.800.53.R5")
 
 
-def acknowledge(construct: IConstruct, rule: str, reason: str, *, finding: str | None = None, pack: str = PACK) -> None:
-    """Acknowledge ``rule`` (e.g. "AwsSolutions-IAM5") on ``construct`` and its children only.
+def acknowledge(construct: IConstruct, rules: str | tuple[str, ...], reason: str, *, finding: str | None = None) -> None:
+    """Acknowledge ``rules`` (e.g. "AwsSolutions-IAM5", or several that flag the same thing) on ``construct``
+    and its children only.
 
     ``finding`` narrows it to one finding, e.g. "Resource::*". The id must carry the pack prefix
     ("AwsSolutions::AwsSolutions-IAM5"): a malformed id silently drops the whole pack's report, so it is
-    built here rather than typed at each call site.
+    built here, from the rule's own prefix, rather than typed at each call site.
     """
     if not reason or len(reason) < 20:
-        raise ValueError(f"acknowledgement of {rule} needs a specific reason, got {reason!r}")
+        raise ValueError(f"acknowledgement of {rules} needs a specific reason, got {reason!r}")
     if finding and not finding.startswith(("Resource::", "Action::", "Policy::")):
         finding = f"Resource::{finding}"
-    rule_id = f"{pack}::{rule}" + (f"[{finding}]" if finding else "")
-    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+    for rule in (rules,) if isinstance(rules, str) else rules:
+        pack = rule.rpartition("-")[0]
+        if pack not in PACKS:
+            raise ValueError(f"rule {rule!r} is not from one of the packs mlcdk runs ({', '.join(PACKS)})")
+        rule_id = f"{pack}::{rule}" + (f"[{finding}]" if finding else "")
+        cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
 
 
 def resource_finding(scope: IConstruct, value: object) -> str:
@@ -45,3 +50,10 @@ def resource_finding(scope: IConstruct, value: object) -> str:
         raise ValueError(f"cannot name the IAM5 finding for {node!r}")
 
     return "Resource::" + flatten(cdk.Stack.of(scope).resolve(value))
+
+
+def add_checks(scope: IConstruct) -> None:
+    """Run every pack mlcdk answers for (AwsSolutions and NIST 800-53 rev 5) on ``scope`` at synth time."""
+    from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
+
+    cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope), NIST80053R5Checks(scope))

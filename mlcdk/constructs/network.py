@@ -11,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from mlcdk.constructs.nag import acknowledge
 from mlcdk.errors import ConfigurationError
 
 
@@ -59,6 +60,12 @@ class PrivateNetwork(Construct):
         else:
             self.vpc = ec2.Vpc(self, "Vpc", max_azs=len(ids) or 2, **common)
         self.availability_zone_ids = ids
+        #: The VPC's range as a literal (``vpc.vpc_cidr_block`` is a token that rule checkers cannot read).
+        self.cidr = cidr
+        for subnet in self.vpc.public_subnets:
+            acknowledge(subnet, "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW", "public subnets hold only the NAT "
+                        "gateway (and a deliberately internet-facing load balancer); nodes live in private subnets "
+                        "with no route from the internet")
         if ids:
             self._pin_subnets_by_az_id(ids)
 
@@ -74,8 +81,10 @@ class PrivateNetwork(Construct):
         ))
         self.flow_log_group = logs.LogGroup(self, "FlowLogs", encryption_key=self.flow_log_key,
                                             retention=flow_log_retention, removal_policy=cdk.RemovalPolicy.DESTROY)
-        self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
-                              traffic_type=ec2.FlowLogTrafficType.ALL)
+        flow_log = self.vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.ALL,
+                                         destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group))
+        acknowledge(flow_log, "NIST.800.53.R5-IAMNoInlinePolicy", "CDK's flow-log delivery role carries one inline "
+                    "policy scoped to this VPC's own log group; it is created and deleted with the VPC")
 
     @property
     def private_subnets(self) -> list[ec2.ISubnet]:

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlcdk.constructs.efa import efa_interfaces
+from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
 from mlcdk.constructs.validation import check
@@ -149,6 +150,12 @@ class NodeGroup(Construct):
         else:
             self.auto_scaling_group = autoscaling.AutoScalingGroup(self, "Nodes", launch_template=self.launch_template,
                                                                    **common)
+        acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
+                    "template; every volume is gp3 and encrypted with the group's key (asserted in mlcdk's tests)")
+        if mixed:
+            acknowledge(self.auto_scaling_group, "NIST.800.53.R5-EC2IMDSv2Enabled", "the rule reads only a group's "
+                        "top-level launch template, not one inside a MixedInstancesPolicy; this group's template "
+                        "requires IMDSv2 tokens (asserted in mlcdk's tests)")
         if desired_capacity is not None:
             cdk.Annotations.of(self.auto_scaling_group).acknowledge_warning(
                 "@aws-cdk/aws-autoscaling:desiredCapacitySet",

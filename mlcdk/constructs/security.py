@@ -56,10 +56,14 @@ def cluster_security_group(scope: Construct, construct_id: str, *, vpc: ec2.IVpc
 def allow_self_traffic(scope: Construct, construct_id: str, group: ec2.ISecurityGroup) -> None:
     """All-protocol ingress and egress whose source and destination is ``group`` itself (required by EFA).
 
-    The egress rule is an explicit resource: CDK drops ``add_egress_rule`` on a group that allows all
-    outbound traffic, and EFA needs the self-referencing rule regardless.
+    Both rules are explicit resources: CDK drops ``add_egress_rule`` on a group that allows all outbound
+    traffic, and an explicit ingress rule can carry its own acknowledgement.
     """
-    group.add_ingress_rule(group, ec2.Port.all_traffic(), "EFA/NCCL/Neuron collectives between nodes")
+    ingress = ec2.CfnSecurityGroupIngress(scope, f"{construct_id}Ingress", group_id=group.security_group_id,
+                                          ip_protocol="-1", source_security_group_id=group.security_group_id,
+                                          description="EFA/NCCL/Neuron collectives between nodes")
+    acknowledge(ingress, "NIST.800.53.R5-EC2RestrictedCommonPorts", "EFA requires a rule allowing all protocols and "
+                "ports whose source is the cluster's own group; only members of the group are admitted")
     ec2.CfnSecurityGroupEgress(scope, f"{construct_id}Egress", group_id=group.security_group_id, ip_protocol="-1",
                                destination_security_group_id=group.security_group_id,
                                description="EFA/NCCL/Neuron collectives between nodes")
@@ -74,6 +78,13 @@ def node_role(scope: Construct, construct_id: str, *, description: str) -> iam.R
     return role
 
 
+def _inline(policy: iam.Policy, purpose: str) -> iam.Policy:
+    acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", f"{purpose}; the statements name this stack's own "
+                "resources, are attached to one role and are deleted with it, so a standalone managed policy "
+                "would have nothing to share")
+    return policy
+
+
 def agent_policy(scope: Construct, construct_id: str, role: iam.IRole) -> iam.Policy:
     """PutMetricData to the agent's namespace only, and DescribeTags for its AutoScalingGroupName dimension."""
     policy = iam.Policy(scope, construct_id, roles=[role], statements=[
@@ -84,7 +95,7 @@ def agent_policy(scope: Construct, construct_id: str, role: iam.IRole) -> iam.Po
     acknowledge(policy, "AwsSolutions-IAM5", "cloudwatch:PutMetricData and ec2:DescribeTags support no resource-level "
                 "permissions (Resource must be *); PutMetricData is limited to the CWAgent namespace by condition",
                 finding="Resource::*")
-    return policy
+    return _inline(policy, "CloudWatch agent permissions of one node role")
 
 
 def data_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket: s3.IBucket, key: kms.IKey) -> iam.Policy:
@@ -100,7 +111,7 @@ def data_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket:
     acknowledge(policy, "AwsSolutions-IAM5", "object access is scoped to the one checkpoint bucket (its ARN/*); "
                 "object keys are the job's checkpoint names and cannot be listed in advance",
                 finding=resource_finding(policy, bucket.arn_for_objects("*")).removeprefix("Resource::"))
-    return policy
+    return _inline(policy, "checkpoint bucket and key access of one node role")
 
 
 def read_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket: s3.IBucket) -> iam.Policy:
@@ -116,7 +127,7 @@ def read_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket:
     acknowledge(policy, "AwsSolutions-IAM5", "read-only object access scoped to the one model bucket (its ARN/*); "
                 "artifact names are not known at deploy time",
                 finding=resource_finding(policy, bucket.arn_for_objects("*")).removeprefix("Resource::"))
-    return policy
+    return _inline(policy, "read access of one node role to one model bucket")
 
 
 def lifecycle_policy(scope: Construct, construct_id: str, role: iam.IRole, asg_arn: str) -> iam.Policy:
@@ -131,7 +142,7 @@ def lifecycle_policy(scope: Construct, construct_id: str, role: iam.IRole, asg_a
     acknowledge(policy, "AwsSolutions-IAM5", "an Auto Scaling group ARN contains a generated UUID that CloudFormation "
                 "does not return; the ARN is pinned to this group by its name",
                 finding=resource_finding(policy, asg_arn).removeprefix("Resource::"))
-    return policy
+    return _inline(policy, "lifecycle-hook actions of one node role on its own group")
 
 
 def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, emails: Sequence[str]) -> sns.Topic:
@@ -142,20 +153,38 @@ def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, emails: S
     return topic
 
 
+def access_log_bucket(scope: Construct, construct_id: str, *, of: str, retention: cdk.Duration,
+                      removal_policy: cdk.RemovalPolicy) -> s3.Bucket:
+    """A bucket that receives access logs (S3 server access logs or ELB logs): SSE-S3, SSL-only, no public
+    access, versioned so that a deleted log stays recoverable for 30 days, expired after ``retention``."""
+    logs = s3.Bucket(scope, construct_id, encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy, versioned=True,
+                     # Object ownership is left to CDK: log delivery uses a bucket policy under the current
+                     # feature flags, and an ACL (which needs ObjectWriter) in apps without them.
+                     lifecycle_rules=[s3.LifecycleRule(expiration=retention,
+                                                       noncurrent_version_expiration=cdk.Duration.days(30))])
+    acknowledge(logs, ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled"),
+                f"this bucket receives the access logs of {of}; logging it into itself would loop")
+    acknowledge(logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", "S3 server access logging and ELB access logging "
+                "deliver only to buckets encrypted with SSE-S3; SSE-KMS targets are not supported")
+    acknowledge(logs, "NIST.800.53.R5-S3BucketReplicationEnabled", "access logs are kept in their own region, "
+                "versioned; a cross-region copy is a compliance choice left to the account's log archive")
+    return logs
+
+
 def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
                       removal_policy: cdk.RemovalPolicy) -> s3.Bucket:
     """Versioned, KMS-encrypted, SSL-only, no public access, logged, with lifecycle rules for old data."""
-    logs = s3.Bucket(scope, f"{construct_id}AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy,
-                     # Object ownership is left to CDK: log delivery uses a bucket policy under the current
-                     # feature flags, and an ACL (which needs ObjectWriter) in apps without them.
-                     lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))])
-    acknowledge(logs, "AwsSolutions-S1", "this is the server-access-log bucket of the checkpoint bucket; "
-                "logging it into itself would loop")
-    return s3.Bucket(
+    logs = access_log_bucket(scope, f"{construct_id}AccessLogs", of="the checkpoint bucket",
+                             retention=cdk.Duration.days(365), removal_policy=removal_policy)
+    bucket = s3.Bucket(
         scope, construct_id, encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
         versioned=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         server_access_logs_bucket=logs, server_access_logs_prefix="checkpoints/", removal_policy=removal_policy,
         lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(30),
                                           abort_incomplete_multipart_upload_after=cdk.Duration.days(7))],
     )
+    acknowledge(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", "checkpoints are versioned for 30 days; "
+                "replicating terabytes of checkpoints to a second region doubles storage and transfer cost, so "
+                "cross-region copies are left to the training job's own export")
+    return bucket

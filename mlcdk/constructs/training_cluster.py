@@ -19,7 +19,6 @@ from constructs import Construct
 
 from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
-from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
 from mlcdk.constructs.options import (
@@ -174,8 +173,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.placement_group = group.placement_group
         for policy in node_policies:  # nodes start with their permissions in place
             self.auto_scaling_group.node.add_dependency(policy)
-        acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
-                    "template; every volume is gp3 and encrypted with the cluster key (asserted in mlcdk's tests)")
         self.spec, self.nodes, self.efa, self.purchase = spec, nodes, efa, purchase
         self.instance_types = group.instance_types
         self._connections = ec2.Connections(security_groups=[self.security_group])

@@ -4,12 +4,15 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
 from mlcdk import ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions
 from mlcdk.presets import catalog
 from tests.harness import cli_context, lint, nag_problems, synth
+
+WEB_ACL = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 #: stack -> (region, InferenceFleet keyword arguments)
 FLEETS = {
@@ -191,6 +194,61 @@ def test_public_http_is_allowed_only_on_request_and_warns():
     assert warnings
 
 
+def test_load_balancers_are_deletion_protected_and_internal_ones_admit_the_vpc_range_by_literal(result):
+    """RETAIN (the default) turns on deletion protection; the internal ALB's ingress is the VPC's range
+    as written (10.0.0.0/16), not a token, so cdk-nag's port rules evaluate it instead of being acknowledged."""
+    for name in FLEETS:
+        template = Template.from_json(result.templates[name])
+        template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {
+            "LoadBalancerAttributes": Match.array_with([{"Key": "deletion_protection.enabled", "Value": "true"}])})
+    (group,) = [g for g in props(result.templates["Inf2Small"], "AWS::EC2::SecurityGroup")
+                if g["GroupDescription"].startswith("Model-serving load balancer")]
+    assert group["SecurityGroupIngress"] == [{"CidrIp": "10.0.0.0/16", "Description": "listener", "FromPort": 80,
+                                              "IpProtocol": "tcp", "ToPort": 80}]
+
+
+def test_nodes_get_no_permission_on_the_fleet_key(result):
+    """EBS encryption goes through EC2 (the key policy's kms:ViaService grant); the role needs no KMS."""
+    for name in FLEETS:
+        actions = [a for policy in props(result.templates[name], "AWS::IAM::Policy")
+                   for statement in policy["PolicyDocument"]["Statement"]
+                   for a in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])]
+        assert actions and not [a for a in actions if a.startswith("kms:")], (name, actions)
+
+
+def test_web_acl_association_and_destroy_turns_deletion_protection_off():
+    def build(app):
+        stack = cdk.Stack(app, "Waf", env=cdk.Environment(region="us-east-1"))
+        cert = acm.Certificate.from_certificate_arn(stack, "Cert", "arn:aws:acm:us-east-1:123456789012:certificate/abc")
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", removal_policy=cdk.RemovalPolicy.DESTROY,
+                       load_balancer=LoadBalancerOptions(internet_facing=True, certificate=cert, web_acl_arn=WEB_ACL))
+        return [stack]
+    result = synth(build, cli_context())
+    assert nag_problems(result) == []
+    template = Template.from_json(result.templates["Waf"])
+    template.has_resource_properties("AWS::WAFv2::WebACLAssociation", {
+        "WebACLArn": WEB_ACL, "ResourceArn": {"Ref": Match.string_like_regexp("FleetLoadBalancer.*")}})
+    (balancer,) = props(result.templates["Waf"], "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}["deletion_protection.enabled"] == "false"
+    assert lint(result.template_paths["Waf"], ["us-east-1"]) == []
+
+
+def test_an_imported_vpc_range_stays_a_token_and_its_unreadable_rules_are_acknowledged():
+    def build(app):
+        stack = cdk.Stack(app, "Imported", env=cdk.Environment(region="us-east-1", account="123456789012"))
+        vpc = ec2.Vpc.from_vpc_attributes(
+            stack, "Vpc", vpc_id="vpc-0123456789abcdef0", vpc_cidr_block=cdk.Fn.import_value("SharedVpcCidr"),
+            availability_zones=["us-east-1a", "us-east-1b"],
+            private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"])
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", vpc=vpc)
+        return [stack]
+    result = synth(build, cli_context())
+    assert nag_problems(result) == []
+    (group,) = [g for g in props(result.templates["Imported"], "AWS::EC2::SecurityGroup")
+                if g["GroupDescription"].startswith("Model-serving load balancer")]
+    assert group["SecurityGroupIngress"][0]["CidrIp"] == {"Fn::ImportValue": "SharedVpcCidr"}
+
+
 def test_training_type_for_serving_warns_but_synthesizes():
     def build(app):
         stack = cdk.Stack(app, "Big", env=cdk.Environment(region="us-east-1"))
@@ -227,6 +285,12 @@ def test_training_type_for_serving_warns_but_synthesizes():
      r"scaling.warm_pool cannot be used with purchase option 'mixed'"),
     ({"instance_type": "g6.xlarge", "purchase": PurchaseOptions(fallback_instance_types=("inf2.xlarge",))},
      r"inf2.xlarge cannot replace g6.xlarge: its accelerator is AWS Inferentia2, not NVIDIA"),
+    ({"instance_type": "g6.xlarge", "scaling": ScalingOptions(signal="cpu"), "load_balancer": LoadBalancerOptions(
+        kind="network", web_acl_arn=WEB_ACL)}, r"load_balancer.web_acl_arn: AWS WAF protects application load balancers only"),
+    ({"instance_type": "g6.xlarge", "load_balancer": LoadBalancerOptions(web_acl_arn=WEB_ACL.replace("regional", "global"))},
+     r"load_balancer.web_acl_arn \('arn:aws:wafv2:us-east-1:123456789012:global/webacl/api/.*'\) must be a regional WAFv2 web ACL ARN"),
+    ({"instance_type": "g6.xlarge", "load_balancer": LoadBalancerOptions(deletion_protection="yes")},
+     r"load_balancer.deletion_protection \('yes'\) must be True, False or None"),
     ({"instance_type": "g6e.xlarge", "purchase": PurchaseOptions(fallback_instance_types=("g6.xlarge",))},
      r"g6.xlarge cannot replace g6e.xlarge: it has 22.3516 GiB of accelerator memory, less than 44.7031 GiB"),
 ])
