@@ -106,8 +106,13 @@ def test_invalid_configuration_is_a_configuration_error_naming_the_value(tmp_pat
     assert message in str(error.value)
 
 
-def test_the_table_has_at_least_40_cases():
+def test_the_table_has_at_least_40_cases_and_the_readme_says_how_many():
+    import re
+    from pathlib import Path
+
     assert len(CASES) >= 40
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert re.search(r"a table of (\d+) invalid configurations", readme).group(1) == str(len(CASES))
 
 
 CLI_CASES = [
