@@ -53,8 +53,8 @@ class LoadBalancerOptions:
     :param allow_public_without_tls: permit an internet-facing listener without a certificate (warned).
     :param web_acl_arn: a regional AWS WAF web ACL to associate with an application load balancer.
         Default: none. Recommended for internet-facing fleets.
-    :param deletion_protection: refuse to delete the load balancer until this is turned off. Default: on
-        when the fleet's removal_policy is RETAIN (the default), off for DESTROY.
+    :param deletion_protection: refuse to delete the load balancer (and so the stack) until this is turned
+        off again. Default: off; the load balancer holds no data and a deploy recreates it.
     """
 
     kind: str = "application"
@@ -62,7 +62,7 @@ class LoadBalancerOptions:
     certificate: acm.ICertificate | None = None
     allow_public_without_tls: bool = False
     web_acl_arn: str | None = None
-    deletion_protection: bool | None = None
+    deletion_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,8 +290,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 not concrete(balancer.web_acl_arn) or WEB_ACL_ARN.fullmatch(balancer.web_acl_arn))),
              f"load_balancer.web_acl_arn ({balancer.web_acl_arn!r}) must be a regional WAFv2 web ACL ARN "
              "(arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)"),
-            (balancer.deletion_protection not in (None, True, False),
-             f"load_balancer.deletion_protection ({balancer.deletion_protection!r}) must be True, False or None"),
+            (not isinstance(balancer.deletion_protection, bool),
+             f"load_balancer.deletion_protection ({balancer.deletion_protection!r}) must be True or False"),
             (scale.signal not in SCALING_SIGNALS, f"scaling.signal ({scale.signal!r}) must be one of {', '.join(SCALING_SIGNALS)}"),
             (scale.signal == "requests" and balancer.kind == "network",
              "scaling.signal ('requests') needs an application load balancer; use 'accelerator' or 'cpu' with a network one"),
@@ -399,12 +399,20 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 if balancer.certificate else None, default_target_groups=[self.target_group])
             self.auto_scaling_group.attach_to_network_target_group(self.target_group)
             # NLB targets see client addresses: allow the VPC (internal) or anyone (public) on the serving port.
-            self.security_group.add_ingress_rule(source, ec2.Port.tcp(port), "model server port, through the NLB")
-            if public:
-                acknowledge(self.security_group, "AwsSolutions-EC23", "a public NLB passes client addresses through; "
-                            "the serving port must accept them")
-            elif cdk.Token.is_unresolved(vpc_cidr):
-                acknowledge(self.security_group, _CIDR_RULES, unreadable)
+            if public or cdk.Token.is_unresolved(vpc_cidr):
+                # A rule of its own, so that the acknowledgement covers this rule and nothing else on the group
+                # (which may be the caller's).
+                ingress = ec2.CfnSecurityGroupIngress(
+                    self, "ServingPortIngress", group_id=self.security_group.security_group_id, ip_protocol="tcp",
+                    cidr_ip="0.0.0.0/0" if public else vpc_cidr, from_port=port, to_port=port,
+                    description="model server port, through the NLB")
+                if public:
+                    acknowledge(ingress, "AwsSolutions-EC23", "a public NLB passes client addresses through; the "
+                                "serving port must accept them")
+                else:
+                    acknowledge(ingress, _CIDR_RULES, unreadable)
+            else:
+                self.security_group.add_ingress_rule(source, ec2.Port.tcp(port), "model server port, through the NLB")
         if balancer.certificate is None:
             rules = ("NIST.800.53.R5-ELBv2ACMCertificateRequired",)
             if balancer.kind == "application":
@@ -413,15 +421,12 @@ class InferenceFleet(NodeGroupMixin, Construct):
                         "plain HTTP/TCP chosen explicitly with allow_public_without_tls (warned at synth)" if public else
                         "internal listener without a certificate: traffic stays inside the VPC; pass "
                         "LoadBalancerOptions.certificate for HTTPS/TLS")
-        protect = balancer.deletion_protection
-        if protect is None:
-            protect = removal_policy == cdk.RemovalPolicy.RETAIN
-        if protect:
+        if balancer.deletion_protection:
             self.load_balancer.set_attribute("deletion_protection.enabled", "true")
         else:
-            acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled",
-                        "deletion protection is off because the fleet's removal_policy is DESTROY (or it was turned "
-                        "off explicitly): the stack is meant to be torn down whole")
+            acknowledge(self.load_balancer, "NIST.800.53.R5-ELBDeletionProtectionEnabled", "the load balancer holds "
+                        "no data and a deploy recreates it, while deletion protection would make `cdk destroy` fail; "
+                        "set LoadBalancerOptions(deletion_protection=True) to guard it")
         if concrete(cdk.Stack.of(self).region):
             self.load_balancer.log_access_logs(self.access_logs, prefix="load-balancer")
         else:

@@ -56,14 +56,14 @@ def cluster_security_group(scope: Construct, construct_id: str, *, vpc: ec2.IVpc
 def allow_self_traffic(scope: Construct, construct_id: str, group: ec2.ISecurityGroup) -> None:
     """All-protocol ingress and egress whose source and destination is ``group`` itself (required by EFA).
 
-    Both rules are explicit resources: CDK drops ``add_egress_rule`` on a group that allows all outbound
-    traffic, and an explicit ingress rule can carry its own acknowledgement.
+    The egress rule is an explicit resource: CDK drops ``add_egress_rule`` on a group that allows all
+    outbound traffic, and EFA needs the self-referencing rule regardless.
     """
-    ingress = ec2.CfnSecurityGroupIngress(scope, f"{construct_id}Ingress", group_id=group.security_group_id,
-                                          ip_protocol="-1", source_security_group_id=group.security_group_id,
-                                          description="EFA/NCCL/Neuron collectives between nodes")
-    acknowledge(ingress, "NIST.800.53.R5-EC2RestrictedCommonPorts", "EFA requires a rule allowing all protocols and "
-                "ports whose source is the cluster's own group; only members of the group are admitted")
+    before = {child.node.id for child in group.node.children}
+    group.add_ingress_rule(group, ec2.Port.all_traffic(), "EFA/NCCL/Neuron collectives between nodes")
+    for rule in [child for child in group.node.children if child.node.id not in before]:
+        acknowledge(rule, "NIST.800.53.R5-EC2RestrictedCommonPorts", "EFA requires a rule allowing all protocols "
+                    "and ports whose source is the cluster's own group; only members of the group are admitted")
     ec2.CfnSecurityGroupEgress(scope, f"{construct_id}Egress", group_id=group.security_group_id, ip_protocol="-1",
                                destination_security_group_id=group.security_group_id,
                                description="EFA/NCCL/Neuron collectives between nodes")
@@ -154,19 +154,26 @@ def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, emails: S
 
 
 def access_log_bucket(scope: Construct, construct_id: str, *, of: str, retention: cdk.Duration,
-                      removal_policy: cdk.RemovalPolicy) -> s3.Bucket:
-    """A bucket that receives access logs (S3 server access logs or ELB logs): SSE-S3, SSL-only, no public
-    access, versioned so that a deleted log stays recoverable for 30 days, expired after ``retention``."""
-    logs = s3.Bucket(scope, construct_id, encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-                     block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=removal_policy, versioned=True,
+                      removal_policy: cdk.RemovalPolicy, key: kms.IKey | None = None) -> s3.Bucket:
+    """A bucket that receives access logs: SSL-only, no public access, versioned so that a deleted log
+    stays recoverable for 30 days, expired after ``retention``.
+
+    With ``key`` (S3 server access logs may go to an SSE-KMS bucket; CDK grants the logging service the
+    key) it is encrypted with that key; without, SSE-S3, the only encryption ALB log delivery accepts.
+    """
+    encryption = dict(encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True) if key else \
+        dict(encryption=s3.BucketEncryption.S3_MANAGED)
+    logs = s3.Bucket(scope, construct_id, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                     removal_policy=removal_policy, versioned=True, **encryption,
                      # Object ownership is left to CDK: log delivery uses a bucket policy under the current
                      # feature flags, and an ACL (which needs ObjectWriter) in apps without them.
                      lifecycle_rules=[s3.LifecycleRule(expiration=retention,
                                                        noncurrent_version_expiration=cdk.Duration.days(30))])
     acknowledge(logs, ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled"),
                 f"this bucket receives the access logs of {of}; logging it into itself would loop")
-    acknowledge(logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", "S3 server access logging and ELB access logging "
-                "deliver only to buckets encrypted with SSE-S3; SSE-KMS targets are not supported")
+    if key is None:
+        acknowledge(logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", "Application Load Balancer access logs can be "
+                    "delivered only to a bucket encrypted with SSE-S3 (Amazon S3 managed keys)")
     acknowledge(logs, "NIST.800.53.R5-S3BucketReplicationEnabled", "access logs are kept in their own region, "
                 "versioned; a cross-region copy is a compliance choice left to the account's log archive")
     return logs
@@ -175,7 +182,7 @@ def access_log_bucket(scope: Construct, construct_id: str, *, of: str, retention
 def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
                       removal_policy: cdk.RemovalPolicy) -> s3.Bucket:
     """Versioned, KMS-encrypted, SSL-only, no public access, logged, with lifecycle rules for old data."""
-    logs = access_log_bucket(scope, f"{construct_id}AccessLogs", of="the checkpoint bucket",
+    logs = access_log_bucket(scope, f"{construct_id}AccessLogs", of="the checkpoint bucket", key=key,
                              retention=cdk.Duration.days(365), removal_policy=removal_policy)
     bucket = s3.Bucket(
         scope, construct_id, encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,

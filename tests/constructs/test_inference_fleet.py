@@ -194,17 +194,39 @@ def test_public_http_is_allowed_only_on_request_and_warns():
     assert warnings
 
 
-def test_load_balancers_are_deletion_protected_and_internal_ones_admit_the_vpc_range_by_literal(result):
-    """RETAIN (the default) turns on deletion protection; the internal ALB's ingress is the VPC's range
-    as written (10.0.0.0/16), not a token, so cdk-nag's port rules evaluate it instead of being acknowledged."""
-    for name in FLEETS:
-        template = Template.from_json(result.templates[name])
-        template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {
-            "LoadBalancerAttributes": Match.array_with([{"Key": "deletion_protection.enabled", "Value": "true"}])})
+def acknowledged(result, path: str) -> set[str]:
+    """The cdk-nag rule ids acknowledged on the construct at ``path`` itself."""
+    (construct,) = [c for c in result.app.node.find_all() if c.node.path == path]
+    return {rule.split("::")[-1] for entry in construct.node.metadata
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY for rule in dict(entry.data)}
+
+
+def test_internal_albs_admit_the_vpc_range_as_a_literal_so_the_port_rules_need_no_acknowledgement(result):
+    """The internal ALB's ingress is the VPC's range as written (10.0.0.0/16), not a token, so cdk-nag's
+    port rules (EC23, EC2RestrictedSSH, EC2RestrictedCommonPorts) evaluate it and pass."""
     (group,) = [g for g in props(result.templates["Inf2Small"], "AWS::EC2::SecurityGroup")
                 if g["GroupDescription"].startswith("Model-serving load balancer")]
     assert group["SecurityGroupIngress"] == [{"CidrIp": "10.0.0.0/16", "Description": "listener", "FromPort": 80,
                                               "IpProtocol": "tcp", "ToPort": 80}]
+    assert acknowledged(result, "Inf2Small/Fleet/LoadBalancerSecurityGroup") == set()
+    assert nag_problems(result) == []
+
+
+def test_deletion_protection_is_off_by_default_acknowledged_and_on_when_asked(result):
+    for name in FLEETS:
+        (balancer,) = props(result.templates[name], "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        assert {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}["deletion_protection.enabled"] == "false"
+        assert "NIST.800.53.R5-ELBDeletionProtectionEnabled" in acknowledged(result, f"{name}/Fleet/LoadBalancer")
+
+    def build(app):
+        stack = cdk.Stack(app, "Guarded", env=cdk.Environment(region="us-east-1"))
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(deletion_protection=True))
+        return [stack]
+    guarded = synth(build, cli_context())
+    assert nag_problems(guarded) == []
+    (balancer,) = props(guarded.templates["Guarded"], "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}["deletion_protection.enabled"] == "true"
+    assert "NIST.800.53.R5-ELBDeletionProtectionEnabled" not in acknowledged(guarded, "Guarded/Fleet/LoadBalancer")
 
 
 def test_nodes_get_no_permission_on_the_fleet_key(result):
@@ -216,11 +238,11 @@ def test_nodes_get_no_permission_on_the_fleet_key(result):
         assert actions and not [a for a in actions if a.startswith("kms:")], (name, actions)
 
 
-def test_web_acl_association_and_destroy_turns_deletion_protection_off():
+def test_web_acl_association_on_a_public_https_fleet():
     def build(app):
         stack = cdk.Stack(app, "Waf", env=cdk.Environment(region="us-east-1"))
         cert = acm.Certificate.from_certificate_arn(stack, "Cert", "arn:aws:acm:us-east-1:123456789012:certificate/abc")
-        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", removal_policy=cdk.RemovalPolicy.DESTROY,
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge",
                        load_balancer=LoadBalancerOptions(internet_facing=True, certificate=cert, web_acl_arn=WEB_ACL))
         return [stack]
     result = synth(build, cli_context())
@@ -228,25 +250,35 @@ def test_web_acl_association_and_destroy_turns_deletion_protection_off():
     template = Template.from_json(result.templates["Waf"])
     template.has_resource_properties("AWS::WAFv2::WebACLAssociation", {
         "WebACLArn": WEB_ACL, "ResourceArn": {"Ref": Match.string_like_regexp("FleetLoadBalancer.*")}})
-    (balancer,) = props(result.templates["Waf"], "AWS::ElasticLoadBalancingV2::LoadBalancer")
-    assert {a["Key"]: a["Value"] for a in balancer["LoadBalancerAttributes"]}["deletion_protection.enabled"] == "false"
+    assert "NIST.800.53.R5-ALBWAFEnabled" not in acknowledged(result, "Waf/Fleet/LoadBalancer")
     assert lint(result.template_paths["Waf"], ["us-east-1"]) == []
 
 
-def test_an_imported_vpc_range_stays_a_token_and_its_unreadable_rules_are_acknowledged():
+@pytest.mark.parametrize("kind", ["application", "network"])
+def test_an_imported_vpc_range_stays_a_token_and_only_its_own_rule_is_acknowledged(kind):
     def build(app):
         stack = cdk.Stack(app, "Imported", env=cdk.Environment(region="us-east-1", account="123456789012"))
         vpc = ec2.Vpc.from_vpc_attributes(
             stack, "Vpc", vpc_id="vpc-0123456789abcdef0", vpc_cidr_block=cdk.Fn.import_value("SharedVpcCidr"),
             availability_zones=["us-east-1a", "us-east-1b"],
             private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"])
-        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", vpc=vpc)
+        InferenceFleet(stack, "Fleet", instance_type="g6.xlarge", vpc=vpc, port=50051,
+                       load_balancer=LoadBalancerOptions(kind=kind), scaling=ScalingOptions(signal="cpu"))
         return [stack]
     result = synth(build, cli_context())
     assert nag_problems(result) == []
-    (group,) = [g for g in props(result.templates["Imported"], "AWS::EC2::SecurityGroup")
-                if g["GroupDescription"].startswith("Model-serving load balancer")]
-    assert group["SecurityGroupIngress"][0]["CidrIp"] == {"Fn::ImportValue": "SharedVpcCidr"}
+    template = result.templates["Imported"]
+    cidr_rules = {"AwsSolutions-EC23", "NIST.800.53.R5-EC2RestrictedSSH", "NIST.800.53.R5-EC2RestrictedCommonPorts"}
+    if kind == "application":
+        (group,) = [g for g in props(template, "AWS::EC2::SecurityGroup")
+                    if g["GroupDescription"].startswith("Model-serving load balancer")]
+        assert group["SecurityGroupIngress"][0]["CidrIp"] == {"Fn::ImportValue": "SharedVpcCidr"}
+        assert acknowledged(result, "Imported/Fleet/LoadBalancerSecurityGroup") == cidr_rules
+    else:  # the nodes' own group, which a caller may share: the rule is a resource of its own
+        (ingress,) = [r for r in props(template, "AWS::EC2::SecurityGroupIngress") if r.get("FromPort") == 50051]
+        assert ingress["CidrIp"] == {"Fn::ImportValue": "SharedVpcCidr"}
+        assert acknowledged(result, "Imported/Fleet/ServingPortIngress") == cidr_rules
+        assert not acknowledged(result, "Imported/Fleet/SecurityGroup") & cidr_rules
 
 
 def test_training_type_for_serving_warns_but_synthesizes():
@@ -289,8 +321,8 @@ def test_training_type_for_serving_warns_but_synthesizes():
         kind="network", web_acl_arn=WEB_ACL)}, r"load_balancer.web_acl_arn: AWS WAF protects application load balancers only"),
     ({"instance_type": "g6.xlarge", "load_balancer": LoadBalancerOptions(web_acl_arn=WEB_ACL.replace("regional", "global"))},
      r"load_balancer.web_acl_arn \('arn:aws:wafv2:us-east-1:123456789012:global/webacl/api/.*'\) must be a regional WAFv2 web ACL ARN"),
-    ({"instance_type": "g6.xlarge", "load_balancer": LoadBalancerOptions(deletion_protection="yes")},
-     r"load_balancer.deletion_protection \('yes'\) must be True, False or None"),
+    ({"instance_type": "g6.xlarge", "load_balancer": LoadBalancerOptions(deletion_protection=1)},
+     r"load_balancer.deletion_protection \(1\) must be True or False"),
     ({"instance_type": "g6e.xlarge", "purchase": PurchaseOptions(fallback_instance_types=("g6.xlarge",))},
      r"g6.xlarge cannot replace g6e.xlarge: it has 22.3516 GiB of accelerator memory, less than 44.7031 GiB"),
 ])

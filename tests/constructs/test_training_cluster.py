@@ -200,6 +200,19 @@ def test_checkpoint_bucket_is_kms_encrypted_versioned_private_ssl_only_and_expir
     template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain"})
 
 
+def test_the_checkpoint_access_log_bucket_is_versioned_and_encrypted_with_the_cluster_key(clusters):
+    """S3 server access logs can land in an SSE-KMS bucket; CDK grants logging.s3.amazonaws.com the key."""
+    template = template_of(clusters, "trn1.32xlarge")
+    (logs,) = [r["Properties"] for k, r in template["Resources"].items()
+               if r["Type"] == "AWS::S3::Bucket" and "CheckpointsAccessLogs" in k]
+    (rule,) = logs["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    key_id = rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]["Fn::GetAtt"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and key_id.startswith("ClusterKey")
+    assert logs["VersioningConfiguration"] == {"Status": "Enabled"}
+    statements = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    assert [s for s in statements if s["Principal"] == {"Service": "logging.s3.amazonaws.com"}]
+
+
 # --------------------------------------------------------------------------------------------
 # Capacity, interruptions, schedule
 # --------------------------------------------------------------------------------------------
