@@ -345,7 +345,7 @@ class InferenceFleet(NodeGroupMixin, Construct):
         network = vpc.node.scope
         vpc_cidr = network.cidr if isinstance(network, PrivateNetwork) and network.vpc is vpc else vpc.vpc_cidr_block
         source = ec2.Peer.any_ipv4() if public else ec2.Peer.ipv4(vpc_cidr)
-        unreadable = (f"internal clients from the VPC's own range, which is a token here (an imported VPC) that "
+        unreadable = ("internal clients from the VPC's own range, which is a token here (an imported VPC) that "
                       "the rule cannot evaluate; the range is never 0.0.0.0/0")
         if balancer.kind == "application":
             self.load_balancer_security_group = ec2.SecurityGroup(
