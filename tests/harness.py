@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +20,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 #: cfn-lint findings that come from CDK's own generated code, not from mlcdk.
 IGNORED_LINT_RULES = {"W3005"}
+
+
+#: The modules that mean "aws_cdk and its jsii kernel were loaded".
+CDK_MODULES = ("aws_cdk", "jsii", "constructs")
+
+
+def cdk_modules_loaded_by(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter and return which of CDK_MODULES it ended up importing."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {CDK_MODULES!r} if m in sys.modules)))\n"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def cli_context(**extra: Any) -> dict[str, Any]:
@@ -66,12 +79,12 @@ def nag_problems(result: Synthesized) -> list[str]:
     report as suppressed, acknowledged with a full "<pack>::<rule>" id, a specific reason, and on a
     construct below the stack (not blanket at the stack or app).
     """
-    from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
+    from mlcdk.constructs.nag import PACKS, checks
 
     problems = acknowledgement_problems(result)
     suppressed: dict[tuple[str, str], dict] = {}
     for plugin in result.report["pluginReports"]:
-        if plugin["pluginName"] not in NAG_PACKS:  # e.g. CDK's own report of add_warning_v2 warnings
+        if plugin["pluginName"] not in PACKS:  # e.g. CDK's own report of add_warning_v2 warnings
             continue
         for violation in plugin["violations"]:
             paths = [c["constructPath"] for c in violation["violatingConstructs"]]
@@ -80,8 +93,8 @@ def nag_problems(result: Synthesized) -> list[str]:
             for construct in violation["violatingConstructs"]:
                 suppressed[(violation["ruleName"], construct["constructPath"])] = violation
     for stack_name, stack in result.stacks.items():
-        for pack, checks in (("AwsSolutions", AwsSolutionsChecks), ("NIST.800.53.R5", NIST80053R5Checks)):
-            for violation in checks().validate_scope(stack).violations:
+        for pack in checks():
+            for violation in pack.validate_scope(stack).violations:
                 for resource in violation.violating_resources:
                     key = (violation.rule_name, resource.construct_path)
                     ack = suppressed.get(key)
@@ -89,19 +102,13 @@ def nag_problems(result: Synthesized) -> list[str]:
                         problems.append(f"{violation.rule_name} at {resource.construct_path} is hidden without a "
                                         "recorded acknowledgement (malformed acknowledgement id?)")
                         continue
-                    if not ack["acknowledgedId"].startswith(f"{pack}::"):
+                    if not ack["acknowledgedId"].startswith(f"{pack.name}::"):
                         problems.append(f"{key}: acknowledgement id {ack['acknowledgedId']!r} lacks the pack prefix")
                     if len(ack.get("reason", "").strip()) < 20:
                         problems.append(f"{key}: acknowledgement reason {ack.get('reason')!r} is not specific")
                     if ack["acknowledgedAt"] in ("", stack_name):
                         problems.append(f"{key}: acknowledged at the stack root, not on the construct")
     return problems
-
-
-#: The cdk-nag packs mlcdk runs, by the plugin name they report under.
-NAG_PACKS = ("AwsSolutions", "NIST.800.53.R5")
-#: Rule-id prefixes of the cdk-nag packs mlcdk runs.
-NAG_RULE_PREFIXES = ("AwsSolutions-", "NIST.800.53.R5-")
 
 
 def acknowledgement_problems(result: Synthesized) -> list[str]:
@@ -113,13 +120,15 @@ def acknowledgement_problems(result: Synthesized) -> list[str]:
     """
     import aws_cdk as cdk
 
+    from mlcdk.constructs.nag import PACKS
+
     problems = []
     for construct in result.app.node.find_all():
         for entry in construct.node.metadata:
             if entry.type != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 continue
             for rule_id, reason in dict(entry.data).items():
-                if not any(prefix in rule_id for prefix in NAG_RULE_PREFIXES):
+                if not any(f"{pack}-" in rule_id for pack in PACKS):
                     continue
                 where = construct.node.path
                 if rule_id.startswith("Annotation::"):

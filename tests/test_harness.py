@@ -73,6 +73,12 @@ def test_nag_gate_rejects_a_vague_reason():
     assert any("not specific" in p for p in nag_problems(synth(bucket_app(vague))))
 
 
+def test_the_packs_mlcdk_runs_are_the_packs_it_acknowledges_for():
+    from mlcdk.constructs.nag import PACKS, checks
+
+    assert tuple(plugin.name for plugin in checks()) == PACKS
+
+
 def test_acknowledge_builds_each_pack_prefix_and_refuses_other_packs():
     def build(app):
         stack = cdk.Stack(app, "Acks")

@@ -52,8 +52,13 @@ def resource_finding(scope: IConstruct, value: object) -> str:
     return "Resource::" + flatten(cdk.Stack.of(scope).resolve(value))
 
 
-def add_checks(scope: IConstruct) -> None:
-    """Run every pack mlcdk answers for (AwsSolutions and NIST 800-53 rev 5) on ``scope`` at synth time."""
+def checks(scope: IConstruct | None = None) -> list:
+    """One plugin per pack mlcdk answers for (AwsSolutions and NIST 800-53 rev 5), in the order of PACKS."""
     from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
-    cdk.Validations.of(scope).add_plugins(AwsSolutionsChecks(scope), NIST80053R5Checks(scope))
+    return [AwsSolutionsChecks(scope), NIST80053R5Checks(scope)]
+
+
+def add_checks(scope: IConstruct) -> None:
+    """Run every pack of :func:`checks` on ``scope`` at synth time."""
+    cdk.Validations.of(scope).add_plugins(*checks(scope))
