@@ -29,6 +29,7 @@ CONTEXT_KEYS = {
     "preset": "training preset (mlcdk presets list)",
     "instance_type": "training instance type; overrides the preset's",
     "nodes": "training node count; overrides the preset's",
+    "engine": "how the training cluster runs jobs: batch (AWS Batch multi-node jobs, the default) or nodes (an Auto Scaling group of persistent nodes)",
     "inference_preset": "inference preset",
     "inference_instance_type": "inference instance type; overrides the preset's",
     "min_capacity": "inference fleet minimum size",
@@ -77,6 +78,7 @@ class AppSettings:
     removal_policy: str = "retain"
     emulator: bool = False
     stacks: tuple[str, ...] = ("TrainingStack", "InferenceStack")
+    engine: str = "batch"
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -184,10 +186,15 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         raise ConfigurationError("account is set but region is not; give both, or neither for env-agnostic stacks")
     preset_file = _str(context, "preset_file")
     stacks = _stacks(context)
+    engine = _choice(context, "engine", workloads.ENGINES, "batch")
     # A stack that is not built is still parsed (a typo is an error) but not checked against the region.
+    training = _workload(context, inference=False, preset_file=preset_file,
+                         region=region if "TrainingStack" in stacks else None)
+    problem = workloads.engine_purchase_problem(engine, training.purchase_option, training.nodes)
+    if problem is not None and "TrainingStack" in stacks:
+        raise ConfigurationError(f"purchase_option ({training.purchase_option!r}) {problem.replace('engine=', '-c engine=')}")
     return AppSettings(
-        training=_workload(context, inference=False, preset_file=preset_file,
-                           region=region if "TrainingStack" in stacks else None),
+        training=training,
         inference=_workload(context, inference=True, preset_file=preset_file,
                             region=region if "InferenceStack" in stacks else None),
         region=region,
@@ -196,6 +203,7 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         removal_policy=_choice(context, "removal_policy", ("retain", "destroy"), "retain"),
         emulator=_bool(context, "emulator"),
         stacks=stacks,
+        engine=engine,
     )
 
 

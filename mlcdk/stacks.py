@@ -37,21 +37,35 @@ class _WorkloadStack(cdk.Stack):
         cdk.Tags.of(self).add("mlcdk:workload", workload.preset.name)
 
 
+#: Stack outputs through which `mlcdk submit`, `jobs`, `logs` and `cancel` find a Batch cluster's resources.
+JOB_OUTPUTS = ("JobQueue", "JobDefinition", "JobLogGroup", "MaxNodes")
+
+
 class TrainingStack(_WorkloadStack):
-    """The training side: a TrainingCluster from context keys ``preset``, ``instance_type`` and ``nodes``."""
+    """The training side: a TrainingCluster from context keys ``preset``, ``instance_type``, ``nodes`` and
+    ``engine``. With the Batch engine it outputs the job queue, job definition, log group and node count that
+    the CLI's job commands read (JOB_OUTPUTS)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
                  alarm_emails: tuple[str, ...] = (), removal_policy: str = "retain", emulator: bool = False,
-                 **kwargs) -> None:
+                 engine: str = "batch", **kwargs) -> None:
         super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
         self.cluster = TrainingCluster(
             self, "Cluster", preset=workload.preset, instance_type=workload.instance_type, nodes=workload.nodes,
-            vpc=self.network.vpc, alarm_emails=alarm_emails, removal_policy=_removal(removal_policy),
+            engine=engine, vpc=self.network.vpc, alarm_emails=alarm_emails, removal_policy=_removal(removal_policy),
             purchase=_purchase(workload),
             machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
-            storage=StorageOptions(root_device_name=_catalog_root_device(workload)) if emulator else None)
+            storage=StorageOptions(root_device_name=_catalog_root_device(workload, engine)) if emulator else None)
         cdk.CfnOutput(self, "CheckpointBucket", value=self.cluster.checkpoint_bucket.bucket_name)
-        cdk.CfnOutput(self, "AutoScalingGroup", value=self.cluster.auto_scaling_group.auto_scaling_group_name)
+        if self.cluster.auto_scaling_group is not None:
+            cdk.CfnOutput(self, "AutoScalingGroup", value=self.cluster.auto_scaling_group.auto_scaling_group_name)
+        else:
+            queue, definition, logs, nodes = JOB_OUTPUTS
+            cdk.CfnOutput(self, queue, value=self.cluster.job_queue.job_queue_arn, description="Batch job queue")
+            cdk.CfnOutput(self, definition, value=self.cluster.job_definition.job_definition_arn,
+                          description="Batch job definition (multi-node for more than one node)")
+            cdk.CfnOutput(self, logs, value=self.cluster.log_group.log_group_name, description="job log group")
+            cdk.CfnOutput(self, nodes, value=str(self.cluster.nodes), description="the most nodes one job may use")
 
 
 class InferenceStack(_WorkloadStack):
@@ -67,7 +81,7 @@ class InferenceStack(_WorkloadStack):
             min_capacity=workload.min_capacity, max_capacity=workload.max_capacity, vpc=self.network.vpc,
             alarm_emails=alarm_emails, removal_policy=_removal(removal_policy), purchase=_purchase(workload),
             machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
-            storage=StorageOptions(root_device_name=_catalog_root_device(workload)) if emulator else None)
+            storage=StorageOptions(root_device_name=_catalog_root_device(workload, "nodes")) if emulator else None)
         cdk.CfnOutput(self, "Endpoint", value=self.fleet.load_balancer.load_balancer_dns_name,
                       description="the fleet's internal load balancer (HTTP on 80)")
 
@@ -84,9 +98,9 @@ def _removal(policy: str) -> cdk.RemovalPolicy:
     return cdk.RemovalPolicy.DESTROY if policy == "destroy" else cdk.RemovalPolicy.RETAIN
 
 
-def _catalog_root_device(workload: WorkloadSettings) -> str:
+def _catalog_root_device(workload: WorkloadSettings, engine: str) -> str:
     """Under the emulator only the AMI changes; the root device stays the catalog AMI's."""
-    return default_machine_image(workload.spec).root_device_name
+    return default_machine_image(workload.spec, engine).root_device_name
 
 
 def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None) -> AppSettings:
@@ -103,7 +117,7 @@ def add_stacks(app: cdk.App, settings: AppSettings) -> list[cdk.Stack]:
                   emulator=settings.emulator)
     stacks: list[cdk.Stack] = []
     if TRAINING_STACK in settings.stacks:
-        stacks.append(TrainingStack(app, TRAINING_STACK, workload=settings.training,
+        stacks.append(TrainingStack(app, TRAINING_STACK, workload=settings.training, engine=settings.engine,
                                     description="mlcdk training cluster and its network", **common))
     if INFERENCE_STACK in settings.stacks:
         stacks.append(InferenceStack(app, INFERENCE_STACK, workload=settings.inference,

@@ -6,6 +6,10 @@
 #   node_modules/     the pinned AWS CDK CLI, from package-lock.json via `npm ci`.
 #   .venv/checkov/    with --with-checkov (the test command): checkov, pinned by requirements-checkov.txt,
 #                     in a virtualenv of its own because it pins boto3 to a version moto cannot use.
+#   torch in .venv/   with --with-checkov too: the distributed-test extra (a real two-node torchrun on
+#                     CPU), pinned by constraints.txt. pip prefers a CPU build its find-links offer; on
+#                     a machine without one, PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+#                     avoids the much larger CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,5 +63,12 @@ if [ "${1:-}" = "--with-checkov" ]; then
     "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv .venv/checkov
     .venv/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
     echo "$want_checkov" > "$checkov_stamp"
+  fi
+
+  torch_stamp=.venv/.mlcdk-distributed-test
+  if [ "$(cat "$torch_stamp" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/torchrun ]; then
+    echo "==> installing torch for the launcher's distributed test (the distributed-test extra)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[distributed-test]'
+    echo "$want" > "$torch_stamp"
   fi
 fi

@@ -80,8 +80,9 @@ def test_vpc_flow_logs_go_to_a_kms_encrypted_log_group_with_a_rotating_key(app_s
         resources = template["Resources"]
         flow_logs = [r for r in resources.values() if r["Type"] == "AWS::EC2::FlowLog"]
         assert len(flow_logs) == 1 and flow_logs[0]["Properties"]["TrafficType"] == "ALL"
-        groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-        assert all("KmsKeyId" in g and g["RetentionInDays"] == 365 for g in groups)
+        groups = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+        assert all("KmsKeyId" in g for g in groups.values())  # the flow logs' and the Batch jobs' logs
+        assert groups[flow_logs[0]["Properties"]["LogGroupName"]["Ref"]]["RetentionInDays"] == 365
         keys = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::KMS::Key"]
         assert keys and all(k["EnableKeyRotation"] is True for k in keys)
 
@@ -190,9 +191,9 @@ def test_emulator_context_changes_only_the_ami_parameter():
     real, emulated = template(), template(emulator="true")
     real_params = {k: v for k, v in real["Parameters"].items() if k.startswith("SsmParameterValue")}
     emulated_params = {k: v for k, v in emulated["Parameters"].items() if k.startswith("SsmParameterValue")}
-    assert [p["Default"] for p in real_params.values()] == ["/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id"]
+    assert [p["Default"] for p in real_params.values()] == ["/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id"]
     assert [p["Default"] for p in emulated_params.values()] == ["/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"]
     (real_name,), (emulated_name,) = real_params, emulated_params
     assert json.dumps(emulated, sort_keys=True).replace(emulated_name, real_name).replace(
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-        "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id") == json.dumps(real, sort_keys=True)
+        "/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id") == json.dumps(real, sort_keys=True)

@@ -137,7 +137,7 @@ def test_cli_exits_2_with_one_clear_line_and_no_traceback(args, first_line):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(["nodes", "min_capacity", "max_capacity"]),
        value=st.one_of(st.integers(max_value=-1), st.integers(min_value=100_001), st.text(min_size=1).filter(
-           lambda s: not s.strip().lstrip("+-").isdigit() or int(s) < 0 or int(s) > 100_000)))
+           lambda s: not s.strip().lstrip("+-").isdecimal() or int(s) < 0 or int(s) > 100_000)))
 def test_any_invalid_count_in_context_is_a_configuration_error(key, value):
     with pytest.raises(ConfigurationError):
         read_settings({key: value})

@@ -115,7 +115,7 @@ SCANNED = {
     "app, us-east-1": (_app, dict(region="us-east-1", account="123456789012")),
     "app, env-agnostic": (_app, {}),
     "app, us-west-2, GPU spot": (_app, dict(region="us-west-2", account="123456789012", preset="llm-pretrain-nvidia",
-                                            purchase_option="spot", inference_purchase_option="mixed",
+                                            purchase_option="spot", inference_purchase_option="mixed", engine="nodes",
                                             removal_policy="destroy")),
     "fleets: public HTTPS+WAF, internal NLB": (_fleets, {}),
 }

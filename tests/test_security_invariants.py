@@ -1,13 +1,15 @@
 """Security invariants, asserted directly on every launch template, group and policy the app synthesizes."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.harness import cli_context, synth
 from tests.test_app import build_app
 
 #: Actions that support no resource-level permissions, so AWS requires Resource "*".
-STAR_RESOURCE_ALLOWED = {"cloudwatch:PutMetricData", "ec2:DescribeTags"}
+STAR_RESOURCE_ALLOWED = {"cloudwatch:PutMetricData", "ec2:DescribeTags", "ecs:DiscoverPollEndpoint", "ecr:GetAuthorizationToken"}
 
 
 @pytest.fixture(scope="module", params=[None, "us-east-1", "us-west-2"], ids=["env-agnostic", "us-east-1", "us-west-2"])
@@ -29,7 +31,7 @@ def test_every_volume_is_encrypted_with_the_construct_key(templates):
     for template in templates.values():
         keys = of_type(template, "AWS::KMS::Key")
         for lt_id, lt in of_type(template, "AWS::EC2::LaunchTemplate").items():
-            owner = lt_id.split("NodeGroup")[0]  # e.g. "Cluster" or "Fleet"
+            owner = re.split("NodeGroup|Batch", lt_id)[0]  # e.g. "Cluster" or "Fleet"
             for mapping in lt["LaunchTemplateData"]["BlockDeviceMappings"]:
                 key_ref = mapping["Ebs"]["KmsKeyId"]["Fn::GetAtt"][0]
                 assert mapping["Ebs"]["Encrypted"] is True and key_ref in keys and key_ref.startswith(owner + "Key")

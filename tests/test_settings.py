@@ -37,6 +37,11 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"stacks": "TrainStack"}, r"stacks \('TrainStack'\) must be TrainingStack and/or InferenceStack"),
         ({"purchase_option": "reserved"}, r"purchase_option \('reserved'\) must be one of on-demand, spot, mixed"),
         ({"inference_purchase_option": "cheap"}, r"inference_purchase_option \('cheap'\) must be one of"),
+        ({"engine": "slurm"}, r"engine \('slurm'\) must be one of batch, nodes"),
+        ({"purchase_option": "spot"}, r"purchase_option \('spot'\) with -c engine='batch': AWS Batch runs multi-node "
+                                      r"parallel jobs on on-demand capacity only"),
+        ({"purchase_option": "mixed", "nodes": "1"}, r"purchase_option \('mixed'\) with -c engine='batch': a Batch "
+                                                     r"compute environment is either spot or on-demand"),
     ],
 )
 def test_bad_context_is_a_configuration_error_naming_the_flag(context, message):
@@ -89,7 +94,16 @@ def test_only_the_selected_stack_is_checked_against_the_region():
         read_settings({"region": "eu-west-1", "stacks": "InferenceStack", "nodes": "x"})
 
 
+def test_engine_flag_defaults_to_batch_and_allows_single_node_spot():
+    assert read_settings({}).engine == "batch"
+    assert read_settings({"engine": "nodes"}).engine == "nodes"
+    single = read_settings({"purchase_option": "spot", "nodes": "1"})
+    assert (single.engine, single.training.purchase_option, single.training.nodes) == ("batch", "spot", 1)
+    # The rule concerns the training stack only: an inference-only app ignores it.
+    assert read_settings({"purchase_option": "spot", "stacks": "InferenceStack"}).stacks == ("InferenceStack",)
+
+
 def test_purchase_option_flags_override_the_preset():
-    settings = read_settings({"purchase_option": "spot", "inference_purchase_option": "on-demand"})
+    settings = read_settings({"purchase_option": "spot", "inference_purchase_option": "on-demand", "engine": "nodes"})
     assert (settings.training.purchase_option, settings.inference.purchase_option) == ("spot", "on-demand")
     assert read_settings({}).inference.purchase_option == "mixed"

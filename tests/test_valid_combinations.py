@@ -30,7 +30,12 @@ def combinations(draw):
         low = draw(st.integers(0, 3))
         context.update(min_capacity=str(low), max_capacity=str(draw(st.integers(max(low, 1), 6))))
     else:
-        context["nodes"] = str(draw(st.integers(1, 4)) if spec.efa_supported else 1)
+        nodes = draw(st.integers(1, 4)) if spec.efa_supported else 1
+        context["nodes"] = str(nodes)
+        engine = draw(st.sampled_from(["batch", "nodes"]))
+        if workloads.engine_purchase_problem(engine, context["purchase_option"], nodes):
+            engine = "nodes"  # Batch runs multi-node jobs on demand only, and has no mixed purchase
+        context["engine"] = engine
     return context
 
 

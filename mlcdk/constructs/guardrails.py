@@ -102,7 +102,7 @@ class Guardrails(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
-                 auto_scaling_group: autoscaling.AutoScalingGroup, max_nodes, purchase: PurchaseOptions,
+                 auto_scaling_group: autoscaling.AutoScalingGroup | None, max_nodes, purchase: PurchaseOptions,
                  topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
                  preset_thresholds=None, label: str, extra_alarms=None) -> None:
         super().__init__(scope, construct_id)
@@ -183,20 +183,21 @@ class Guardrails(Construct):
         if options.hardware_alarms:
             if names and names.hardware_errors:
                 ecc = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.hardware_errors,
-                                        dimensions_map=source._asg_dimension(), statistic="Maximum",
+                                        dimensions_map=source._metric_dimensions(), statistic="Maximum",
                                         period=cdk.Duration.minutes(5))
                 self.add_alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
                             description=f"{label}: uncorrectable accelerator ECC errors; replace the node")
+        if options.hardware_alarms and auto_scaling_group is not None:  # EC2 metrics address a group by its name
             status = cloudwatch.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed",
-                                       dimensions_map=source._asg_dimension(), statistic="Maximum",
-                                       period=cdk.Duration.minutes(5))
+                                       dimensions_map={metrics.ASG_DIMENSION: auto_scaling_group.auto_scaling_group_name},
+                                       statistic="Maximum", period=cdk.Duration.minutes(5))
             self.add_alarm("StatusCheckFailed", status, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=2,
                         description=f"{label}: an instance fails EC2 status checks")
 
         # Spot fallback: more nodes on demand than the mix allows.
         if purchase.option == "mixed" and options.spot_fallback_alarm:
             on_demand = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.ON_DEMAND_NODES,
-                                          dimensions_map=source._asg_dimension(), statistic="Sum",
+                                          dimensions_map=source._metric_dimensions(), statistic="Sum",
                                           period=cdk.Duration.minutes(5))
             share = purchase.on_demand_percentage_above_base / 100
             expected = cloudwatch.MathExpression(

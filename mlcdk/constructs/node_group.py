@@ -43,13 +43,58 @@ def resolve_preset(kind: str, preset, instance_type: str | None, purchase: Purch
 
 
 def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,
-                          root_device_name: str | None) -> tuple[ec2.IMachineImage, str]:
-    """The AMI and its root device: the given image, or the catalog's AMI for ``spec`` resolved at deploy
-    time from its SSM public parameter (ConfigurationError when no catalog AMI runs the type)."""
+                          root_device_name: str | None, engine: str = "nodes") -> tuple[ec2.IMachineImage, str]:
+    """The AMI and its root device: the given image, or the catalog's AMI for ``spec`` on ``engine`` resolved
+    at deploy time from its SSM public parameter (ConfigurationError when no catalog AMI runs the type)."""
     if machine_image is not None:
         return machine_image, root_device_name or "/dev/xvda"
-    image = workloads.default_machine_image(spec)
+    image = workloads.default_machine_image(spec, engine)
     return ec2.MachineImage.from_ssm_parameter(image.parameter), root_device_name or image.root_device_name
+
+
+def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRole | None, user_data: ec2.UserData,
+                         security_group: ec2.ISecurityGroup, key: kms.IKey, machine_image: ec2.IMachineImage,
+                         storage: StorageOptions, root_device_name: str, efa: bool, cluster_placement: bool,
+                         placement_in_template: bool = True) -> tuple[ec2.LaunchTemplate, ec2.CfnPlacementGroup | None]:
+    """The launch template every engine runs (IMDSv2, gp3 volumes encrypted with ``key``, every EFA interface
+    when ``efa``) and, when ``cluster_placement``, a cluster placement group ("LaunchTemplate" and
+    "PlacementGroup" under ``scope``). The template references the group unless ``placement_in_template`` is
+    off (AWS Batch takes the group on the compute environment instead). ``role`` None: no instance profile
+    (Batch ignores the template's and uses the compute environment's instance role)."""
+    volumes = [ec2.BlockDevice(device_name=root_device_name, volume=ec2.BlockDeviceVolume.ebs(
+        storage.root_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
+        delete_on_termination=True))]
+    if storage.data_volume_size_gib:
+        volumes.append(ec2.BlockDevice(device_name=DATA_DEVICE, volume=ec2.BlockDeviceVolume.ebs(
+            storage.data_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
+            iops=storage.data_volume_iops, throughput=storage.data_volume_throughput_mibs,
+            delete_on_termination=True)))
+    launch_template = ec2.LaunchTemplate(
+        scope, "LaunchTemplate",
+        instance_type=ec2.InstanceType(spec.instance_type),
+        machine_image=machine_image,
+        role=role,
+        user_data=user_data,
+        security_group=security_group,
+        require_imdsv2=True,
+        http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+        http_put_response_hop_limit=2,  # containers on the node reach IMDSv2 through one extra hop
+        instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
+        block_devices=volumes,
+    )
+    template = launch_template.node.default_child
+    placement_group: ec2.CfnPlacementGroup | None = None
+    if cluster_placement:
+        placement_group = ec2.CfnPlacementGroup(scope, "PlacementGroup", strategy="cluster")
+        if placement_in_template:
+            # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
+            template.add_property_override("LaunchTemplateData.Placement.GroupName", placement_group.ref)
+    if efa:
+        interfaces = [{**nic, "Groups": [security_group.security_group_id]} for nic in efa_interfaces(spec)]
+        template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
+        # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
+        template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")
+    return launch_template, placement_group
 
 
 class NodeGroup(Construct):
@@ -87,38 +132,10 @@ class NodeGroup(Construct):
         notification_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        volumes = [ec2.BlockDevice(device_name=root_device_name, volume=ec2.BlockDeviceVolume.ebs(
-            storage.root_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
-            delete_on_termination=True))]
-        if storage.data_volume_size_gib:
-            volumes.append(ec2.BlockDevice(device_name=DATA_DEVICE, volume=ec2.BlockDeviceVolume.ebs(
-                storage.data_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
-                iops=storage.data_volume_iops, throughput=storage.data_volume_throughput_mibs,
-                delete_on_termination=True)))
-        self.launch_template = ec2.LaunchTemplate(
-            self, "LaunchTemplate",
-            instance_type=ec2.InstanceType(spec.instance_type),
-            machine_image=machine_image,
-            role=role,
-            user_data=user_data,
-            security_group=security_group,
-            require_imdsv2=True,
-            http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
-            http_put_response_hop_limit=2,  # containers on the node reach IMDSv2 through one extra hop
-            instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
-            block_devices=volumes,
-        )
-        template = self.launch_template.node.default_child
-        self.placement_group: ec2.CfnPlacementGroup | None = None
-        if cluster_placement:
-            self.placement_group = ec2.CfnPlacementGroup(self, "PlacementGroup", strategy="cluster")
-            # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
-            template.add_property_override("LaunchTemplateData.Placement.GroupName", self.placement_group.ref)
-        if efa:
-            interfaces = [{**nic, "Groups": [security_group.security_group_id]} for nic in efa_interfaces(spec)]
-            template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
-            # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
-            template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")
+        self.launch_template, self.placement_group = node_launch_template(
+            self, spec=spec, role=role, user_data=user_data, security_group=security_group, key=key,
+            machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
+            cluster_placement=cluster_placement)
 
         types = [spec.instance_type, *fallback_instance_types]
         mixed = purchase.uses_spot or len(types) > 1
@@ -179,7 +196,8 @@ class NodeGroupMixin:
         """The node role: grant it access to data and models."""
         return self.role.grant_principal
 
-    def _asg_dimension(self) -> dict[str, str]:
+    def _metric_dimensions(self) -> dict[str, str]:
+        """The dimensions that address the whole group in namespace CWAgent."""
         return {metrics.ASG_DIMENSION: self.auto_scaling_group.auto_scaling_group_name}
 
     def _names(self) -> metrics.AcceleratorMetricNames:
@@ -192,7 +210,7 @@ class NodeGroupMixin:
                                        statistic: str = "Average") -> cloudwatch.IMetric:
         """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster."""
         return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=self._names().utilization,
-                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(5),
+                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(5),
                                  statistic=statistic, unit=None)
 
     def metric_accelerator_memory_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
@@ -200,14 +218,14 @@ class NodeGroupMixin:
         names, period = self._names(), period or cdk.Duration.minutes(5)
         if names.memory_utilization:
             return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.memory_utilization,
-                                     dimensions_map=self._asg_dimension(), period=period, statistic="Average")
-        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._asg_dimension(),
+                                     dimensions_map=self._metric_dimensions(), period=period, statistic="Average")
+        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._metric_dimensions(),
                                          period=period, statistic="Sum") for n in (names.memory_used, names.memory_total))
         return cloudwatch.MathExpression(expression="100 * used / total", using_metrics={"used": used, "total": total},
                                          label="accelerator memory utilization (%)", period=period)
 
     def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._asg_dimension(),
+        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._metric_dimensions(),
                                  period=period or cdk.Duration.minutes(5), statistic="Average")
 
     def metric_hourly_cost(self) -> cloudwatch.IMetric | None:
@@ -217,5 +235,5 @@ class NodeGroupMixin:
     def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
         """Nodes in service (Auto Scaling group metrics are enabled on the group)."""
         return cloudwatch.Metric(namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
-                                 dimensions_map=self._asg_dimension(), period=period or cdk.Duration.minutes(1),
+                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(1),
                                  statistic="Average")

@@ -66,3 +66,30 @@ class ScaleSchedule:
     stop: str
     start: str
     time_zone: str = "UTC"
+
+
+#: CloudWatch Logs retention periods, in days (AWS::Logs::LogGroup RetentionInDays).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+#: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10.
+JOB_ATTEMPTS = (1, 10)
+#: A job attempt's limit: Batch's minimum of 60 s, up to 14 days.
+JOB_TIMEOUT_HOURS = (1 / 60, 14 * 24)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """The AWS Batch engine's job definition (``engine="batch"``).
+
+    :param image: the container image. Default: the AWS Deep Learning Container for the accelerator
+        (PyTorch on CUDA, PyTorch Neuron, or CPU), from ``mlcdk/presets/data/containers.json``.
+    :param timeout_hours: the limit of one job attempt; Batch stops the job after it. Default: 72.
+    :param retry_attempts: attempts per job, 1-10. Only host and capacity failures (status reasons
+        ``Host EC2*``) are retried; an application error (any exit code) ends the job. Default: 3.
+    :param log_retention_days: retention of the job log group (a CloudWatch Logs period). Default: 30.
+    """
+
+    image: str | None = None
+    timeout_hours: float = 72
+    retry_attempts: int = 3
+    log_retention_days: int = 30

@@ -130,6 +130,50 @@ def read_policy(scope: Construct, construct_id: str, role: iam.IRole, *, bucket:
     return _inline(policy, "read access of one node role to one model bucket")
 
 
+#: What the ECS container agent on a Batch node does (the actions of AWS's AmazonEC2ContainerServiceforEC2Role,
+#: less cluster creation and ECR, which mlcdk grants per repository): register with the Batch-made ECS cluster,
+#: poll for tasks and report their state.
+_ECS_AGENT_ACTIONS = ["ecs:RegisterContainerInstance", "ecs:DeregisterContainerInstance", "ecs:Poll",
+                      "ecs:StartTelemetrySession", "ecs:SubmitContainerStateChange", "ecs:SubmitTaskStateChange",
+                      "ecs:SubmitAttachmentStateChanges", "ecs:UpdateContainerInstancesState"]
+
+
+def ecs_agent_policy(scope: Construct, construct_id: str, role: iam.IRole, *, log_group) -> iam.Policy:
+    """The ECS agent's actions on the ECS clusters AWS Batch creates (named ``AWSBatch-<environment>-<uuid>``)
+    and their container instances, and writing the jobs' log streams in one log group."""
+    stack = cdk.Stack.of(scope)
+    ecs_arn = f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}"
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[
+        iam.PolicyStatement(actions=_ECS_AGENT_ACTIONS,
+                            resources=[f"{ecs_arn}:cluster/AWSBatch-*", f"{ecs_arn}:container-instance/AWSBatch-*/*"]),
+        iam.PolicyStatement(actions=["ecs:DiscoverPollEndpoint"], resources=["*"]),
+        iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"]),
+    ])
+    for resource in ("*", f"{ecs_arn}:cluster/AWSBatch-*", f"{ecs_arn}:container-instance/AWSBatch-*/*"):
+        finding = "*" if resource == "*" else resource_finding(policy, resource).removeprefix("Resource::")
+        acknowledge(policy, "AwsSolutions-IAM5", "AWS Batch names the ECS cluster of a compute environment "
+                    "AWSBatch-<name>-<uuid> at creation, so the agent's actions are scoped to that prefix in this "
+                    "account and region; ecs:DiscoverPollEndpoint has no resource-level permissions", finding=finding)
+    acknowledge(policy, "AwsSolutions-IAM5", "log stream names are created by Batch per job, inside this cluster's "
+                "one log group", finding=resource_finding(policy, f"{log_group.log_group_arn}:*").removeprefix("Resource::"))
+    return _inline(policy, "ECS container agent permissions of one Batch node role")
+
+
+def ecr_pull_policy(scope: Construct, construct_id: str, roles: Sequence[iam.IRole], account: str, region: str,
+                    repository: str) -> iam.Policy:
+    """Pull one private ECR repository (the job image); GetAuthorizationToken has no resource-level permission."""
+    stack = cdk.Stack.of(scope)
+    policy = iam.Policy(scope, construct_id, roles=list(roles), statements=[
+        iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+        iam.PolicyStatement(actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                            resources=[f"arn:{stack.partition}:ecr:{region}:{account}:repository/{repository}"]),
+    ])
+    acknowledge(policy, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken supports no resource-level permissions; "
+                "image pulls are limited to the job image's one repository", finding="Resource::*")
+    return _inline(policy, "pulling the job image's one ECR repository")
+
+
 def lifecycle_policy(scope: Construct, construct_id: str, role: iam.IRole, asg_arn: str) -> iam.Policy:
     """Let a terminating node finish (or extend) its termination lifecycle hook, on this group only.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -18,16 +20,19 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlcdk.constructs import security
+from mlcdk.constructs.batch_engine import BatchEngine
+from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
 from mlcdk.constructs.options import (
-    GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, PURCHASE_OPTIONS, PurchaseOptions, ScaleSchedule, StorageOptions,
+    GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS, PURCHASE_OPTIONS,
+    JobOptions, PurchaseOptions, ScaleSchedule, StorageOptions,
 )
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, workloads
+from mlcdk.presets import catalog, metrics, workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
 
@@ -38,7 +43,12 @@ SPOT_EVENTS = ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance
 
 @jsii.implements(ec2.IConnectable, iam.IGrantable)
 class TrainingCluster(NodeGroupMixin, Construct):
-    """An Auto Scaling group of accelerated nodes wired for distributed training.
+    """Accelerated nodes wired for distributed training, and an engine that runs jobs on them.
+
+    ``engine="batch"`` (the default): AWS Batch multi-node parallel jobs on a managed compute environment
+    that runs no node while no job runs (see mlcdk.constructs.batch_engine and ``mlcdk submit``).
+    ``engine="nodes"``: an Auto Scaling group of persistent nodes, for interactive work or a scheduler of
+    your own.
 
     Facts (EFA interfaces, offered AZs, AMI parameter, spot support) come from the catalog. Precedence:
     security invariants, then explicit arguments, then the preset, then the defaults below.
@@ -47,7 +57,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
         fallback types are kept only where they can replace it. Default: the preset's.
     :param preset: a preset name (``mlcdk presets list``) or a WorkloadPreset. Default: none; then
         ``instance_type`` is required.
-    :param nodes: cluster size (the group's desired and maximum). Default: the preset's, else 1.
+    :param engine: "batch" or "nodes" (see above). Default: "batch".
+    :param job: the Batch job definition's image, timeout, retries and log retention (``engine="batch"``
+        only). Default: JobOptions().
+    :param nodes: cluster size: the most nodes a Batch job may use, or the group's desired and maximum.
+        Default: the preset's, else 1.
     :param vpc: the VPC. Default: a PrivateNetwork with private subnets in the AZ IDs (up to 3) of the
         stack's region that offer the type. A VPC from PrivateNetwork lets the cluster check its AZs.
     :param availability_zone_id: pin the nodes to this AZ ID (e.g. "use1-az4"). Default: the first AZ ID
@@ -75,8 +89,9 @@ class TrainingCluster(NodeGroupMixin, Construct):
     :param alarm_emails: e-mail addresses subscribed to a new topic. Default: none.
     :param user_data_commands: shell commands run at the end of the node bootstrap. Default: none.
     :param schedule: scale to zero and back on a schedule. Default: no schedule.
-    :param checkpoint_grace_period: how long a terminating node may take to checkpoint (a termination
-        lifecycle hook). Default: 10 minutes.
+    :param checkpoint_grace_period: how long a stopping job or node may take to checkpoint: on "nodes", a
+        termination lifecycle hook; on "batch", the time between SIGTERM and SIGKILL of a job's container
+        (ECS_CONTAINER_STOP_TIMEOUT). Default: 10 minutes.
     :param removal_policy: for the checkpoint bucket and the key. Default: RETAIN (checkpoints outlive
         the stack; the key must outlive them).
     :param guardrails: alarms, budget and dashboard (see GuardrailOptions). Default: all on, with the
@@ -92,6 +107,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
         *,
         instance_type: str | None = None,
         preset: str | workloads.WorkloadPreset | None = None,
+        engine: str = "batch",
+        job: JobOptions | None = None,
         nodes: int | None = None,
         vpc: ec2.IVpc | None = None,
         availability_zone_id: str | None = None,
@@ -126,12 +143,25 @@ class TrainingCluster(NodeGroupMixin, Construct):
 
         # 2. Validate, before any resource exists.
         self._validate(spec, nodes, purchase, storage, efa, placement_group, region, availability_zone_id)
+        self._validate_engine(engine, job, nodes, purchase, schedule, guardrails)
+        job = job or JobOptions()
+        batch_engine = engine == "batch"
         efa = efa if efa is not None else (multi_node and spec.efa_supported)
         cluster_placement = placement_group if placement_group is not None else (
             multi_node and spec.supports_placement("cluster"))
-        image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
+        image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name, engine)
         fallbacks = self._fallbacks(spec, purchase, preset, efa, region,
                                     self._intended_az(vpc, spec, region, availability_zone_id))
+        if batch_engine and multi_node and fallbacks:
+            # A multi-node job definition names one instance type for every node: fallbacks cannot be used.
+            if purchase.fallback_instance_types is not None:
+                raise ConfigurationError(
+                    f"purchase.fallback_instance_types ({', '.join(fallbacks)}): engine='batch' runs a multi-node job "
+                    f"on one instance type ({spec.instance_type}); drop the fallbacks, or use engine='nodes'")
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:batchFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: a "
+                f"multi-node Batch job runs every node on {spec.instance_type}")
+            fallbacks = ()
 
         # 3. Network: one subnet, in an AZ that offers the type.
         if vpc is None:
@@ -156,12 +186,55 @@ class TrainingCluster(NodeGroupMixin, Construct):
                          security.data_policy(self, "CheckpointPolicy", self.role, bucket=self.checkpoint_bucket,
                                               key=self.encryption_key)]
 
-        # 5. Nodes.
+        # 5. Nodes: the engine.
+        self.engine, self.cluster_name = engine, cdk.Names.unique_id(self)
+        grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         user_data = ec2.UserData.for_linux()
+        devices = sum(n["InterfaceType"] != "interface" for n in efa_interfaces(spec)) if efa else None
         user_data.add_commands(*bootstrap(
             spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
+            cluster=self.cluster_name, batch_efa_devices=devices if batch_engine else None,
+            batch_stop_timeout_s=int(grace.to_seconds()) if batch_engine else None,
             extra=[f"echo MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name} >> /etc/environment",
-                   f"echo MLCDK_LIFECYCLE_HOOK={CHECKPOINT_HOOK} >> /etc/environment", *user_data_commands]))
+                   *([] if batch_engine else [f"echo MLCDK_LIFECYCLE_HOOK={CHECKPOINT_HOOK} >> /etc/environment"]),
+                   *user_data_commands]))
+        self.spec, self.nodes, self.efa, self.purchase = spec, nodes, efa, purchase
+        self._connections = ec2.Connections(security_groups=[self.security_group])
+        if batch_engine:
+            self._build_batch(spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
+                              cluster_placement, purchase, job, removal_policy, construct_id, node_policies)
+        else:
+            self._build_nodes(spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
+                              cluster_placement, purchase, node_policies, grace, schedule, construct_id)
+
+        # 6. Guardrails: alarms, budget, dashboard, cost.
+        options = guardrails or GuardrailOptions()
+        if max_hourly_cost_usd is not None:
+            options = dataclasses.replace(options, max_hourly_cost_usd=max_hourly_cost_usd)
+        self.guardrails = Guardrails(
+            self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
+            purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
+            preset_thresholds=preset.alarms if preset else None, label=construct_id)
+
+        # 7. Interruptions and warnings.
+        if purchase.uses_spot:
+            events.Rule(self, "SpotInterruptions", description=f"{construct_id}: spot interruption and rebalance notices",
+                        event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=SPOT_EVENTS),
+                        targets=[targets.SnsTopic(self.alarm_topic)])
+        if multi_node and efa and not cluster_placement:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:placementGroupOff",
+                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: inter-node latency "
+                "may be higher. Keep it off only for capacity reservations or Capacity Blocks.")
+        if multi_node and efa is False and spec.efa_supported:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
+                f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
+
+    def _build_nodes(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
+                     cluster_placement, purchase, node_policies, grace, schedule, construct_id) -> None:
+        """engine="nodes": an Auto Scaling group of persistent nodes with a checkpoint lifecycle hook."""
+        self.batch = self.job_queue = self.job_definition = self.log_group = None
         group = NodeGroup(
             self, "NodeGroup", spec=spec, min_capacity=0, max_capacity=nodes, desired_capacity=nodes, vpc=vpc,
             subnets=ec2.SubnetSelection(subnets=[subnet]), security_group=self.security_group, role=self.role,
@@ -173,45 +246,66 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.placement_group = group.placement_group
         for policy in node_policies:  # nodes start with their permissions in place
             self.auto_scaling_group.node.add_dependency(policy)
-        self.spec, self.nodes, self.efa, self.purchase = spec, nodes, efa, purchase
         self.instance_types = group.instance_types
-        self._connections = ec2.Connections(security_groups=[self.security_group])
-
-        # 6. Guardrails: alarms, budget, dashboard, cost.
-        options = guardrails or GuardrailOptions()
-        if max_hourly_cost_usd is not None:
-            options = dataclasses.replace(options, max_hourly_cost_usd=max_hourly_cost_usd)
-        self.guardrails = Guardrails(
-            self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
-            purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
-            preset_thresholds=preset.alarms if preset else None, label=construct_id)
-
-        # 7. Interruptions and checkpoints.
-        grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         self.auto_scaling_group.add_lifecycle_hook(
             "CheckpointOnTermination", lifecycle_hook_name=CHECKPOINT_HOOK,
             lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
             heartbeat_timeout=grace, default_result=autoscaling.DefaultResult.CONTINUE)
         security.lifecycle_policy(self, "LifecyclePolicy", self.role, self.auto_scaling_group.auto_scaling_group_arn)
-        if purchase.uses_spot:
-            events.Rule(self, "SpotInterruptions", description=f"{construct_id}: spot interruption and rebalance notices",
-                        event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=SPOT_EVENTS),
-                        targets=[targets.SnsTopic(self.alarm_topic)])
         if schedule is not None:
             zone = schedule.time_zone
             self.auto_scaling_group.scale_on_schedule("ScheduledStop", schedule=autoscaling.Schedule.expression(schedule.stop),
                                                       desired_capacity=0, min_capacity=0, time_zone=zone)
             self.auto_scaling_group.scale_on_schedule("ScheduledStart", schedule=autoscaling.Schedule.expression(schedule.start),
                                                       desired_capacity=nodes, time_zone=zone)
-        if multi_node and efa and not cluster_placement:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:placementGroupOff",
-                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: inter-node latency "
-                "may be higher. Keep it off only for capacity reservations or Capacity Blocks.")
-        if multi_node and efa is False and spec.efa_supported:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
-                f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
+
+    def _build_batch(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
+                     cluster_placement, purchase, job, removal_policy, construct_id, node_policies) -> None:
+        """engine="batch": a Batch compute environment (no node while no job runs), queue and job definition."""
+        types = (spec.instance_type, *fallbacks)
+        self.batch = BatchEngine(
+            self, "Batch", spec=spec, nodes=nodes, instance_types=types, vpc=vpc, subnet=subnet,
+            security_group=self.security_group, role=self.role, key=self.encryption_key, machine_image=image,
+            user_data=user_data, storage=storage, root_device_name=root_device, efa=efa,
+            cluster_placement=cluster_placement, spot=purchase.uses_spot, checkpoint_bucket=self.checkpoint_bucket,
+            alarm_topic=self.alarm_topic, job=job, removal_policy=removal_policy, label=construct_id)
+        for policy in (*node_policies, self.batch.agent_policy):  # nodes start with their permissions in place
+            self.batch.compute_environment.node.add_dependency(policy)
+        self.auto_scaling_group = None
+        self.launch_template, self.placement_group = self.batch.launch_template, self.batch.placement_group
+        self.job_queue, self.job_definition = self.batch.job_queue, self.batch.job_definition
+        self.log_group, self.job_role = self.batch.log_group, self.batch.job_role
+        self.compute_environment = self.batch.compute_environment
+        self.instance_types = types
+
+    # ----------------------------------------------------------------------------------------
+    # Metrics: the Batch engine's nodes belong to an Auto Scaling group that Batch names at run time, so its
+    # metrics address the cluster by the MlcdkCluster dimension every node adds (on both engines).
+    # ----------------------------------------------------------------------------------------
+
+    def _metric_dimensions(self) -> dict[str, str]:
+        if self.engine == "batch":
+            return {metrics.CLUSTER_DIMENSION: self.cluster_name}
+        return super()._metric_dimensions()
+
+    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """CPU utilization in percent, averaged over the nodes (the CloudWatch agent's on Batch)."""
+        if self.engine != "batch":
+            return super().metric_cpu_utilization(period=period)
+        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.CPU_ACTIVE,
+                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(5),
+                                 statistic="Average")
+
+    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+        """Nodes running: the group's in-service count ("nodes"), or on Batch the nodes' per-minute
+        ``mlcdk_nodes`` gauges summed and divided by the minutes in the period."""
+        if self.engine != "batch":
+            return super().metric_in_service_instances(period=period)
+        period = period or cdk.Duration.minutes(1)
+        gauge = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.NODES,
+                                  dimensions_map=self._metric_dimensions(), statistic="Sum", period=period)
+        return cloudwatch.MathExpression(expression="FILL(nodes, 0) / (PERIOD(nodes) / 60)", using_metrics={"nodes": gauge},
+                                         label="nodes running", period=period)
 
     @classmethod
     def from_workload(cls, scope: Construct, construct_id: str, *, workload, **kwargs) -> TrainingCluster:
@@ -269,6 +363,45 @@ class TrainingCluster(NodeGroupMixin, Construct):
              f"storage.data_mount_point ({storage.data_mount_point!r}) must be an absolute path other than /"),
         ]
         check(rows)
+
+    @staticmethod
+    def _validate_engine(engine, job, nodes, purchase: PurchaseOptions, schedule, guardrails) -> None:
+        """The engine and what it can honour: a setting one engine cannot honour is refused, never ignored."""
+        check([(engine not in workloads.ENGINES,
+                f"engine ({engine!r}) must be one of {', '.join(workloads.ENGINES)}")])
+        if engine == "nodes":
+            check([(job is not None, "job: JobOptions configure the Batch job definition; engine='nodes' has none "
+                                     "(use engine='batch', or drop job=)")])
+            return
+        check([(job is not None and not isinstance(job, JobOptions),
+                f"job ({job!r}) must be a JobOptions(...)")])
+        job = job or JobOptions()
+        timeout = job.timeout_hours
+        image_problem = workloads.image_reference_problem(job.image) if job.image is not None else None
+        purchase_problem = workloads.engine_purchase_problem(engine, purchase.option, nodes) if concrete(nodes) else None
+        check([
+            (not concrete(nodes), "nodes: engine='batch' needs a concrete node count (it sizes the job definition and "
+                                  "the compute environment's MaxvCpus), not a deploy-time token"),
+            (image_problem is not None, f"job.image ({job.image!r}) {image_problem}"),
+            (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
+             or not JOB_TIMEOUT_HOURS[0] <= timeout <= JOB_TIMEOUT_HOURS[1],
+             f"job.timeout_hours ({timeout!r}) must be a number of hours from 1/60 (Batch's 60 s minimum) to "
+             f"{JOB_TIMEOUT_HOURS[1]:g}"),
+            (isinstance(job.retry_attempts, bool) or not isinstance(job.retry_attempts, int)
+             or not JOB_ATTEMPTS[0] <= job.retry_attempts <= JOB_ATTEMPTS[1],
+             f"job.retry_attempts ({job.retry_attempts!r}) must be a whole number from {JOB_ATTEMPTS[0]} to "
+             f"{JOB_ATTEMPTS[1]} (Batch's limit)"),
+            (job.log_retention_days not in LOG_RETENTION_DAYS or isinstance(job.log_retention_days, bool),
+             f"job.log_retention_days ({job.log_retention_days!r}) must be one of CloudWatch Logs' periods: "
+             f"{', '.join(map(str, LOG_RETENTION_DAYS))}"),
+            (purchase_problem is not None, f"purchase ({purchase.option!r}) {purchase_problem}"),
+            (schedule is not None,
+             "schedule with engine='batch': Batch already runs no node while no job runs; stop a running job with "
+             "`mlcdk cancel`, or use engine='nodes' for scheduled persistent nodes"),
+            (guardrails is not None and guardrails.scale_to_zero_when_idle,
+             "guardrails.scale_to_zero_when_idle with engine='batch': Batch scales to zero when the queue is empty; "
+             "an idle job keeps its nodes until it ends or is cancelled (the idle alarm notifies you)"),
+        ])
 
     @staticmethod
     def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, efa: bool, region: str | None,

@@ -24,10 +24,10 @@ def _heredoc(path: str, text: str, marker: str = "MLCDK_EOF") -> list[str]:
     return [f"mkdir -p {shlex.quote(str(Path(path).parent))}", f"cat > {shlex.quote(path)} <<'{marker}'", text.rstrip("\n"), marker]
 
 
-def cloudwatch_agent(spec: InstanceSpec) -> list[str]:
+def cloudwatch_agent(spec: InstanceSpec, cluster: str | None = None) -> list[str]:
     """Install the agent if the AMI lacks it, write mlcdk's config, start it."""
     acc = spec.accelerator
-    config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None)
+    config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None, cluster)
     arch = "arm64" if "arm64" in spec.architectures else "amd64"
     return [
         "# CloudWatch agent: accelerator, CPU, memory and disk metrics with the AutoScalingGroupName dimension",
@@ -41,14 +41,15 @@ def cloudwatch_agent(spec: InstanceSpec) -> list[str]:
     ]
 
 
-def neuron_metrics(spec: InstanceSpec) -> list[str]:
+def neuron_metrics(spec: InstanceSpec, cluster: str | None = None) -> list[str]:
     """neuron-monitor piped into the StatsD converter, as a systemd service that restarts on failure."""
     device_bytes = int((spec.accelerator.memory_mib_per_device or 0) * spec.accelerator.count * 1024 * 1024)
+    tags = f' --tags "{metrics.statsd_tags(cluster)}"' if cluster else ""  # inside bash -c '...': double quotes
     unit = "\n".join([
         "[Unit]", "Description=mlcdk: neuron-monitor metrics to the CloudWatch agent", "After=network-online.target",
         "[Service]",
         f"ExecStart=/bin/bash -c '/opt/aws/neuron/bin/neuron-monitor | /usr/bin/python3 {NEURON_CONVERTER} "
-        f"--device-memory-bytes {device_bytes} --port {metrics.STATSD_PORT}'",
+        f"--device-memory-bytes {device_bytes} --port {metrics.STATSD_PORT}{tags}'",
         "Restart=always", "RestartSec=10",
         "[Install]", "WantedBy=multi-user.target",
     ])
@@ -60,13 +61,16 @@ def neuron_metrics(spec: InstanceSpec) -> list[str]:
     ]
 
 
-def purchase_gauge() -> list[str]:
-    """Report every minute whether this node runs on demand (1) or on spot (0), for the spot-fallback alarm."""
+def purchase_gauge(cluster: str | None = None) -> list[str]:
+    """Report every minute whether this node runs on demand (1) or on spot (0), for the spot-fallback alarm,
+    and, with ``cluster``, that it runs at all (``mlcdk_nodes`` 1), both tagged with the cluster dimension."""
+    tags = metrics.statsd_tags(cluster)
+    node = f"echo \"{metrics.NODES}:1|g{tags}\" > /dev/udp/127.0.0.1/{metrics.STATSD_PORT}; " if cluster else ""
     loop = ("while true; do T=$(curl -fsX PUT http://169.254.169.254/latest/api/token "
             "-H \"X-aws-ec2-metadata-token-ttl-seconds: 300\"); "
             "L=$(curl -fs -H \"X-aws-ec2-metadata-token: $T\" http://169.254.169.254/latest/meta-data/instance-life-cycle); "
-            f"V=1; [ \"$L\" = spot ] && V=0; echo \"{metrics.ON_DEMAND_NODES}:$V|g\" > /dev/udp/127.0.0.1/{metrics.STATSD_PORT}; "
-            "sleep 60; done")
+            f"V=1; [ \"$L\" = spot ] && V=0; echo \"{metrics.ON_DEMAND_NODES}:$V|g{tags}\" > /dev/udp/127.0.0.1/{metrics.STATSD_PORT}; "
+            f"{node}sleep 60; done")
     unit = "\n".join(["[Unit]", "Description=mlcdk: on-demand/spot gauge for the CloudWatch agent",
                       "[Service]", f"ExecStart=/bin/bash -c '{loop}'", "Restart=always", "RestartSec=10",
                       "[Install]", "WantedBy=multi-user.target"])
@@ -87,6 +91,35 @@ def efa_check() -> list[str]:
     ]
 
 
+#: The EFA installer (EFA user guide, "Get started with EFA": install the EFA software). ``--minimal`` installs
+#: the kernel module and rdma-core only: on the AWS Batch engine the job's container brings libfabric and NCCL
+#: or the Neuron runtime, and the ECS-optimized AMIs ship no EFA software.
+EFA_INSTALLER = "https://efa-installer.amazonaws.com/aws-efa-installer-latest.tar.gz"
+
+
+def efa_host_setup(devices: int) -> list[str]:
+    """Batch nodes: install the EFA kernel driver when the AMI lacks it, then require one
+    /dev/infiniband/uverbsN per EFA interface (the job definition maps exactly those into the container)."""
+    return [
+        f"# EFA: {devices} uverbs devices for the job's container (installer: {EFA_INSTALLER})",
+        "if ! ls /dev/infiniband/uverbs0 >/dev/null 2>&1; then",
+        f"  curl -fsSL -o /tmp/efa.tar.gz {EFA_INSTALLER} && tar -xzf /tmp/efa.tar.gz -C /tmp",
+        "  (cd /tmp/aws-efa-installer && ./efa_installer.sh -y --minimal)",
+        "fi",
+        f'if [ "$(ls /dev/infiniband/ 2>/dev/null | grep -c "^uverbs")" -lt {devices} ]; then '
+        f'echo "mlcdk: expected {devices} EFA devices in /dev/infiniband" >&2; exit 1; fi',
+    ]
+
+
+def ecs_settings(stop_timeout_s: int) -> list[str]:
+    """Batch nodes: how long ECS waits after SIGTERM before it kills a job's container (ECS container agent
+    configuration, ECS_CONTAINER_STOP_TIMEOUT): the job's time to checkpoint when it is cancelled or its
+    node is taken away."""
+    return ["# ECS: time between SIGTERM and SIGKILL for a stopping job (checkpoint window)",
+            "mkdir -p /etc/ecs",
+            f"echo ECS_CONTAINER_STOP_TIMEOUT={stop_timeout_s}s >> /etc/ecs/ecs.config"]
+
+
 def mount_data_volume(mount_point: str) -> list[str]:
     """Format (first boot only) and mount the EBS data volume: the unmounted, unpartitioned EBS disk."""
     target = shlex.quote(mount_point)
@@ -103,14 +136,25 @@ def mount_data_volume(mount_point: str) -> list[str]:
     ]
 
 
-def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str]) -> list[str]:
-    """All bootstrap commands for a node, in order; ``extra`` runs last."""
+def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str],
+              cluster: str | None = None, batch_efa_devices: int | None = None,
+              batch_stop_timeout_s: int | None = None) -> list[str]:
+    """All bootstrap commands for a node, in order; ``extra`` runs last.
+
+    ``cluster`` adds the cluster dimension to every metric (TrainingCluster). On the Batch engine,
+    ``batch_efa_devices`` replaces the libfabric check with the host driver set-up, and
+    ``batch_stop_timeout_s`` sets the ECS stop timeout.
+    """
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
-    lines += cloudwatch_agent(spec)
-    lines += purchase_gauge()
+    if batch_stop_timeout_s is not None:
+        lines += ecs_settings(batch_stop_timeout_s)
+    lines += cloudwatch_agent(spec, cluster)
+    lines += purchase_gauge(cluster)
     if spec.accelerator is not None and spec.accelerator.kind == "neuron":
-        lines += neuron_metrics(spec)
-    if efa:
+        lines += neuron_metrics(spec, cluster)
+    if efa and batch_efa_devices:
+        lines += efa_host_setup(batch_efa_devices)
+    elif efa:
         lines += efa_check()
     if data_mount_point:
         lines += mount_data_volume(data_mount_point)

@@ -20,6 +20,15 @@ from typing import Any
 
 NAMESPACE = "CWAgent"
 ASG_DIMENSION = "AutoScalingGroupName"
+#: The dimension every TrainingCluster node adds to its metrics, whatever the engine: its value is the
+#: cluster's unique name. An AWS Batch compute environment's Auto Scaling group is created by Batch under a
+#: name that is unknown at synth, so alarms on a Batch cluster address the cluster by this dimension.
+CLUSTER_DIMENSION = "MlcdkCluster"
+#: StatsD gauge each TrainingCluster node reports every minute (value 1): summed per minute over the
+#: cluster, it counts the nodes that run, on both engines.
+NODES = "mlcdk_nodes"
+#: The CPU metric of the agent's ``cpu`` input with ``totalcpu`` (percent busy, all cores).
+CPU_ACTIVE = "cpu_usage_active"
 STATSD_PORT = 8125
 
 NVIDIA_MEASUREMENTS = ("utilization_gpu", "utilization_memory", "memory_used", "memory_total",
@@ -56,8 +65,19 @@ def metric_names(accelerator_kind: str | None) -> AcceleratorMetricNames | None:
     return {"gpu": NVIDIA, "neuron": NEURON}.get(accelerator_kind or "")
 
 
-def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = None) -> dict[str, Any]:
-    """The CloudWatch agent configuration for a node of the given accelerator kind."""
+def statsd_tags(cluster: str | None) -> str:
+    """The DogStatsD tag suffix that gives a gauge the cluster dimension ("" without a cluster)."""
+    return f"|#{CLUSTER_DIMENSION}:{cluster}" if cluster else ""
+
+
+def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = None,
+                 cluster: str | None = None) -> dict[str, Any]:
+    """The CloudWatch agent configuration for a node of the given accelerator kind.
+
+    With ``cluster``, every input also carries the CLUSTER_DIMENSION (``append_dimensions`` per input; the
+    agent's global ``append_dimensions`` accepts only its ``${aws:...}`` keys) and the agent also
+    aggregates over it, so one series per cluster exists beside the per-instance ones.
+    """
     collected: dict[str, Any] = {
         "cpu": {"measurement": ["usage_active"], "totalcpu": True},
         "mem": {"measurement": ["used_percent"]},
@@ -68,12 +88,18 @@ def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = No
     # Every node: the on-demand gauge (and, on Neuron nodes, neuron-monitor's metrics) arrive over StatsD.
     collected["statsd"] = {"service_address": f"127.0.0.1:{STATSD_PORT}",
                            "metrics_collection_interval": 60, "metrics_aggregation_interval": 60}
+    aggregation = [[ASG_DIMENSION]]
+    if cluster:
+        for name, section in collected.items():
+            if name != "statsd":  # StatsD gauges carry the dimension as a tag (statsd_tags)
+                section["append_dimensions"] = {CLUSTER_DIMENSION: cluster}
+        aggregation.append([CLUSTER_DIMENSION])
     return {
         "agent": {"metrics_collection_interval": 60, "run_as_user": "root"},
         "metrics": {
             "namespace": NAMESPACE,
             "append_dimensions": {ASG_DIMENSION: "${aws:AutoScalingGroupName}", "InstanceId": "${aws:InstanceId}"},
-            "aggregation_dimensions": [[ASG_DIMENSION]],
+            "aggregation_dimensions": aggregation,
             "metrics_collected": collected,
         },
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from mlcdk.presets.catalog import InstanceSpec
 DATA_DIR = Path(__file__).parent / "data"
 
 TASKS = ("training", "fine-tuning", "inference")
+#: Where a TrainingCluster runs work: AWS Batch multi-node jobs, or an Auto Scaling group of persistent nodes.
+ENGINES = ("batch", "nodes")
 PURCHASE_OPTIONS = ("on-demand", "spot", "mixed")
 
 
@@ -70,6 +73,7 @@ class MachineImage:
     root_device_name: str  #: where the root volume mapping goes (/dev/sda1 on Ubuntu, /dev/xvda on AL2023)
     source: str
     reason: str
+    engine: str = "nodes"  #: "nodes" (a DLAMI for persistent nodes) or "batch" (an ECS-optimized AMI)
 
     def problem_with(self, spec: InstanceSpec) -> str | None:
         """Why this image cannot run ``spec``, or None when it can."""
@@ -96,17 +100,20 @@ def machine_images() -> Mapping[str, MachineImage]:
     for name, entry in entries.items():
         read = _EntryReader(path, f"amis[{name!r}]", entry, {
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
-            "root_device_name": str, "source": str, "reason": str})
+            "root_device_name": str, "source": str, "reason": str, "engine": str})
+        if read("engine") not in ENGINES:
+            raise read.error("engine", f"is {read('engine')!r}; allowed: {', '.join(ENGINES)}")
         images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
                                     tuple(read("excluded_families")), read("root_device_name"), read("source"),
-                                    read("reason"))
+                                    read("reason"), read("engine"))
     return MappingProxyType(images)
 
 
-def default_machine_image(spec: InstanceSpec) -> MachineImage:
-    """The catalog's AMI for ``spec``: Neuron DLAMI, NVIDIA DLAMI or Amazon Linux 2023, by accelerator and CPU."""
+def default_machine_image(spec: InstanceSpec, engine: str = "nodes") -> MachineImage:
+    """The catalog's AMI for ``spec`` on ``engine``: for persistent nodes the Neuron DLAMI, NVIDIA DLAMI or
+    Amazon Linux 2023; for AWS Batch the matching ECS-optimized AMI (by accelerator and CPU)."""
     problems = []
-    for image in machine_images().values():
+    for image in (i for i in machine_images().values() if i.engine == engine):
         problem = image.problem_with(spec)
         if problem is None:
             return image
@@ -115,6 +122,98 @@ def default_machine_image(spec: InstanceSpec) -> MachineImage:
         f"instance_type: no catalog AMI runs {spec.instance_type}; pass machine_image= explicitly "
         f"({'; '.join(problems)})"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Job containers (the AWS Batch engine)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """The default image of a Batch job for one accelerator kind, with its source."""
+
+    kind: str  #: "gpu", "neuron" or "none"
+    uri: str
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    """What the Batch engine reads from containers.json."""
+
+    images: Mapping[str, ContainerImage]
+    efa_device_rdma_families: tuple[str, ...]
+    efa_device_rdma_source: str
+
+
+@functools.lru_cache(maxsize=1)
+def job_facts() -> JobFacts:
+    path = DATA_DIR / "containers.json"
+    images = {}
+    for kind, entry in _load_mapping(path, "images").items():
+        read = _EntryReader(path, f"images[{kind!r}]", entry, {"uri": str, "source": str, "reason": str})
+        images[kind] = ContainerImage(kind, read("uri"), read("source"), read("reason"))
+    rdma = _load_mapping(path, "efa_device_rdma")
+    read = _EntryReader(path, "efa_device_rdma", rdma, {"families": list, "source": str, "reason": str})
+    return JobFacts(MappingProxyType(images), tuple(read("families")), read("source"))
+
+
+#: A container image reference: [registry[:port]/]repository[/path...][:tag][@sha256:digest] (the Docker/OCI
+#: distribution reference grammar, lower-case repository components, tags of up to 128 characters).
+_IMAGE_REFERENCE = re.compile(
+    r"^(?:(?P<registry>[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?)/)?"
+    r"(?P<repository>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:(?P<digest>[a-f0-9]{64}))?$")
+#: A private ECR repository: <account>.dkr.ecr.<region>.amazonaws.com/<repository>
+_ECR_REGISTRY = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
+def image_reference_problem(uri: object) -> str | None:
+    """Why ``uri`` is not a container image reference (registry/repository:tag or @sha256:digest), or None."""
+    if not isinstance(uri, str) or not uri.strip():
+        return "must be a non-empty image reference such as public.ecr.aws/org/image:tag"
+    if len(uri) > 255 or _IMAGE_REFERENCE.match(uri) is None:
+        return "is not a valid image reference ([registry/]repository[:tag][@sha256:digest], lower-case repository)"
+    return None
+
+
+def ecr_repository(uri: str) -> tuple[str, str, str] | None:
+    """(account, region, repository) when ``uri`` names a private ECR repository, else None."""
+    found = _IMAGE_REFERENCE.match(uri)
+    registry = _ECR_REGISTRY.match(found.group("registry") or "") if found else None
+    return (registry.group("account"), registry.group("region"), found.group("repository")) if registry else None
+
+
+def engine_purchase_problem(engine: str, option: str, nodes: int) -> str | None:
+    """Why ``engine`` cannot buy ``nodes`` nodes with purchase ``option``, or None. One home for the rule that
+    the constructs and the context flags share."""
+    if engine != "batch":
+        return None
+    if option == "mixed":
+        return ("with engine='batch': a Batch compute environment is either spot or on-demand; use 'spot' "
+                "(one node) or 'on-demand', or engine='nodes' for an on-demand base with spot above it")
+    if option == "spot" and nodes > 1:
+        return ("with engine='batch': AWS Batch runs multi-node parallel jobs on on-demand capacity only (Batch "
+                "user guide, 'Multi-node parallel jobs'); use on-demand, one node for a spot job, or engine='nodes' "
+                "for a spot Auto Scaling group")
+    return None
+
+
+def default_container_image(spec: InstanceSpec) -> ContainerImage:
+    """The AWS Deep Learning Container for ``spec``'s accelerator: PyTorch on CUDA, PyTorch Neuron, or CPU."""
+    kind = spec.accelerator.kind if spec.accelerator else "none"
+    image = job_facts().images.get(kind)
+    if image is None:
+        raise ConfigurationError(f"instance_type: no default job image for {spec.instance_type} ({kind} "
+                                 "accelerators); pass job=JobOptions(image=...)")
+    return image
+
+
+def efa_device_rdma(spec: InstanceSpec) -> bool:
+    """Whether libfabric may use the EFA device's RDMA (FI_EFA_USE_DEVICE_RDMA=1) on ``spec``."""
+    return spec.efa_supported and spec.family in job_facts().efa_device_rdma_families
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,8 +353,9 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
     ami = values["ami"]
     if ami is None:
         ami = default_machine_image(spec).name
-    elif ami not in machine_images():
-        raise read.error("ami", f"is {ami!r}; allowed: {', '.join(machine_images())}")
+    elif ami not in machine_images() or machine_images()[ami].engine != "nodes":
+        allowed = ", ".join(n for n, i in machine_images().items() if i.engine == "nodes")
+        raise read.error("ami", f"is {ami!r}; allowed: {allowed}")
     elif problem := machine_images()[ami].problem_with(spec):
         raise read.error("ami", f"is {ami!r}, which cannot run {spec.instance_type}: {problem}")
     alarms = AlarmThresholds()

@@ -35,7 +35,7 @@ def result():
         stacks = []
         for name, (region, kwargs) in VARIANTS.items():
             stack = cdk.Stack(app, name, env=cdk.Environment(region=region) if region else None)
-            TrainingCluster(stack, "Cluster", **kwargs)
+            TrainingCluster(stack, "Cluster", **{"engine": "nodes", **kwargs})
             stacks.append(stack)
         return stacks
     return synth(build, cli_context())
@@ -222,4 +222,4 @@ def test_budget_region_list_matches_cfn_lint():
 def test_bad_guardrail_options_fail_at_construction(options, message):
     stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region="us-east-1"))
     with pytest.raises(ConfigurationError, match=message):
-        TrainingCluster(stack, "Cluster", instance_type="g5.xlarge", guardrails=options)
+        TrainingCluster(stack, "Cluster", instance_type="g5.xlarge", engine="nodes", guardrails=options)

@@ -38,7 +38,8 @@ def clusters():
         stacks = []
         for instance_type, nodes, _ in CLUSTERS:
             stack = cdk.Stack(app, stack_id(instance_type), env=cdk.Environment(region=REGION))
-            built[instance_type] = TrainingCluster(stack, "Cluster", instance_type=instance_type, nodes=nodes)
+            built[instance_type] = TrainingCluster(stack, "Cluster", instance_type=instance_type, nodes=nodes,
+                                                   engine="nodes")
             stacks.append(stack)
         return stacks
 
@@ -234,7 +235,7 @@ def test_group_is_sized_to_nodes_can_stop_at_zero_and_publishes_group_metrics(cl
 def one_cluster(region: str | None = REGION, **kwargs) -> tuple[TrainingCluster, dict]:
     def build(app):
         stack = cdk.Stack(app, "One", env=cdk.Environment(region=region) if region else None)
-        build.cluster = TrainingCluster(stack, "Cluster", **kwargs)
+        build.cluster = TrainingCluster(stack, "Cluster", **{"engine": "nodes", **kwargs})
         return [stack]
     result = synth(build, cli_context())
     assert nag_problems(result) == []
@@ -275,7 +276,7 @@ def test_fallbacks_not_offered_in_the_clusters_az_are_dropped_or_refused():
     stack = cdk.Stack(cdk.App(context=cli_context()), "X", env=cdk.Environment(region=REGION))
     with pytest.raises(ConfigurationError, match="trn1n.32xlarge cannot replace trn1.32xlarge: it is not offered in "
                                                  "the cluster's AZ use1-az4"):
-        TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", availability_zone_id="use1-az4",
+        TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", availability_zone_id="use1-az4",
                         purchase=PurchaseOptions(fallback_instance_types=("trn1n.32xlarge",)))
 
 
@@ -319,7 +320,7 @@ def test_bring_your_own_network_role_and_pinned_az():
         stack = cdk.Stack(app, "Byo", env=cdk.Environment(region="us-west-2"))
         network = PrivateNetwork(stack, "Net", availability_zone_ids=["usw2-az1", "usw2-az2", "usw2-az4"])
         role = iam.Role(stack, "MyRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
-        build.cluster = TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=2, vpc=network.vpc,
+        build.cluster = TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=2, vpc=network.vpc,
                                         role=role, availability_zone_id="usw2-az4")
         return [stack]
     result = synth(build, cli_context())
@@ -335,7 +336,7 @@ def test_bring_your_own_network_role_and_pinned_az():
 def test_connections_and_grants_work_like_any_cdk_construct():
     def build(app):
         stack = cdk.Stack(app, "Use", env=cdk.Environment(region=REGION))
-        cluster = TrainingCluster(stack, "Cluster", instance_type="trn1.2xlarge")
+        cluster = TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.2xlarge")
         fsx = ec2.SecurityGroup(stack, "Fsx", vpc=cluster.node.find_child("Network").vpc)
         fsx.connections.allow_from(cluster, ec2.Port.tcp(988), "Lustre")
         from aws_cdk import aws_s3 as s3
@@ -372,7 +373,7 @@ def test_node_count_from_a_token_is_not_validated_and_synthesizes():
     def build(app):
         stack = cdk.Stack(app, "Tok", env=cdk.Environment(region=REGION))
         nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2)
-        TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=nodes.value_as_number, efa=True,
+        TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=nodes.value_as_number, efa=True,
                         placement_group=True)
         return [stack]
     template = synth(build, cli_context()).templates["Tok"]
@@ -383,7 +384,7 @@ def test_node_count_from_a_token_is_not_validated_and_synthesizes():
 def test_placement_group_off_for_an_efa_cluster_warns():
     def build(app):
         stack = cdk.Stack(app, "Warn", env=cdk.Environment(region=REGION))
-        TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=4, placement_group=False)
+        TrainingCluster(stack, "Cluster", engine="nodes", instance_type="p5.48xlarge", nodes=4, placement_group=False)
         return [stack]
     result = synth(build, cli_context())
     warnings = [m for m in cdk.assertions.Annotations.from_stack(result.stacks["Warn"]).find_warning("*", Match.any_value())]
@@ -461,5 +462,5 @@ def test_env_agnostic_cluster_synthesizes_and_lints_in_every_offering_region():
 
 def _agnostic(app):
     stack = cdk.Stack(app, "Agnostic")
-    TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=2)
+    TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=2)
     return stack

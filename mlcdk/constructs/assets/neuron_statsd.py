@@ -48,11 +48,12 @@ def gauges(report: dict, device_memory_bytes: int) -> dict[str, float]:
     }
 
 
-def statsd_lines(values: dict[str, float]) -> list[str]:
-    return [f"{name}:{value}|g" for name, value in sorted(values.items())]
+def statsd_lines(values: dict[str, float], tags: str = "") -> list[str]:
+    """One StatsD gauge per value; ``tags`` is a DogStatsD suffix such as "|#MlcdkCluster:name"."""
+    return [f"{name}:{value}|g{tags}" for name, value in sorted(values.items())]
 
 
-def run(lines: Iterable[str], device_memory_bytes: int, send) -> int:
+def run(lines: Iterable[str], device_memory_bytes: int, send, tags: str = "") -> int:
     sent = 0
     for line in lines:
         line = line.strip()
@@ -63,7 +64,7 @@ def run(lines: Iterable[str], device_memory_bytes: int, send) -> int:
         except ValueError:
             print(f"neuron_statsd: skipping a line that is not JSON: {line[:80]!r}", file=sys.stderr)
             continue
-        for packet in statsd_lines(gauges(report, device_memory_bytes)):
+        for packet in statsd_lines(gauges(report, device_memory_bytes), tags):
             send(packet.encode())
             sent += 1
     return sent
@@ -73,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device-memory-bytes", type=int, required=True)
     parser.add_argument("--port", type=int, default=8125)
+    parser.add_argument("--tags", default="", help="DogStatsD tag suffix, e.g. '|#MlcdkCluster:name'")
     args = parser.parse_args(argv)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    run(sys.stdin, args.device_memory_bytes, lambda packet: sock.sendto(packet, ("127.0.0.1", args.port)))
+    run(sys.stdin, args.device_memory_bytes, lambda packet: sock.sendto(packet, ("127.0.0.1", args.port)), args.tags)
     return 0
 
 

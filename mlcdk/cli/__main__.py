@@ -1,0 +1,5 @@
+"""``python -m mlcdk.cli``: the same as the ``mlcdk`` console script."""
+
+from mlcdk.cli import main
+
+main()

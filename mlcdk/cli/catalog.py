@@ -1,0 +1,204 @@
+"""`mlcdk catalog list|show|refresh`: facts on accelerated EC2 instance types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from mlcdk.cli._common import err, fail, out, plain, print_json
+from mlcdk.errors import ConfigurationError
+
+app = typer.Typer(help="Facts on accelerated EC2 instance types.", no_args_is_help=True)
+
+REPO_PRICES_CSV = Path("data/prices/aws-ml-instance-prices.csv")
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _spec_row(spec: Any, region: str | None) -> dict[str, Any]:
+    acc = spec.accelerator
+    return {
+        "instance_type": spec.instance_type,
+        "accelerator": None if acc is None else f"{acc.count}x {acc.name}",
+        "accelerator_memory_gib": None if acc is None else round(acc.total_memory_gib, 1),
+        "vcpus": spec.vcpus,
+        "memory_gib": round(spec.memory_gib, 1),
+        "efa_interfaces": spec.maximum_efa_interfaces if spec.efa_supported else 0,
+        "regions": len(spec.offerings),
+        "region": region,
+        "on_demand_usd_per_hour": spec.on_demand_price(region) if region else None,
+        "spot_usd_per_hour": spec.spot_price(region) if region else None,
+    }
+
+
+@app.command("list")
+def catalog_list(
+    family: Optional[str] = typer.Option(None, help="Only this family, e.g. trn1, p5, g6e."),
+    accelerator: Optional[str] = typer.Option(
+        None, help="trainium, inferentia, nvidia, amd, gpu, neuron, none (CPU-only), or a name prefix such as h100."),
+    region: Optional[str] = typer.Option(None, help="Only types offered in this region; shows its prices."),
+    min_accelerator_memory_gib: Optional[float] = typer.Option(None, help="Minimum total accelerator memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List catalog instance types, with prices in --region."""
+    from mlcdk.presets import catalog
+
+    try:
+        specs = catalog.filter(family=family, accelerator=accelerator, region=region,
+                               min_accelerator_memory_gib=min_accelerator_memory_gib)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    rows = [_spec_row(spec, region) for spec in specs]
+    provenance = catalog.default_catalog().provenance
+    if as_json:
+        print_json({"prices_as_of": provenance.prices_as_of, "instance_types": rows})
+        return
+    table = Table(title=f"{len(rows)} instance types" + (f" in {region}" if region else ""))
+    for column in ("type", "accelerator", "acc. mem GiB", "vCPUs", "mem GiB", "EFA", "regions"):
+        table.add_column(column, justify="left" if column in ("type", "accelerator") else "right")
+    if region:
+        table.add_column("on-demand $/h", justify="right")
+        table.add_column("spot $/h (min)", justify="right")
+    for row in rows:
+        cells = [row["instance_type"], row["accelerator"] or "-", _gib(row["accelerator_memory_gib"]),
+                 str(row["vcpus"]), _gib(row["memory_gib"]), str(row["efa_interfaces"] or "-"), str(row["regions"])]
+        if region:
+            cells += [_usd(row["on_demand_usd_per_hour"]), _usd(row["spot_usd_per_hour"])]
+        table.add_row(*cells)
+    out.print(table)
+    if region:
+        out.print(f"Prices as of {provenance.prices_as_of} ({provenance.prices_source}). Spot prices are a dated sample.")
+
+
+@app.command("show")
+def catalog_show(
+    instance_type: str = typer.Argument(..., help="e.g. trn1.32xlarge"),
+    region: Optional[str] = typer.Option(None, help="Show offerings and prices for this region only."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Every fact about one instance type, with its source and date."""
+    from mlcdk.presets import catalog
+
+    try:
+        spec = catalog.get(instance_type)
+        if region is not None:
+            catalog.default_catalog().check_region(region)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    provenance = catalog.default_catalog().provenance
+    regions = [region] if region else list(spec.regions)
+    if as_json:
+        document = plain(spec)
+        document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
+        document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
+                              for r in regions}
+        document["provenance"] = plain(provenance)
+        print_json(document)
+        return
+    acc = spec.accelerator
+    facts = Table(title=spec.instance_type, show_header=False)
+    facts.add_column("fact")
+    facts.add_column("value")
+    facts.add_row("vCPUs / memory", f"{spec.vcpus} / {spec.memory_gib:g} GiB")
+    facts.add_row("architectures", ", ".join(spec.architectures))
+    if acc is None:
+        facts.add_row("accelerator", "none")
+    else:
+        facts.add_row("accelerator", f"{acc.count}x {acc.manufacturer} {acc.name} ({acc.kind})")
+        facts.add_row("accelerator memory", f"{_gib(acc.memory_gib_per_device)} GiB each, {acc.total_memory_gib:g} GiB total")
+        if acc.neuron_cores is not None:
+            facts.add_row("NeuronCores", str(acc.neuron_cores))
+    facts.add_row("network", f"{spec.network_performance}, {spec.maximum_network_cards} network card(s)")
+    facts.add_row("EFA", f"yes, up to {spec.maximum_efa_interfaces} interfaces" if spec.efa_supported else "no")
+    facts.add_row("placement strategies", ", ".join(spec.placement_strategies) or "-")
+    facts.add_row("purchase", ", ".join(spec.usage_classes))
+    facts.add_row("generation", "current" if spec.current_generation else "previous")
+    facts.add_row("specs source", f"{provenance.specs_source} (as of {provenance.specs_as_of})")
+    for patch in spec.patches:
+        fields = ", ".join(f"{k}={v}" for k, v in patch.fields.items())
+        facts.add_row("patched", f"{fields} (API: {dict(patch.api_reported)}); {patch.source}")
+    out.print(facts)
+    offers = Table(title=f"offerings and prices (prices as of {provenance.prices_as_of}; spot is a dated sample)")
+    for column in ("region", "AZ IDs", "on-demand $/h", "spot $/h by AZ"):
+        offers.add_column(column)
+    for r in regions:
+        spot = ", ".join(f"{az} {usd:.4f}" for az, usd in sorted(spec.spot_prices(r).items())) or "unknown"
+        azs = ", ".join(spec.offered_azs(r)) or "not offered"
+        offers.add_row(r, azs, _usd(spec.on_demand_price(r)), spot)
+    out.print(offers)
+    out.print(f"Offerings: {provenance.offerings_source} (as of {provenance.offerings_as_of}).")
+    out.print(f"Prices: {provenance.prices_source}.")
+
+
+@app.command("refresh")
+def catalog_refresh(
+    offline: bool = typer.Option(False, help="Query moto's bundled EC2 snapshot instead of AWS (needs moto)."),
+    prices_csv: Optional[Path] = typer.Option(
+        None, help="Take prices from this CSV instead of the Pricing API. Default with --offline: "
+                   "data/prices/aws-ml-instance-prices.csv."),
+    as_of: Optional[str] = typer.Option(None, help="Date stamped on the snapshot (YYYY-MM-DD). Default: today."),
+    output: Path = typer.Option(Path(__file__).parent.parent / "presets" / "data", help="Directory to write to."),
+    region: Optional[list[str]] = typer.Option(None, help="Limit to these regions (repeatable). Default: all."),
+) -> None:
+    """Rebuild the catalog snapshot with boto3 (EC2 describe calls, Pricing API, spot price history)."""
+    import boto3
+    from rich.progress import Progress
+
+    from mlcdk.presets import refresh
+
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
+    if offline and prices_csv is None:
+        prices_csv = REPO_PRICES_CSV
+    if prices_csv is not None and not prices_csv.is_file():
+        fail(f"--prices-csv {str(prices_csv)!r} does not exist")
+
+    def run(session: Any, specs_source: str, offerings_source: str) -> dict:
+        prices_source = refresh.describe_price_source(prices_csv) if prices_csv else (
+            f"AWS Pricing API get_products (on-demand, Linux, shared tenancy) and DescribeSpotPriceHistory, {date}")
+        provenance = refresh.Provenance(specs_source, offerings_source, prices_source, date)
+        regions = region or refresh.list_regions(session)
+        with Progress(console=err, transient=True) as bar:
+            steps = len(regions) * (3 if prices_csv is None else 2)
+            task = bar.add_task("querying regions", total=steps)
+            return refresh.refresh(session, price_csv=prices_csv, provenance=provenance, regions=regions,
+                                   progress=lambda r: bar.update(task, advance=1, description=r))
+
+    try:
+        if offline:
+            import moto
+            from moto import mock_aws
+
+            source = f"moto {moto.__version__} bundled snapshot of real EC2 API output"
+            with mock_aws():
+                session = boto3.Session(region_name="us-east-1", aws_access_key_id="offline",
+                                        aws_secret_access_key="offline")
+                snapshot = run(session, f"DescribeInstanceTypes: {source}",
+                               f"DescribeInstanceTypeOfferings (availability-zone-id): {source}")
+        else:
+            session = boto3.Session()
+            if session.get_credentials() is None:
+                fail("no AWS credentials found: configure them (aws configure, AWS_PROFILE, or environment "
+                     "variables), or run with --offline to rebuild from moto's bundled snapshot")
+            session = boto3.Session(region_name=session.region_name or "us-east-1")
+            snapshot = run(session, f"DescribeInstanceTypes (live, {date})",
+                           f"DescribeInstanceTypeOfferings (availability-zone-id, live, {date})")
+    except ConfigurationError as exc:
+        fail(str(exc))
+    output.mkdir(parents=True, exist_ok=True)
+    for path in refresh.write_snapshot(snapshot, output):
+        out.print(f"wrote {path}")
+    count = len(snapshot["instance_types.json"]["instance_types"])
+    out.print(f"{count} instance types, as of {date}.")

@@ -1,0 +1,208 @@
+"""BatchEngine: a TrainingCluster's AWS Batch side: compute environment, job queue, job definition, job role, logs.
+
+Batch runs the jobs (``engine="batch"``, the default): it starts the nodes when a job arrives, tells each node
+its index, the node count and the main node's address, and scales back to zero when the queue is empty.
+mlcdk writes no scheduler. The nodes run the cluster's own launch template (every EFA interface, IMDSv2,
+KMS-encrypted gp3, MIME multipart user data), and the job's container gets what the catalog says the type
+has: vCPUs, memory, GPUs, the uverbs device of every EFA interface and every Neuron device.
+
+Traps handled here (each asserted in tests/constructs/test_batch_engine.py):
+
+- Batch rejects a compute environment with ``SecurityGroupIds`` when its launch template defines network
+  interfaces (aws-cdk #21577); the L2 always emits them, so they are deleted and the group sits on every
+  interface instead.
+- An unversioned launch template means ``$Default``, which Batch freezes at creation (aws-cdk #28137): the
+  compute environment names the template's latest version number, and ``ReplaceComputeEnvironment`` makes a
+  template change replace the environment.
+- Multi-node parallel jobs cannot run on spot (Batch user guide, "Multi-node parallel jobs"): TrainingCluster
+  refuses that before this construct exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk import launch
+from mlcdk.constructs import security
+from mlcdk.constructs.efa import efa_interfaces
+from mlcdk.constructs.nag import acknowledge
+from mlcdk.constructs.node_group import node_launch_template
+from mlcdk.constructs.options import JobOptions, StorageOptions
+from mlcdk.presets import workloads
+from mlcdk.presets.catalog import InstanceSpec
+
+#: Share of the type's nominal memory a job's container asks for. ECS registers less than the nominal
+#: memory (the kernel, Docker and the ECS agent keep some: about 500,000 of 524,288 MiB on trn1.32xlarge,
+#: torchx #795), and a job that asks for more than ECS registers stays RUNNABLE forever. 90% stays below.
+CONTAINER_MEMORY_SHARE = 0.90
+#: /dev/shm as a share of the container's memory: PyTorch data loaders and NCCL pass tensors through it.
+SHARED_MEMORY_SHARE = 0.5
+#: ulimits of the job's container: pinned memory for EFA/NCCL/Neuron DMA, a large stack, many files.
+ULIMITS = ((batch.UlimitName.MEMLOCK, -1), (batch.UlimitName.STACK, 67_108_864), (batch.UlimitName.NOFILE, 65_536))
+#: Status reasons Batch gives when the host, not the job, failed (instance terminated, capacity lost).
+HOST_FAILURE_REASON = "Host EC2*"
+_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+              60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+              365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+              1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS",
+              3288: "NINE_YEARS", 3653: "TEN_YEARS"}
+
+
+def nproc_per_node(spec: InstanceSpec) -> int:
+    """Processes per node: one per GPU, or one per NeuronCore, else one."""
+    acc = spec.accelerator
+    if acc is not None and acc.kind == "neuron" and acc.neuron_cores:
+        return acc.neuron_cores
+    if acc is not None and acc.kind == "gpu":
+        return acc.count
+    return 1
+
+
+def container_memory_mib(spec: InstanceSpec) -> int:
+    return int(spec.memory_mib * CONTAINER_MEMORY_SHARE)
+
+
+def device_paths(spec: InstanceSpec, efa: bool) -> list[str]:
+    """Host devices the container needs: /dev/infiniband/uverbsN per EFA interface, /dev/neuronN per device."""
+    paths = []
+    if efa:
+        count = sum(nic["InterfaceType"] in ("efa", "efa-only") for nic in efa_interfaces(spec))
+        paths += [f"/dev/infiniband/uverbs{i}" for i in range(count)]
+    acc = spec.accelerator
+    if acc is not None and acc.kind == "neuron":
+        paths += [f"/dev/neuron{i}" for i in range(acc.count)]
+    return paths
+
+
+def job_environment(spec: InstanceSpec, efa: bool, checkpoint_bucket: str) -> dict[str, str]:
+    """What the launcher (mlcdk.launch) and the training script read, computed from the catalog at synth."""
+    kind = spec.accelerator.kind if spec.accelerator else "none"
+    return {
+        "MLCDK_INSTANCE_TYPE": spec.instance_type,
+        "MLCDK_NPROC_PER_NODE": str(nproc_per_node(spec)),
+        "MLCDK_ACCELERATOR": kind,
+        "MLCDK_EFA": "1" if efa else "0",
+        "MLCDK_EFA_DEVICE_RDMA": "1" if efa and workloads.efa_device_rdma(spec) else "0",
+        "MLCDK_CHECKPOINT_BUCKET": checkpoint_bucket,
+        launch.LAUNCHER_ENV: launch.encoded_source(),
+    }
+
+
+class BatchEngine(Construct):
+    """Compute environment (managed EC2/ECS, min 0 vCPUs), job queue, job definition (multi-node for more
+    than one node), job role, KMS-encrypted log group, and job state changes to the alarm topic."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, spec: InstanceSpec, nodes: int,
+                 instance_types: Sequence[str], vpc: ec2.IVpc, subnet: ec2.ISubnet,
+                 security_group: ec2.ISecurityGroup, role: iam.IRole, key: kms.IKey,
+                 machine_image: ec2.IMachineImage, user_data: ec2.UserData, storage: StorageOptions,
+                 root_device_name: str, efa: bool, cluster_placement: bool, spot: bool,
+                 checkpoint_bucket: s3.IBucket, alarm_topic: sns.ITopic, job: JobOptions,
+                 removal_policy: cdk.RemovalPolicy, label: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        # Launch template: Batch requires MIME multipart user data (aws-cdk #6427); the placement group goes
+        # on the compute environment, and the instance role too (Batch ignores the template's profile).
+        multipart = ec2.MultipartUserData()
+        multipart.add_user_data_part(user_data, ec2.MultipartBody.SHELL_SCRIPT, True)
+        self.launch_template, self.placement_group = node_launch_template(
+            self, spec=spec, role=None, user_data=multipart, security_group=security_group, key=key,
+            machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
+            cluster_placement=cluster_placement, placement_in_template=False)
+
+        from mlcdk.presets import catalog
+        largest = max(catalog.get(t).vcpus for t in instance_types)
+        gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
+        self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
+            self, "ComputeEnvironment", vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
+            instance_types=[ec2.InstanceType(t) for t in instance_types], use_optimal_instance_classes=False,
+            launch_template=self.launch_template, instance_role=role, security_groups=[security_group],
+            images=[batch.EcsMachineImage(image=machine_image, image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA
+                                          if gpu else batch.EcsMachineImageType.ECS_AL2023)],
+            minv_cpus=0, maxv_cpus=nodes * largest, spot=spot, replace_compute_environment=True,
+            update_to_latest_image_version=False)
+        environment = self.compute_environment.node.default_child
+        environment.add_property_override("ComputeResources.LaunchTemplate.Version",
+                                          self.launch_template.latest_version_number)
+        if efa:  # aws-cdk #21577: the group is on every interface of the template
+            environment.add_property_deletion_override("ComputeResources.SecurityGroupIds")
+        if self.placement_group is not None:
+            environment.add_property_override("ComputeResources.PlacementGroup", self.placement_group.ref)
+        self.max_vcpus = nodes * largest
+
+        self.job_queue = batch.JobQueue(self, "JobQueue", priority=1, compute_environments=[
+            batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)])
+        events.Rule(self, "JobStateChanges", description=f"{label}: Batch jobs that failed or succeeded",
+                    event_pattern=events.EventPattern(
+                        source=["aws.batch"], detail_type=["Batch Job State Change"],
+                        detail={"status": ["FAILED", "SUCCEEDED"], "jobQueue": [self.job_queue.job_queue_arn]}),
+                    targets=[targets.SnsTopic(alarm_topic)])
+
+        # Logs: KMS-encrypted, with a retention period. CloudWatch Logs may use the key for this account's
+        # log groups in this region only.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchLogsForJobLogs", principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"], conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                                      f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}}))
+        self.log_group = logs.LogGroup(self, "JobLogs", encryption_key=key, removal_policy=removal_policy,
+                                       retention=getattr(logs.RetentionDays, _RETENTION[job.log_retention_days]))
+
+        # The job's role: read/write on the checkpoint bucket and use of its key, nothing wider.
+        self.job_role = iam.Role(
+            self, "JobRole", description=f"{label}: training jobs (checkpoint bucket only)",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions={
+                "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:*"},
+                "StringEquals": {"aws:SourceAccount": stack.account}}))
+        self.job_policy = security.data_policy(self, "JobCheckpointPolicy", self.job_role, bucket=checkpoint_bucket,
+                                               key=key)
+        self.agent_policy = security.ecs_agent_policy(self, "EcsAgentPolicy", role, log_group=self.log_group)
+
+        image = job.image or workloads.default_container_image(spec).uri
+        memory = container_memory_mib(spec)
+        self.container = batch.EcsEc2ContainerDefinition(
+            self, "Container", image=ecs.ContainerImage.from_registry(image), cpu=spec.vcpus,
+            memory=cdk.Size.mebibytes(memory), gpu=spec.accelerator.count if gpu else None,
+            command=launch.inline_command(["--dry-run", "--", "true"]),
+            environment=job_environment(spec, efa, checkpoint_bucket.bucket_name), job_role=self.job_role,
+            linux_parameters=batch.LinuxParameters(self, "LinuxParameters", init_process_enabled=True,
+                                                   shared_memory_size=cdk.Size.mebibytes(int(memory * SHARED_MEMORY_SHARE))),
+            ulimits=[batch.Ulimit(name=name, soft_limit=limit, hard_limit=limit) for name, limit in ULIMITS],
+            logging=ecs.LogDriver.aws_logs(stream_prefix="mlcdk", log_group=self.log_group))
+        self.container.linux_parameters.add_devices(*(
+            batch.Device(host_path=path, container_path=path, permissions=[
+                batch.DevicePermission.READ, batch.DevicePermission.WRITE, batch.DevicePermission.MKNOD])
+            for path in device_paths(spec, efa)))
+        if (repository := workloads.ecr_repository(image)) is not None:
+            security.ecr_pull_policy(self, "EcrPullPolicy", [role, self.container.execution_role], *repository)
+
+        common = dict(retry_attempts=job.retry_attempts, timeout=cdk.Duration.seconds(round(job.timeout_hours * 3600)),
+                      propagate_tags=True, retry_strategies=[
+                          batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=HOST_FAILURE_REASON)),
+                          batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_exit_code="*"))])
+        if nodes > 1:
+            self.job_definition = batch.MultiNodeJobDefinition(
+                self, "JobDefinition", instance_type=ec2.InstanceType(spec.instance_type), main_node=0,
+                containers=[batch.MultiNodeContainer(container=self.container, start_node=0, end_node=nodes - 1)],
+                **common)
+            # One open node range, so `mlcdk submit --nodes N` may run fewer nodes than the cluster has.
+            self.job_definition.node.default_child.add_property_override(
+                "NodeProperties.NodeRangeProperties.0.TargetNodes", "0:")
+        else:
+            self.job_definition = batch.EcsJobDefinition(self, "JobDefinition", container=self.container, **common)
+        acknowledge(self.container.execution_role, "NIST.800.53.R5-IAMNoInlinePolicy", "aws-cdk's Batch container "
+                    "writes the execution role's log permissions (this cluster's one job log group) as its inline "
+                    "default policy; it is attached to that one role and deleted with it")

@@ -1,0 +1,357 @@
+"""TrainingCluster(engine="batch"): the compute environment, queue and job definition, per family, and its bad input.
+
+Expected values are written out from the catalog's published facts (EC2 instance type pages), not computed
+by the code under test.
+"""
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+
+from mlcdk import ConfigurationError, GuardrailOptions, PurchaseOptions, ScaleSchedule, TrainingCluster
+from mlcdk.constructs.options import JobOptions
+from mlcdk.presets import catalog
+from tests.harness import cli_context, lint, nag_problems, synth
+
+REGION = "us-east-1"
+
+#: type, nodes, EFA interfaces, Neuron devices, GPUs, vCPUs, container memory MiB (90% of nominal), nproc
+CLUSTERS = [
+    ("trn1.32xlarge", 2, 8, 16, 0, 128, 471_859, 32),
+    ("trn1n.32xlarge", 2, 16, 16, 0, 128, 471_859, 32),
+    ("p5.48xlarge", 2, 32, 0, 8, 192, 1_887_436, 8),
+    ("p4d.24xlarge", 4, 4, 0, 8, 96, 1_061_683, 8),
+    ("g5.12xlarge", 1, 0, 0, 4, 48, 176_947, 4),
+]
+
+
+def stack_id(instance_type: str) -> str:
+    return "B" + instance_type.replace(".", "").replace("-", "")
+
+
+@pytest.fixture(scope="module")
+def built():
+    clusters = {}
+
+    def build(app):
+        stacks = []
+        for instance_type, nodes, *_ in CLUSTERS:
+            stack = cdk.Stack(app, stack_id(instance_type), env=cdk.Environment(region=REGION))
+            clusters[instance_type] = TrainingCluster(stack, "Cluster", instance_type=instance_type, nodes=nodes)
+            agnostic = cdk.Stack(app, "A" + stack_id(instance_type))  # env-agnostic: linted in every offered region
+            TrainingCluster(agnostic, "Cluster", instance_type=instance_type, nodes=nodes)
+            stacks += [stack, agnostic]
+        spot = cdk.Stack(app, "BSpot", env=cdk.Environment(region=REGION))
+        clusters["spot"] = TrainingCluster(spot, "Cluster", preset="finetune-nvidia-a10g")
+        stacks.append(spot)
+        return stacks
+
+    return synth(build, cli_context()), clusters
+
+
+def resources(template: dict, kind: str) -> dict[str, dict]:
+    return {k: r.get("Properties", {}) for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def only(template: dict, kind: str) -> tuple[str, dict]:
+    (item,) = resources(template, kind).items()
+    return item
+
+
+def template_of(built, name: str) -> dict:
+    return built[0].templates[stack_id(name) if name != "spot" else "BSpot"]
+
+
+def container_of(job_definition: dict) -> dict:
+    if job_definition["Type"] == "multinode":
+        (node_range,) = job_definition["NodeProperties"]["NodeRangeProperties"]
+        return node_range["Container"]
+    return job_definition["ContainerProperties"]
+
+
+def logical_id(construct) -> str:
+    return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)
+
+
+# --------------------------------------------------------------------------------------------
+# Compute environment
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa", "neuron", "gpus", "vcpus", "memory", "nproc"), CLUSTERS)
+def test_compute_environment_uses_the_versioned_template_without_group_ids(built, instance_type, nodes, efa, neuron,
+                                                                           gpus, vcpus, memory, nproc):
+    template, cluster = template_of(built, instance_type), built[1][instance_type]
+    _, environment = only(template, "AWS::Batch::ComputeEnvironment")
+    compute = environment["ComputeResources"]
+    template_id = logical_id(cluster.launch_template)
+    assert compute["LaunchTemplate"] == {"LaunchTemplateId": {"Ref": template_id},
+                                         "Version": {"Fn::GetAtt": [template_id, "LatestVersionNumber"]}}
+    assert environment["ReplaceComputeEnvironment"] is True
+    assert (compute["MinvCpus"], compute["MaxvCpus"]) == (0, nodes * vcpus)
+    assert compute["InstanceTypes"] == [instance_type] and compute["Type"] == "EC2"
+    data = resources(template, "AWS::EC2::LaunchTemplate")[template_id]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert "IamInstanceProfile" not in data  # Batch uses the environment's instance role
+    assert "UserData" in data and "Placement" not in data
+    if efa:
+        assert "SecurityGroupIds" not in compute  # aws-cdk #21577
+        interfaces = data["NetworkInterfaces"]
+        assert sum(n["InterfaceType"] == "efa-only" for n in interfaces) == efa
+        group = cdk.Stack.of(cluster).get_logical_id(cluster.security_group.node.default_child)
+        assert all(n["Groups"] == [{"Fn::GetAtt": [group, "GroupId"]}] for n in interfaces)
+        placement = cdk.Stack.of(cluster).get_logical_id(cluster.placement_group)
+        assert compute["PlacementGroup"] == {"Ref": placement}
+        assert resources(template, "AWS::EC2::PlacementGroup")[placement]["Strategy"] == "cluster"
+    else:
+        assert "NetworkInterfaces" not in data and compute["SecurityGroupIds"]
+        assert "PlacementGroup" not in compute and not resources(template, "AWS::EC2::PlacementGroup")
+
+
+def test_ami_comes_from_the_ecs_optimized_parameter_of_the_accelerator(built):
+    parameters = {name: [p["Default"] for p in template_of(built, name)["Parameters"].values()
+                         if p["Type"].startswith("AWS::SSM::Parameter::Value") and p["Default"].startswith("/aws/")]
+                  for name in ("trn1.32xlarge", "p5.48xlarge")}
+    assert parameters["trn1.32xlarge"] == ["/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id"]
+    assert parameters["p5.48xlarge"] == ["/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"]
+    _, environment = only(template_of(built, "p5.48xlarge"), "AWS::Batch::ComputeEnvironment")
+    assert environment["ComputeResources"]["Ec2Configuration"][0]["ImageType"] == "ECS_AL2023_NVIDIA"
+
+
+def test_user_data_is_mime_multipart_and_sets_the_checkpoint_window(built):
+    template = template_of(built, "trn1.32xlarge")
+    (lt,) = resources(template, "AWS::EC2::LaunchTemplate").values()
+    text = json.dumps(lt["LaunchTemplateData"]["UserData"])
+    assert "Content-Type: multipart/mixed" in text
+    assert "ECS_CONTAINER_STOP_TIMEOUT=600s" in text  # checkpoint_grace_period's default, 10 minutes
+    assert "expected 8 EFA devices" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Job queue, job definition, job role, logs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("instance_type", "nodes", "efa", "neuron", "gpus", "vcpus", "memory", "nproc"), CLUSTERS)
+def test_job_definition_follows_the_catalog(built, instance_type, nodes, efa, neuron, gpus, vcpus, memory, nproc):
+    template = template_of(built, instance_type)
+    _, definition = only(template, "AWS::Batch::JobDefinition")
+    if nodes > 1:
+        assert definition["Type"] == "multinode"
+        assert definition["NodeProperties"]["MainNode"] == 0 and definition["NodeProperties"]["NumNodes"] == nodes
+        (node_range,) = definition["NodeProperties"]["NodeRangeProperties"]
+        assert node_range["TargetNodes"] == "0:"
+        assert node_range["Container"]["InstanceType"] == instance_type
+    else:
+        assert definition["Type"] == "container"
+    container = container_of(definition)
+    requirements = {r["Type"]: r["Value"] for r in container["ResourceRequirements"]}
+    expected = {"VCPU": str(vcpus), "MEMORY": str(memory), **({"GPU": str(gpus)} if gpus else {})}
+    assert requirements == expected
+    devices = [d["HostPath"] for d in container["LinuxParameters"].get("Devices", [])]
+    assert devices == [f"/dev/infiniband/uverbs{i}" for i in range(efa)] + [f"/dev/neuron{i}" for i in range(neuron)]
+    assert all(d["ContainerPath"] == d["HostPath"] for d in container["LinuxParameters"].get("Devices", []))
+    ulimits = {u["Name"]: (u["SoftLimit"], u["HardLimit"]) for u in container["Ulimits"]}
+    assert ulimits == {"memlock": (-1, -1), "stack": (67_108_864, 67_108_864), "nofile": (65_536, 65_536)}
+    assert container["LinuxParameters"]["SharedMemorySize"] == memory // 2
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["MLCDK_INSTANCE_TYPE"] == instance_type
+    assert env["MLCDK_NPROC_PER_NODE"] == str(nproc)
+    assert env["MLCDK_EFA"] == ("1" if efa else "0")
+    assert env["MLCDK_EFA_DEVICE_RDMA"] == ("1" if efa else "0")  # every EFA type here supports RDMA read
+    assert env["MLCDK_ACCELERATOR"] == ("neuron" if neuron else "gpu")
+    assert len(env["MLCDK_LAUNCHER"]) < 8192
+
+
+def test_retry_strategy_retries_host_failures_and_exits_on_application_errors(built):
+    _, definition = only(template_of(built, "p5.48xlarge"), "AWS::Batch::JobDefinition")
+    assert definition["RetryStrategy"] == {"Attempts": 3, "EvaluateOnExit": [
+        {"Action": "RETRY", "OnStatusReason": "Host EC2*"}, {"Action": "EXIT", "OnExitCode": "*"}]}
+    assert definition["Timeout"] == {"AttemptDurationSeconds": 72 * 3600}
+    assert definition["PropagateTags"] is True
+
+
+def test_default_images_are_the_deep_learning_containers(built):
+    images = {name: container_of(only(template_of(built, name), "AWS::Batch::JobDefinition")[1])["Image"]
+              for name in ("trn1.32xlarge", "p5.48xlarge")}
+    assert images == {
+        "trn1.32xlarge": "public.ecr.aws/neuron/pytorch-training-neuronx:2.1.2-neuronx-py310-sdk2.18.2-ubuntu20.04",
+        "p5.48xlarge": "public.ecr.aws/deep-learning-containers/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-ec2",
+    }
+
+
+def test_job_role_reaches_the_checkpoint_bucket_and_nothing_else(built):
+    template, cluster = template_of(built, "trn1.32xlarge"), built[1]["trn1.32xlarge"]
+    stack = cdk.Stack.of(cluster)
+    role_id = stack.get_logical_id(cluster.job_role.node.default_child)
+    bucket = stack.get_logical_id(cluster.checkpoint_bucket.node.default_child)
+    key = stack.get_logical_id(cluster.encryption_key.node.default_child)
+    role = resources(template, "AWS::IAM::Role")[role_id]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "ManagedPolicyArns" not in role
+    policies = [p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Roles"]]
+    (policy,) = policies
+    statements = [(sorted(s["Action"]), s["Resource"], s["Effect"]) for s in policy["PolicyDocument"]["Statement"]]
+    assert statements == [
+        (["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"], {"Fn::GetAtt": [bucket, "Arn"]},
+         "Allow"),
+        (["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+         {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}, "Allow"),
+        (["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], {"Fn::GetAtt": [key, "Arn"]}, "Allow"),
+    ]
+    _, definition = only(template, "AWS::Batch::JobDefinition")
+    assert container_of(definition)["JobRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+
+
+def test_logs_are_encrypted_with_the_cluster_key_and_expire(built):
+    template, cluster = template_of(built, "p4d.24xlarge"), built[1]["p4d.24xlarge"]
+    stack = cdk.Stack.of(cluster)
+    group_id = stack.get_logical_id(cluster.log_group.node.default_child)
+    group = resources(template, "AWS::Logs::LogGroup")[group_id]
+    key = stack.get_logical_id(cluster.encryption_key.node.default_child)
+    assert group["KmsKeyId"] == {"Fn::GetAtt": [key, "Arn"]} and group["RetentionInDays"] == 30
+    options = container_of(only(template, "AWS::Batch::JobDefinition")[1])["LogConfiguration"]
+    assert options["LogDriver"] == "awslogs" and options["Options"]["awslogs-group"] == {"Ref": group_id}
+
+
+def test_job_state_changes_reach_the_alarm_topic(built):
+    template, cluster = template_of(built, "p5.48xlarge"), built[1]["p5.48xlarge"]
+    stack = cdk.Stack.of(cluster)
+    queue = stack.get_logical_id(cluster.job_queue.node.default_child)
+    topic = stack.get_logical_id(cluster.alarm_topic.node.default_child)
+    (rule,) = [r for r in resources(template, "AWS::Events::Rule").values() if r["EventPattern"]["source"] == ["aws.batch"]]
+    assert rule["EventPattern"]["detail"] == {"status": ["FAILED", "SUCCEEDED"], "jobQueue": [{"Fn::GetAtt": [queue, "JobQueueArn"]}]}
+    assert rule["Targets"][0]["Arn"] == {"Ref": topic}
+    (job_queue,) = resources(template, "AWS::Batch::JobQueue").values()
+    (environment_id,) = resources(template, "AWS::Batch::ComputeEnvironment")
+    assert job_queue["ComputeEnvironmentOrder"] == [
+        {"ComputeEnvironment": {"Fn::GetAtt": [environment_id, "ComputeEnvironmentArn"]}, "Order": 1}]
+
+
+def test_single_node_spot_uses_a_spot_environment_and_a_container_job(built):
+    template = template_of(built, "spot")
+    _, environment = only(template, "AWS::Batch::ComputeEnvironment")
+    assert environment["ComputeResources"]["Type"] == "SPOT"
+    # The preset's fallbacks stay usable for one node: the container's request fits each of them.
+    assert environment["ComputeResources"]["InstanceTypes"] == ["g5.12xlarge", "g5.24xlarge", "g5.48xlarge"]
+    assert environment["ComputeResources"]["MaxvCpus"] == 192  # the largest type, g5.48xlarge
+    assert only(template, "AWS::Batch::JobDefinition")[1]["Type"] == "container"
+
+
+# --------------------------------------------------------------------------------------------
+# Guardrails on the cluster dimension, and no Auto Scaling group
+# --------------------------------------------------------------------------------------------
+
+
+def test_guardrails_read_the_cluster_dimension(built):
+    template, cluster = template_of(built, "trn1.32xlarge"), built[1]["trn1.32xlarge"]
+    assert not resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    alarms = {k: a for k, a in resources(template, "AWS::CloudWatch::Alarm").items()}
+    names = {stack_alarm for stack_alarm in cluster.guardrails.alarms}
+    assert names == {"Idle", "AcceleratorMemoryHigh", "CpuIdle", "HardwareErrors", "BillingEstimatedCharges"}
+    idle = alarms[cdk.Stack.of(cluster).get_logical_id(cluster.guardrails.alarms["Idle"].node.default_child)]
+    by_id = {m["Id"]: m for m in idle["Metrics"]}
+    assert by_id["inservice"]["Expression"] == "FILL(nodes, 0) / (PERIOD(nodes) / 60)"
+    gauge = by_id["nodes"]["MetricStat"]["Metric"]
+    assert gauge["MetricName"] == "mlcdk_nodes" and gauge["Namespace"] == "CWAgent"
+    assert gauge["Dimensions"] == [{"Name": "MlcdkCluster", "Value": cluster.cluster_name}]
+    busy = by_id["busy"]["MetricStat"]["Metric"]
+    assert busy["MetricName"] == "neuroncore_utilization"
+    assert busy["Dimensions"] == [{"Name": "MlcdkCluster", "Value": cluster.cluster_name}]
+
+
+def test_nodes_publish_the_cluster_dimension(built):
+    cluster = built[1]["p5.48xlarge"]
+    (lt,) = resources(template_of(built, "p5.48xlarge"), "AWS::EC2::LaunchTemplate").values()
+    text = json.dumps(lt["LaunchTemplateData"]["UserData"])
+    assert f'mlcdk_nodes:1|g|#MlcdkCluster:{cluster.cluster_name}' in text
+    assert f'"MlcdkCluster": "{cluster.cluster_name}"' in text.replace('\\"', '"')
+
+
+# --------------------------------------------------------------------------------------------
+# Gates: cfn-lint in every region that offers the type, and both nag packs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("instance_type", [c[0] for c in CLUSTERS])
+def test_cfn_lint_in_every_offered_region(built, instance_type):
+    result = built[0]
+    assert lint(result.template_paths[stack_id(instance_type)], [REGION]) == []
+    assert lint(result.template_paths["A" + stack_id(instance_type)], catalog.get(instance_type).regions) == []
+
+
+def test_nag_packs_pass(built):
+    assert nag_problems(built[0]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: each a ConfigurationError naming the parameter, before any resource exists
+# --------------------------------------------------------------------------------------------
+
+
+BAD = [
+    (dict(instance_type="p5.48xlarge", nodes=2, purchase=PurchaseOptions(option="spot")),
+     r"purchase \('spot'\) with engine='batch': AWS Batch runs multi-node parallel jobs on on-demand"),
+    (dict(instance_type="g5.12xlarge", nodes=1, purchase=PurchaseOptions(option="mixed")),
+     r"purchase \('mixed'\) with engine='batch'"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(image="Not An Image")),
+     r"job.image \('Not An Image'\) is not a valid image reference"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(image="")), r"job.image \(''\) must be a non-empty"),
+    (dict(instance_type="p5.48xlarge", nodes=513), r"nodes \(513\) must be a whole number from 1 to 512"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(timeout_hours=float("nan"))), r"job.timeout_hours \(nan\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(timeout_hours=0)), r"job.timeout_hours \(0\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(retry_attempts=11)), r"job.retry_attempts \(11\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(retry_attempts=True)), r"job.retry_attempts \(True\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(log_retention_days=31)), r"job.log_retention_days \(31\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job={"image": "x"}), r"job \(\{'image': 'x'\}\) must be a JobOptions"),
+    (dict(instance_type="p5.48xlarge", nodes=2, engine="slurm"), r"engine \('slurm'\) must be one of batch, nodes"),
+    (dict(instance_type="p5.48xlarge", nodes=2, engine="nodes", job=JobOptions()),
+     r"job: JobOptions configure the Batch job definition; engine='nodes' has none"),
+    (dict(instance_type="p5.48xlarge", nodes=2, schedule=ScaleSchedule(stop="0 20 * * *", start="0 7 * * *")),
+     r"schedule with engine='batch'"),
+    (dict(instance_type="p5.48xlarge", nodes=2, guardrails=GuardrailOptions(scale_to_zero_when_idle=True)),
+     r"guardrails.scale_to_zero_when_idle with engine='batch'"),
+    (dict(instance_type="trn1.32xlarge", nodes=2, availability_zone_id="use1-az6",  # offers trn1 and trn1n
+          purchase=PurchaseOptions(fallback_instance_types=("trn1n.32xlarge",))),
+     r"purchase.fallback_instance_types \(trn1n.32xlarge\): engine='batch' runs a multi-node job on one instance type"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD, ids=[m[:40] for _, m in BAD])
+def test_bad_input_is_refused_before_any_resource(kwargs, message):
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Bad", env=cdk.Environment(region=REGION))
+    with pytest.raises(ConfigurationError, match=message):
+        TrainingCluster(stack, "Cluster", **kwargs)
+    assert not stack.node.find_child("Cluster").node.children  # nothing was built
+
+
+def test_token_node_count_is_refused_with_the_reason():
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Token", env=cdk.Environment(region=REGION))
+    nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2).value_as_number
+    with pytest.raises(ConfigurationError, match="nodes: engine='batch' needs a concrete node count"):
+        TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=nodes)
+
+
+def test_preset_fallbacks_are_dropped_with_a_warning_on_multi_node_batch():
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Warn", env=cdk.Environment(region=REGION))
+    cluster = TrainingCluster(stack, "Cluster", preset="llm-pretrain-trainium", availability_zone_id="use1-az6")
+    assert cluster.instance_types == ("trn1.32xlarge",)
+    warnings = [m.data for m in cluster.node.metadata if m.type == "aws:cdk:warning"]
+    assert any("the preset's fallback types (trn1n.32xlarge) are not used" in str(w) for w in warnings)
+
+
+def test_engine_nodes_keeps_the_auto_scaling_group():
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Nodes", env=cdk.Environment(region=REGION))
+    cluster = TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=2, engine="nodes")
+    assert cluster.auto_scaling_group is not None and cluster.job_queue is None
+    assert isinstance(cluster.auto_scaling_group.node.default_child, cdk.CfnResource)
+    assert not [c for c in stack.node.find_all() if isinstance(c, ec2.CfnLaunchTemplate) and "Batch" in c.node.path]
