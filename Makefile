@@ -1,9 +1,11 @@
 # The two commands of the README:
-#   make deploy  the main job: deploy TrainingStack and InferenceStack to a local AWS emulator, print
+#   make deploy  the main job: deploy TrainingStack and InferenceStack to a local AWS emulator, run a
+#                2-node job there with `mlcdk submit`, print
 #                what was created, tear it down (TARGET=aws: your AWS account, after a confirmation)
 #   make test    the whole test suite, with the cdk-nag, cfn-lint and checkov gates
 # Both install what they need first (scripts/bootstrap.sh): a virtualenv with Node 24 and the
-# Python dependencies, and the pinned CDK CLI via npm ci; `make test` also installs checkov.
+# Python dependencies, and the pinned CDK CLI via npm ci; `make test` also installs checkov and
+# torch (the distributed-test extra, for the real two-node torchrun test).
 # `make run` synthesizes both stacks and summarizes them, without deploying.
 
 SHELL := /bin/bash

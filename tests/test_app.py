@@ -127,6 +127,14 @@ def test_cdk_synth_for_a_region_works_offline_and_pins_offered_azs(cdk_out):
     assert azs == set(catalog.get("trn1.32xlarge").offered_azs("us-west-2"))
 
 
+def test_synth_prints_no_deprecation_warning(cdk_out):
+    """Both stacks with both engines: a deprecated aws-cdk API prints "[WARNING] ... is deprecated" at synth."""
+    for engine in ("batch", "nodes"):
+        result = run_cdk("synth", "--quiet", "-c", f"engine={engine}", "--output", str(cdk_out / f"deprecation-{engine}"))
+        assert result.returncode == 0, result.stderr
+        assert "deprecated" not in result.stdout + result.stderr, engine
+
+
 def test_cdk_synth_with_a_bad_context_flag_fails_with_one_clear_line(cdk_out):
     result = run_cdk("synth", "-c", "nodes=four", "--quiet", "--output", str(cdk_out / "bad"))
     assert result.returncode != 0

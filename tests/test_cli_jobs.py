@@ -166,6 +166,24 @@ def submit(*args: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def test_submit_to_a_single_node_cluster_overrides_the_container(cloud, sent):
+    """A one-node cluster (and every spot one) has a container job definition: no node overrides there."""
+    single = cloud.batch.register_job_definition(jobDefinitionName="mlcdk-single", type="container",
+                                                 containerProperties={"image": IMAGE, "command": ["true"],
+                                                     "resourceRequirements": [{"type": "VCPU", "value": "4"},
+                                                                              {"type": "MEMORY", "value": "8192"}]},
+                                                 )["jobDefinitionArn"]
+    cloud.stack("SingleStack", {"JobQueue": cloud.queue, "JobDefinition": single, "JobLogGroup": LOG_GROUP,
+                                "MaxNodes": "1"})
+    result = invoke("submit", "--stack", "SingleStack", "--name", "finetune", "--", *USER_COMMAND)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    [request] = sent("submitjob")
+    assert request == {"jobName": "finetune", "jobQueue": cloud.queue, "jobDefinition": single,
+                       "containerOverrides": {"command": inline_command(["--", *USER_COMMAND])}}
+    line = error_line(invoke("submit", "--stack", "SingleStack", "--nodes", "2", *CMD))
+    assert line == "error: --nodes 2 is out of range: 1 to 1 (stack 'SingleStack''s MaxNodes)"
+
+
 def test_submit_runs_the_command_under_the_launcher_on_every_node(cloud, sent):
     result = invoke("submit", "--nodes", "2", "--name", "llama-pretrain_1", "--", *USER_COMMAND)
     assert result.exit_code == 0, result.output
@@ -334,9 +352,9 @@ def test_cancel_of_a_finished_job_changes_nothing(cloud, sent):
 
 CMD = ["--", "python", "train.py"]
 CHECKED_FIRST = [  # refused before any AWS call: no credentials, region or stack needed
-    (["submit", "--image", "trainer:latest:v2", *CMD], "--image 'trainer:latest:v2' is not an image reference"),
-    (["submit", "--image", "Trainer Image", *CMD], "--image 'Trainer Image' is not an image reference"),
-    (["submit", "--image", "trainer@sha256:abc", *CMD], "--image 'trainer@sha256:abc' is not an image reference"),
+    (["submit", "--image", "trainer:latest:v2", *CMD], "--image 'trainer:latest:v2' is not a valid image reference"),
+    (["submit", "--image", "Trainer Image", *CMD], "--image 'Trainer Image' is not a valid image reference"),
+    (["submit", "--image", "trainer@sha256:abc", *CMD], "--image 'trainer@sha256:abc' is not a valid image reference"),
     (["submit", "--name", "-leading-hyphen", *CMD], "--name '-leading-hyphen' is not a Batch job name"),
     (["submit", "--name", "x" * 129, *CMD], f"--name '{'x' * 129}' is not a Batch job name"),
     (["submit", "--name", "has.dot", *CMD], "--name 'has.dot' is not a Batch job name"),
@@ -409,12 +427,19 @@ def test_no_credentials_is_a_clear_error(monkeypatch):
     assert line.startswith("error: no AWS credentials found: configure them")
 
 
-def test_an_unexpected_aws_error_exits_1_with_its_code_on_one_line(cloud):
+def test_a_stack_whose_job_definition_is_gone_exits_2_naming_it(cloud):
     cloud.stack("Broken", {"JobQueue": cloud.queue, "JobDefinition": "arn:aws:batch:us-west-2:123456789012:"
                            "job-definition/gone:1", "MaxNodes": "2"})
-    line = error_line(invoke("submit", "--stack", "Broken", *CMD), code=1)
-    assert line == "error: ClientException: Job definition arn:aws:batch:us-west-2:123456789012:job-definition/gone:1 " \
-                   "does not exist"
+    line = error_line(invoke("submit", "--stack", "Broken", *CMD))
+    assert line == "error: job definition arn:aws:batch:us-west-2:123456789012:job-definition/gone:1 (the stack's " \
+                   "JobDefinition output) does not exist"
+
+
+def test_an_unexpected_aws_error_exits_1_with_its_code_on_one_line(cloud):
+    cloud.stack("NoQueue", {"JobQueue": "arn:aws:batch:us-west-2:123456789012:job-queue/gone",
+                            "JobDefinition": cloud.definition, "MaxNodes": "2"})
+    line = error_line(invoke("submit", "--stack", "NoQueue", *CMD), code=1)
+    assert line.startswith("error: ClientException: ")
 
 
 def test_catalog_and_advise_never_load_boto3():

@@ -30,12 +30,6 @@ DEFAULT_LOG_GROUP = "/aws/batch/job"  # Batch's own, for stacks without a JobLog
 POLL_SECONDS = (1.0, 10.0)  # --follow polls every second, backing off to every 10 s while nothing new arrives
 
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-# The Docker reference grammar (distribution/reference): [domain[:port]/]path[:tag][@sha256:digest].
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-IMAGE = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)?{_PATH}(?:/{_PATH})*"
-                   r"(?::\w[\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?")
-
 STACK = typer.Option("TrainingStack", "--stack", help="The CloudFormation stack of the cluster.")
 REGION = typer.Option(None, "--region", help="AWS region. Default: boto3's configured region.")
 
@@ -129,18 +123,28 @@ def connect(stack: str, region: str | None) -> Iterator[Cluster]:
         fail(str(exc), code=1)
 
 
-def _with_image(batch: Any, definition: str, image: str) -> str:
-    """Register a revision of ``definition`` that runs ``image`` on every node range; return its ARN."""
+def _definition(batch: Any, definition: str) -> dict[str, Any]:
     found = batch.describe_job_definitions(jobDefinitions=[definition])["jobDefinitions"]
     if not found:
         fail(f"job definition {definition} (the stack's JobDefinition output) does not exist")
-    ranges = found[0].get("nodeProperties", {}).get("nodeRangeProperties", [])
-    if not ranges or any("container" not in r for r in ranges):
-        fail(f"--image: job definition {definition} has no node containers to run the image in")
+    return found[0]
+
+
+def _with_image(batch: Any, found: dict[str, Any], image: str) -> str:
+    """Register a revision of job definition ``found`` that runs ``image`` in every container; return its ARN."""
+    definition = found["jobDefinitionArn"]
+    if found.get("type") == "container":
+        containers = [found["containerProperties"]] if "containerProperties" in found else []
+    else:
+        ranges = found.get("nodeProperties", {}).get("nodeRangeProperties", [])
+        containers = [r["container"] for r in ranges if "container" in r]
+        containers = containers if len(containers) == len(ranges) else []
+    if not containers:
+        fail(f"--image: job definition {definition} has no containers to run the image in")
     accepted = batch.meta.service_model.operation_model("RegisterJobDefinition").input_shape.members
-    revision = {key: value for key, value in found[0].items() if key in accepted}
-    for node_range in ranges:
-        node_range["container"]["image"] = image
+    revision = {key: value for key, value in found.items() if key in accepted}
+    for container in containers:
+        container["image"] = image
     arn = batch.register_job_definition(**revision)["jobDefinitionArn"]
     err.print(f"--image: registered {arn}, a copy of {definition} with image {image}", highlight=False, markup=False)
     return arn
@@ -161,6 +165,7 @@ def submit(
 ) -> None:
     """Submit a multi-node job to the stack's queue and print its ID."""
     from mlcdk.launch import inline_command
+    from mlcdk.presets.workloads import image_reference_problem
 
     if not command:
         fail("no command to run: put it after --, e.g. `mlcdk submit -- python train.py`")
@@ -168,21 +173,23 @@ def submit(
     if not JOB_NAME.fullmatch(name):
         fail(f"--name {name!r} is not a Batch job name: up to 128 letters, digits, hyphens and underscores, "
              "starting with a letter or digit")
-    if image is not None and not IMAGE.fullmatch(image):
-        fail(f"--image {image!r} is not an image reference: use registry/repository:tag "
-             "or registry/repository@sha256:<digest>")
+    if image is not None and (problem := image_reference_problem(image)) is not None:
+        fail(f"--image {image!r} {problem}")
     with connect(stack, region) as cluster:
         limit = cluster.max_nodes
         nodes = limit if nodes is None else nodes
         if not 1 <= nodes <= limit:
             fail(f"--nodes {nodes} is out of range: 1 to {limit} (stack {stack!r}'s MaxNodes)")
-        definition = cluster.output("JobDefinition")
-        if image is not None:
-            definition = _with_image(cluster.batch, definition, image)
-        overrides = {"numNodes": nodes, "nodePropertyOverrides": [
-            {"targetNodes": "0:", "containerOverrides": {"command": inline_command(["--", *command])}}]}
+        found = _definition(cluster.batch, cluster.output("JobDefinition"))
+        definition = found["jobDefinitionArn"] if image is None else _with_image(cluster.batch, found, image)
+        run = {"command": inline_command(["--", *command])}
+        if found.get("type") == "container":  # a one-node cluster (also the spot one): a single-node job
+            request = {"containerOverrides": run}
+        else:
+            request = {"nodeOverrides": {"numNodes": nodes, "nodePropertyOverrides": [
+                {"targetNodes": "0:", "containerOverrides": run}]}}
         job_id = cluster.batch.submit_job(jobName=name, jobQueue=cluster.queue, jobDefinition=definition,
-                                          nodeOverrides=overrides)["jobId"]
+                                          **request)["jobId"]
     if as_json:
         print_json({"jobId": job_id, "jobName": name, "queue": cluster.queue, "definition": definition, "nodes": nodes})
         return

@@ -201,7 +201,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
             self, "NodeGroup", spec=spec, min_capacity=low, max_capacity=high, desired_capacity=None,
             update_policy=autoscaling.UpdatePolicy.rolling_update(min_instances_in_service=low, max_batch_size=1,
                                                                   pause_time=warmup, wait_on_resource_signals=False),
-            health_check=autoscaling.HealthCheck.elb(grace=warmup), instance_warmup=warmup,
+            health_checks=autoscaling.HealthChecks.with_additional_checks(
+                additional_types=[autoscaling.AdditionalHealthCheckType.ELB], grace_period=warmup), instance_warmup=warmup,
             vpc=vpc, subnets=ec2.SubnetSelection(subnets=node_subnets), security_group=self.security_group,
             role=self.role, key=self.encryption_key, machine_image=image, user_data=user_data, storage=storage,
             root_device_name=root_device, efa=False, cluster_placement=False, purchase=purchase,

@@ -114,7 +114,7 @@ class NodeGroup(Construct):
         max_capacity: int,
         desired_capacity: int | None,
         update_policy: autoscaling.UpdatePolicy | None = None,
-        health_check: autoscaling.HealthCheck | None = None,
+        health_checks: autoscaling.HealthChecks | None = None,
         instance_warmup: cdk.Duration | None = None,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
@@ -144,7 +144,7 @@ class NodeGroup(Construct):
             desired_capacity=desired_capacity, group_metrics=[autoscaling.GroupMetrics.all()],
             notifications=[autoscaling.NotificationConfiguration(topic=notification_topic)],
             capacity_rebalance=purchase.uses_spot or None,
-            update_policy=update_policy, health_check=health_check, default_instance_warmup=instance_warmup,
+            update_policy=update_policy, health_checks=health_checks, default_instance_warmup=instance_warmup,
         )
         if mixed:
             on_demand_base, on_demand_above = {
