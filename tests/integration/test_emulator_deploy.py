@@ -1,6 +1,7 @@
-"""The README's deploy job end to end: scripts/emulator.py runs the real CDK CLI against a local moto server.
+"""The README's deploy job end to end: scripts/emulator.py runs the real CDK CLI against a local moto server,
+submits a 2-node job with the real `mlcdk submit`, and tears everything down.
 
-It needs no AWS account and no internet (dummy credentials, 127.0.0.1). About 20 s.
+It needs no AWS account and no internet (dummy credentials, 127.0.0.1). About 15 s.
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
 from tests.harness import ROOT
+from tests.integration.test_emulator_kill import MARKER, kill_leftovers, wait_until_gone
 
 pytestmark = pytest.mark.integration
 
@@ -21,10 +24,16 @@ pytestmark = pytest.mark.integration
 def run() -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")])
+    env[MARKER] = run_id = f"deploy-test-{uuid.uuid4().hex}"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=240)
-    result.wall_time = time.monotonic() - started
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py")], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=240)
+        result.wall_time = time.monotonic() - started
+        result.left, _ = wait_until_gone(run_id, timeout=5) if sys.platform.startswith("linux") else ({}, 0)
+    finally:
+        if sys.platform.startswith("linux"):
+            kill_leftovers(run_id)
     print(result.stdout, result.stderr, sep="\n")
     return result
 
@@ -51,7 +60,9 @@ def test_both_stacks_reach_create_complete(run):
 
 def test_training_launch_template_has_8_efa_only_interfaces_and_imdsv2(run):
     training = _section(run.stdout, "TrainingStack")
-    assert re.search(r"launch template lt-\w+ version \d+: trn1\.32xlarge,", training)
+    # The Batch compute environment's launch template, read back at the version the environment pins.
+    assert re.search(r"  Batch compute environment \S+\n(?:    .*\n)*?    launch template lt-\w+ version \d+: "
+                     r"trn1\.32xlarge,", training)
     assert re.search(r"network interfaces: 9 \(.*\); efa-only: 8; public IP: no;", training)
     assert "HttpTokens=required" in training
     assert re.search(r"volume \S+: \d+ GiB gp3, encrypted True, KMS key arn:aws:kms:\S+ \(ClusterKey", training)
@@ -64,6 +75,42 @@ def test_reads_back_security_groups_keys_buckets_and_cost(run):
     assert re.search(r"S3 bucket \S*checkpoints\S*: encryption aws:kms", training)
     cost = re.search(r"estimated monthly cost: \$([\d,]+\.\d\d)  - .*prices as of (\d{4}-\d\d-\d\d)", training)
     assert cost and float(cost.group(1).replace(",", "")) > 0
+
+
+def test_training_reads_back_the_batch_compute_environment_queue_and_job_definition(run):
+    training = _section(run.stdout, "TrainingStack")
+    assert "Auto Scaling group" not in training  # the Batch engine is the default
+    assert re.search(r"MANAGED EC2, state ENABLED, status VALID; vCPUs: min 0, max 256; instance types: "
+                     r"trn1\.32xlarge;", training)  # 2 x trn1.32xlarge x 128 vCPUs
+    assert "SecurityGroupIds: none (the launch template network interfaces carry the group)" in training
+    # Shown, not hidden: moto drops the cluster placement group the template asks for.
+    assert "placement group: none (the template asks for a cluster placement group; moto does not model" in training
+    version = re.search(r"launch template version: (\d+) \(pinned; the template's latest is (\d+)\)", training)
+    assert version and version.group(1) == version.group(2)
+    assert re.search(r"Batch job queue \S+: state ENABLED, status VALID, priority 1; compute environments: "
+                     r"TrainingStack-\S*ComputeEnvironment\S* \(order 1\)", training)
+    assert re.search(r"Batch job definition \S+:1: type multinode, status ACTIVE, NumNodes 2 \(main node 0\); "
+                     r"platform EC2; retry attempts \d+; timeout \d+ s", training)
+    assert re.search(r'node range "0:": image \S+; 128 vCPUs, \d+ MiB; 24 host devices;', training)  # 8 EFA + 16 Neuron
+    assert re.search(r"log group \S*JobLogs\S*: KMS key arn:aws:kms:\S+ \(ClusterKey\w+\), retention \d+ days", training)
+    assert re.search(r"EventBridge rule \S+: ENABLED; Batch Job State Change with status FAILED/SUCCEEDED on "
+                     r"\S*JobQueue\S*; targets: \S*AlarmTopic", training)
+
+
+def test_submits_a_two_node_job_with_the_cli_and_moto_marks_it_succeeded(run):
+    assert re.search(r"^==> mlcdk submit --stack TrainingStack --region us-east-1 --nodes 2 --name "
+                     r"mlcdk-emulator-check --json -- python3 train.py \.\.\.\n    ok \(\d+\.\d s\): job \S+ on 2 "
+                     r"node\(s\)", run.stdout, re.M)
+    job = re.search(r"^  job (\S+) \(mlcdk-emulator-check\): (\S+)\n((?:    .*\n)+)", run.stdout, re.M)
+    assert job, "no job read-back"
+    assert job.group(2) == "SUCCEEDED"
+    details = job.group(3)
+    assert re.search(r"^    nodes: 2 \(main node 0\);", details, re.M)
+    assert re.search(r"job definition \S+: type multinode, revision 1", details)
+    assert re.search(r'node range "0:": command python3 -c <\d+-character inline script> -- python3 train\.py$',
+                     details, re.M)
+    assert re.search(r"^      image \S+neuron\S+$", details, re.M)
+    assert "moto marks Batch jobs SUCCEEDED without running them" in details and "no container ran" in details
 
 
 def test_teardown_deletes_both_stacks_and_leaves_nothing(run):
@@ -80,6 +127,11 @@ def test_moto_server_process_is_gone(run):
     pid = int(re.search(r"moto server stopped \(pid (\d+)", run.stdout).group(1))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_no_process_of_the_run_is_left(run):
+    assert not run.left, f"processes of the run still running after it exited: {run.left}"
 
 
 def test_runs_within_two_minutes(run):
