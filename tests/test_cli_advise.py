@@ -105,6 +105,18 @@ def test_emit_context_prints_the_deploy_flags_for_training():
     assert (settings.training.instance_type, settings.training.nodes) == (top.instance_type, top.nodes)
 
 
+def test_emit_context_for_multi_node_spot_training_chooses_the_nodes_engine():
+    """Batch runs multi-node jobs on demand only: spot training on several nodes needs -c engine=nodes."""
+    result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--spot", "--emit-context")
+    assert result.exit_code == 0, result.output
+    top = advise(Workload(task="training", params="70B", regions="us-east-1", purchase_option="spot"))[0]
+    assert top.nodes > 1
+    context = dict(flag.split("=", 1) for flag in result.stdout.strip().split(" -c ")[1:])
+    assert (context["purchase_option"], context["engine"]) == ("spot", "nodes")
+    assert read_settings(context).engine == "nodes"  # accepted as it stands
+    assert "warning" not in result.stderr
+
+
 def test_emit_context_for_inference_targets_the_inference_stack():
     result = invoke("--task", "inference", "--model", "llama-3-8b", "--region", "us-east-1", "--emit-context")
     top = advise(Workload(task="inference", model="llama-3-8b", regions="us-east-1"))[0]

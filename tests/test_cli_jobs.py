@@ -2,31 +2,35 @@
 
 moto 5.2.5 models Batch multi-node jobs only in part; where it falls short the test says so and works around
 it through moto itself (its request recorder, its own job model), never with a hand-rolled AWS stand-in:
-- SubmitJob drops nodeOverrides, so the request as sent is read back from moto's recorder;
-- DescribeJobDefinitions leaves out nodeProperties, which `submit --image` copies (the `moto_gaps` fixture adds them);
+- SubmitJob drops nodeOverrides and DescribeJobDefinitions leaves out nodeProperties (which `submit --image`
+  copies): the `moto_gaps` fixture applies the emulator's own fixes (scripts/moto_fixes.py), and the request as
+  sent is also read back from moto's recorder;
 - a multi-node job has no node jobs `<id>#<n>` (real Batch's carry each node's log stream): `add_node_job` adds one;
 - jobs finish at once (use_docker False), so tests that need a queued or running job set its status in moto's model.
 """
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.batch.models import Job, JobDefinition, batch_backends
+from moto.batch.models import Job, batch_backends
 from moto.moto_api import recorder
 from typer.testing import CliRunner
 
 from mlcdk.cli import app, jobs
 from mlcdk.launch import inline_command
 
+ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
 ACCOUNT = "123456789012"  # moto's
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/train:1"
@@ -83,14 +87,14 @@ def add_node_job(cloud: Cloud, job_id: str, node: int) -> str:
 
 
 @pytest.fixture
-def moto_gaps(monkeypatch):
-    """moto 5.2.5's DescribeJobDefinitions leaves out nodeProperties; real Batch returns them."""
-    describe = JobDefinition.describe
-
-    def with_node_properties(self: JobDefinition) -> dict[str, Any]:
-        return {**describe(self), **({"nodeProperties": self.node_properties} if self.node_properties else {})}
-
-    monkeypatch.setattr(JobDefinition, "describe", with_node_properties)
+def moto_gaps():
+    """The emulator's fixes of moto 5.2.5 (scripts/moto_fixes.py), among them: DescribeJobDefinitions returns
+    nodeProperties, and SubmitJob keeps nodeOverrides, as real Batch does."""
+    spec = importlib.util.spec_from_file_location("mlcdk_moto_fixes_cli", ROOT / "scripts" / "moto_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+    with fixes.moto_fixes():
+        yield
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ def _emit_context(advice: Any) -> None:
     if workload.trains:
         stack, context = "TrainingStack", {"instance_type": top.instance_type, "nodes": str(top.nodes),
                                            "purchase_option": option}
+        from mlcdk.presets.workloads import engine_purchase_problem
+        if engine_purchase_problem("batch", option, top.nodes):  # Batch runs multi-node jobs on demand only
+            context["engine"] = "nodes"
     else:
         stack, context = "InferenceStack", {"inference_instance_type": top.instance_type,
                                             "inference_purchase_option": option}

@@ -37,11 +37,11 @@ from constructs import Construct
 
 from mlcdk import launch
 from mlcdk.constructs import security
-from mlcdk.constructs.efa import efa_interfaces
+from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.node_group import node_launch_template
 from mlcdk.constructs.options import JobOptions, StorageOptions
-from mlcdk.presets import workloads
+from mlcdk.presets import catalog, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 #: Share of the type's nominal memory a job's container asks for. ECS registers less than the nominal
@@ -79,8 +79,7 @@ def device_paths(spec: InstanceSpec, efa: bool) -> list[str]:
     """Host devices the container needs: /dev/infiniband/uverbsN per EFA interface, /dev/neuronN per device."""
     paths = []
     if efa:
-        count = sum(nic["InterfaceType"] in ("efa", "efa-only") for nic in efa_interfaces(spec))
-        paths += [f"/dev/infiniband/uverbs{i}" for i in range(count)]
+        paths += [f"/dev/infiniband/uverbs{i}" for i in range(efa_device_count(spec))]
     acc = spec.accelerator
     if acc is not None and acc.kind == "neuron":
         paths += [f"/dev/neuron{i}" for i in range(acc.count)]
@@ -123,7 +122,6 @@ class BatchEngine(Construct):
             machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
             cluster_placement=cluster_placement, placement_in_template=False)
 
-        from mlcdk.presets import catalog
         largest = max(catalog.get(t).vcpus for t in instance_types)
         gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
         self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(

@@ -29,3 +29,8 @@ def efa_interfaces(spec: InstanceSpec) -> list[dict[str, Any]]:
         interfaces.append({"NetworkCardIndex": card, "DeviceIndex": device, "InterfaceType": "efa-only",
                            "DeleteOnTermination": True})
     return interfaces
+
+
+def efa_device_count(spec: InstanceSpec) -> int:
+    """EFA devices a node of ``spec`` gets from :func:`efa_interfaces` (one /dev/infiniband/uverbsN each)."""
+    return sum(nic["InterfaceType"] in ("efa", "efa-only") for nic in efa_interfaces(spec))

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from mlcdk.constructs import security
 from mlcdk.constructs.batch_engine import BatchEngine
-from mlcdk.constructs.efa import efa_interfaces
+from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
@@ -190,7 +190,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.engine, self.cluster_name = engine, cdk.Names.unique_id(self)
         grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         user_data = ec2.UserData.for_linux()
-        devices = sum(n["InterfaceType"] != "interface" for n in efa_interfaces(spec)) if efa else None
+        devices = efa_device_count(spec) if efa else None
         user_data.add_commands(*bootstrap(
             spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
             cluster=self.cluster_name, batch_efa_devices=devices if batch_engine else None,
