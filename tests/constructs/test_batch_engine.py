@@ -11,8 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 
-from mlcdk import ConfigurationError, GuardrailOptions, PurchaseOptions, ScaleSchedule, TrainingCluster
-from mlcdk.constructs.options import JobOptions
+from mlcdk import ConfigurationError, GuardrailOptions, JobOptions, PurchaseOptions, ScaleSchedule, TrainingCluster
 from mlcdk.presets import catalog
 from tests.harness import cli_context, lint, nag_problems, synth
 
