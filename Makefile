@@ -34,10 +34,14 @@ deploy: setup
 bench: setup
 	python benchmarks/synth.py
 	python benchmarks/catalog.py
+	python benchmarks/advisor.py
 
-# Regenerate the bundled catalog snapshot offline (moto's EC2 data + data/prices), and cdk.context.json.
+# Regenerate the bundled catalog snapshot offline (moto's EC2 data + mlcdk/presets/data/supplements.json +
+# data/prices), stamped with the price data's date. It also refreshes the packaged gzip copy of data/prices,
+# the default price input of `mlcdk catalog refresh --offline` outside the repository.
 catalog: setup
-	mlcdk catalog refresh --offline --as-of $$(python -c "import json;print(json.load(open('mlcdk/presets/data/instance_types.json'))['as_of'])")
+	python -c "from pathlib import Path; from mlcdk.presets import refresh; refresh.package_price_data(Path('data/prices/aws-ml-instance-prices.csv'))"
+	mlcdk catalog refresh --offline --prices-csv data/prices/aws-ml-instance-prices.csv --output mlcdk/presets/data
 
 context: setup
 	python scripts/generate_context.py

@@ -23,8 +23,12 @@ _LAZY = {
     "FleetAlarmOptions": "mlcdk.constructs.inference_fleet",
     "GuardrailOptions": "mlcdk.constructs.guardrails",
     "PurchaseOptions": "mlcdk.constructs.options",
+    "CapacityOptions": "mlcdk.constructs.options",
     "JobOptions": "mlcdk.constructs.options",
     "StorageOptions": "mlcdk.constructs.options",
+    "SharedStorageOptions": "mlcdk.constructs.options",
+    "DataRepositoryLink": "mlcdk.constructs.options",
+    "ExistingFileSystem": "mlcdk.constructs.options",
     "ScaleSchedule": "mlcdk.constructs.options",
     "TrainingStack": "mlcdk.stacks",
     "InferenceStack": "mlcdk.stacks",
@@ -34,7 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcdk.constructs.guardrails import GuardrailOptions
     from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
     from mlcdk.constructs.network import PrivateNetwork
-    from mlcdk.constructs.options import JobOptions, PurchaseOptions, ScaleSchedule, StorageOptions
+    from mlcdk.constructs.options import (
+        CapacityOptions, DataRepositoryLink, ExistingFileSystem, JobOptions, PurchaseOptions, ScaleSchedule,
+        SharedStorageOptions, StorageOptions,
+    )
     from mlcdk.constructs.training_cluster import TrainingCluster
     from mlcdk.stacks import InferenceStack, TrainingStack
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, workloads
+from mlcdk.presets import catalog, fsx, workloads
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
 DEFAULT_INFERENCE_PRESET = "llm-serving-inferentia2"
 #: Upper bounds that catch typos ("-c nodes=400000"); far above any real cluster, well below quotas' reach.
 MAX_NODES = 512
 MAX_CAPACITY = 1000
+#: Upper bound of ``shared_storage_gib`` that catches typos (1,000 steps of 2,400 GiB).
+MAX_SHARED_STORAGE_GIB = 2_400_000
 #: How many offered AZs a stack's network spans (a cluster uses one; a fleet spreads across them).
 MAX_NETWORK_AZS = 3
 
@@ -42,6 +44,7 @@ CONTEXT_KEYS = {
     "purchase_option": "training purchase option: on-demand, spot or mixed; overrides the preset's",
     "inference_purchase_option": "inference purchase option: on-demand, spot or mixed; overrides the preset's",
     "removal_policy": "retain (default) or destroy: what happens to the checkpoint bucket and keys on stack deletion",
+    "shared_storage_gib": "training: an FSx for Lustre file system (PERSISTENT_2) of this many GiB at /fsx on every node, linked to the checkpoint bucket: 1200, 2400 or a multiple of 2400; default: none (it is billed while it exists)",
     "emulator": "true only for the local AWS emulator: an AMI parameter the emulator knows; never for real deploys",
 }
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
@@ -79,6 +82,7 @@ class AppSettings:
     emulator: bool = False
     stacks: tuple[str, ...] = ("TrainingStack", "InferenceStack")
     engine: str = "batch"
+    shared_storage_gib: int | None = None  #: the training cluster's FSx for Lustre capacity; None: no file system
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -204,7 +208,16 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         emulator=_bool(context, "emulator"),
         stacks=stacks,
         engine=engine,
+        shared_storage_gib=_shared_storage_gib(context),
     )
+
+
+def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:
+    gib = _int(context, "shared_storage_gib", 1200, MAX_SHARED_STORAGE_GIB)
+    problem = fsx.capacity_problem(fsx.BUILT_DEPLOYMENT_TYPES[0], gib) if gib is not None else None
+    if problem is not None:
+        raise ConfigurationError(f"shared_storage_gib ({gib}) {problem}")
+    return gib
 
 
 def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from mlcdk.constructs.inference_fleet import InferenceFleet
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.options import PurchaseOptions, StorageOptions
+from mlcdk.constructs.options import PurchaseOptions, SharedStorageOptions, StorageOptions
 from mlcdk.constructs.training_cluster import TrainingCluster
 from mlcdk.presets.workloads import default_machine_image
 from mlcdk.settings import CONTEXT_KEYS, EMULATOR_AMI_PARAMETER, AppSettings, WorkloadSettings, read_settings
@@ -42,21 +42,26 @@ JOB_OUTPUTS = ("JobQueue", "JobDefinition", "JobLogGroup", "MaxNodes")
 
 
 class TrainingStack(_WorkloadStack):
-    """The training side: a TrainingCluster from context keys ``preset``, ``instance_type``, ``nodes`` and
-    ``engine``. With the Batch engine it outputs the job queue, job definition, log group and node count that
-    the CLI's job commands read (JOB_OUTPUTS)."""
+    """The training side: a TrainingCluster from context keys ``preset``, ``instance_type``, ``nodes``, ``engine``
+    and ``shared_storage_gib`` (an FSx for Lustre file system at /fsx, output as SharedFileSystem). With the Batch
+    engine it outputs the job queue, job definition, log group and node count that the CLI's job commands read
+    (JOB_OUTPUTS)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
                  alarm_emails: tuple[str, ...] = (), removal_policy: str = "retain", emulator: bool = False,
-                 engine: str = "batch", **kwargs) -> None:
+                 engine: str = "batch", shared_storage_gib: int | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
         self.cluster = TrainingCluster(
             self, "Cluster", preset=workload.preset, instance_type=workload.instance_type, nodes=workload.nodes,
             engine=engine, vpc=self.network.vpc, alarm_emails=alarm_emails, removal_policy=_removal(removal_policy),
             purchase=_purchase(workload),
             machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
-            storage=StorageOptions(root_device_name=_catalog_root_device(workload, engine)) if emulator else None)
+            storage=StorageOptions(root_device_name=_catalog_root_device(workload, engine)) if emulator else None,
+            shared_storage=SharedStorageOptions(storage_capacity_gib=shared_storage_gib) if shared_storage_gib else None)
         cdk.CfnOutput(self, "CheckpointBucket", value=self.cluster.checkpoint_bucket.bucket_name)
+        if self.cluster.shared_storage is not None:
+            cdk.CfnOutput(self, "SharedFileSystem", value=self.cluster.shared_storage.file_system_id,
+                          description=f"FSx for Lustre file system mounted at {self.cluster.shared_storage.mount_point}")
         if self.cluster.auto_scaling_group is not None:
             cdk.CfnOutput(self, "AutoScalingGroup", value=self.cluster.auto_scaling_group.auto_scaling_group_name)
         else:
@@ -118,6 +123,7 @@ def add_stacks(app: cdk.App, settings: AppSettings) -> list[cdk.Stack]:
     stacks: list[cdk.Stack] = []
     if TRAINING_STACK in settings.stacks:
         stacks.append(TrainingStack(app, TRAINING_STACK, workload=settings.training, engine=settings.engine,
+                                    shared_storage_gib=settings.shared_storage_gib,
                                     description="mlcdk training cluster and its network", **common))
     if INFERENCE_STACK in settings.stacks:
         stacks.append(InferenceStack(app, INFERENCE_STACK, workload=settings.inference,

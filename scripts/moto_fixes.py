@@ -23,8 +23,9 @@ MOTO_FIXES = (
     "(moto raised KeyError 'TagKey', so every tagged key failed as 'Fn::GetAtt references undefined resource')",
     "AWS::KMS::Key KeyPolicy: stored as JSON text (moto stored the template's object, and every later "
     "DescribeKey on the key answered HTTP 500: 'the JSON object must be str ... not dict')",
-    "Fn::GetAtt on a resource type moto does not model (AWS::CloudWatch::Alarm, AWS::EC2::PlacementGroup) "
-    "returns a placeholder 'arn:aws:moto-unmodeled:...' string instead of failing the stack",
+    "Fn::GetAtt on a resource type moto does not model (AWS::CloudWatch::Alarm, AWS::EC2::PlacementGroup, "
+    "AWS::FSx::FileSystem's LustreMountName in the node user data) returns a placeholder "
+    "'arn:aws:moto-unmodeled:...' string instead of failing the stack",
     "ExecuteChangeSet (how cdk deploy creates a stack) also installs the change set's template on the stack, "
     "so DescribeStacks returns its Outputs and Exports (moto kept the empty placeholder template: no outputs at all)",
     "AWS::EC2::RouteTable is deleted with its stack (moto kept it, so the VPC's deletion failed with "

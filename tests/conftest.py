@@ -11,5 +11,7 @@ if (_BIN / "node").exists():
 # Tests never use real AWS credentials.
 for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)
+# Tests read the bundled catalog snapshot, never a refreshed one a developer exported.
+os.environ.pop("MLCDK_CATALOG", None)
 os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/mlcdk-tests")
 os.environ.setdefault("AWS_CONFIG_FILE", "/nonexistent/mlcdk-tests")

@@ -128,9 +128,11 @@ def test_cdk_synth_for_a_region_works_offline_and_pins_offered_azs(cdk_out):
 
 
 def test_synth_prints_no_deprecation_warning(cdk_out):
-    """Both stacks with both engines: a deprecated aws-cdk API prints "[WARNING] ... is deprecated" at synth."""
-    for engine in ("batch", "nodes"):
-        result = run_cdk("synth", "--quiet", "-c", f"engine={engine}", "--output", str(cdk_out / f"deprecation-{engine}"))
+    """Both stacks with both engines (shared storage on the second): a deprecated aws-cdk API prints
+    "[WARNING] ... is deprecated" at synth."""
+    for engine, extra in (("batch", []), ("nodes", ["-c", "shared_storage_gib=1200"])):
+        result = run_cdk("synth", "--quiet", "-c", f"engine={engine}", *extra, "--output",
+                         str(cdk_out / f"deprecation-{engine}"))
         assert result.returncode == 0, result.stderr
         assert "deprecated" not in result.stdout + result.stderr, engine
 
@@ -205,3 +207,18 @@ def test_emulator_context_changes_only_the_ami_parameter():
     assert json.dumps(emulated, sort_keys=True).replace(emulated_name, real_name).replace(
         "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
         "/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id") == json.dumps(real, sort_keys=True)
+
+
+def test_shared_storage_flag_adds_a_file_system_that_passes_the_gates():
+    result = synth(build_app, cli_context(region="us-east-1", stacks="TrainingStack", shared_storage_gib="2400"))
+    template = result.templates["TrainingStack"]
+    (fs,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::FSx::FileSystem"]
+    assert (fs["StorageCapacity"], fs["LustreConfiguration"]["DeploymentType"]) == (2400, "PERSISTENT_2")
+    assert "SharedFileSystem" in template["Outputs"]
+    (cost,) = [o for k, o in template["Outputs"].items() if k.startswith("ClusterGuardrailsEstimatedMonthlyCostUsd")]
+    assert "plus FSx for Lustre PERSISTENT_2 125 MB/s/TiB 2400 GiB at $0.145/GB-month" in cost["Description"]
+    assert "$348.00/month" in cost["Description"]  # 2,400 GiB x $0.145
+    assert nag_problems(result) == []
+    assert lint(result.template_paths["TrainingStack"], ["us-east-1"]) == []
+    assert not [r for r in synth(build_app, cli_context(region="us-east-1", stacks="TrainingStack"), nag=False)
+                .templates["TrainingStack"]["Resources"].values() if r["Type"].startswith("AWS::FSx::")]  # off by default

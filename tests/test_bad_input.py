@@ -8,14 +8,16 @@ import json
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mlcdk import (
-    ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions, StorageOptions, TrainingCluster,
+    CapacityOptions, ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions, StorageOptions, TrainingCluster,
 )
 from mlcdk.cli import app as cli
+from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
 from mlcdk.presets import workloads
 from mlcdk.settings import read_settings
 from tests.harness import cli_context
@@ -25,6 +27,13 @@ def training(**kwargs):
     region = kwargs.pop("region", "us-east-1")
     stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
     TrainingCluster(stack, "Cluster", **kwargs)
+
+
+def training_in_vpc(vpc_id, **kwargs):
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region="us-east-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id=vpc_id, availability_zones=["us-east-1a"],
+                                      private_subnet_ids=["subnet-0aaa"])
+    TrainingCluster(stack, "Cluster", vpc=vpc, **kwargs)
 
 
 def fleet(**kwargs):
@@ -85,6 +94,25 @@ CASES = [
     # options that contradict the type
     ("cluster-efa-unsupported", lambda t: training(instance_type="g5.2xlarge", efa=True), "efa: g5.2xlarge does not support EFA"),
     ("cluster-bad-purchase", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="savings")), "purchase.option ('savings') must be one of on-demand, spot, mixed"),
+    ("cluster-amd-gpu", lambda t: training(instance_type="g4ad.4xlarge"), "instance_type: TrainingCluster runs NVIDIA GPUs, AWS Neuron devices or CPUs; g4ad.4xlarge has AMD Radeon Pro V520 accelerators"),
+    ("fleet-gaudi", lambda t: fleet(instance_type="dl1.24xlarge"), "instance_type: InferenceFleet runs NVIDIA GPUs, AWS Neuron devices or CPUs; dl1.24xlarge has Habana Gaudi HL-205 accelerators"),
+    # capacity you hold: reservations and Capacity Blocks
+    ("capacity-bad-id", lambda t: training(instance_type="p5.48xlarge", nodes=2, capacity=CapacityOptions(reservation_id="cr-12")), "capacity.reservation_id ('cr-12') must be 'cr-' followed by 17 lowercase hexadecimal digits"),
+    ("capacity-block-no-type", lambda t: training(instance_type="g6.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", capacity_block=True, availability_zone_id="use1-az1")), "capacity.capacity_block: Capacity Blocks for ML are not sold for g6.xlarge"),
+    ("capacity-block-placement", lambda t: training(instance_type="p5.48xlarge", nodes=2, placement_group=True, capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", capacity_block=True, availability_zone_id="use1-az6")), "placement_group=True with a Capacity Block"),
+    ("capacity-block-other-az", lambda t: training(instance_type="p5.48xlarge", nodes=2, availability_zone_id="use1-az1", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", capacity_block=True, availability_zone_id="use1-az6")), "availability_zone_id (use1-az1) differs from capacity.availability_zone_id (use1-az6)"),
+    ("capacity-spot", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="spot"), capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0")), "purchase ('spot') with capacity: reserved capacity runs on-demand nodes"),
+    ("capacity-open-target", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", preference="open")), "capacity.preference ('open') cannot go with a reservation target"),
+    ("capacity-price-inf", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", hourly_price_usd=float("inf"))), "capacity.hourly_price_usd (inf) must be a positive, finite number"),
+    ("fleet-capacity-no-az", lambda t: fleet(instance_type="inf2.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0")), "capacity: a fleet with a reservation target needs capacity.availability_zone_id"),
+    # shared storage (FSx for Lustre)
+    ("storage-capacity", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(storage_capacity_gib=1000)), "shared_storage.storage_capacity_gib (1000) must be 1200, 2400 or a multiple of 2400 GiB for PERSISTENT_2"),
+    ("storage-throughput", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(throughput_mbps_per_tib=100)), "shared_storage.throughput_mbps_per_tib (100) must be one of 125, 250, 500, 1000 for PERSISTENT_2"),
+    ("storage-nine-links", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=tuple(DataRepositoryLink(f"s3://example-data-{i}/", f"/data{i}") for i in range(8)))), "shared_storage: 9 data repository associations (the checkpoint link and 8 data_repositories) is more than FSx allows (8)"),
+    ("storage-relative-path", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=(DataRepositoryLink("s3://example-data/", "data"),))), "shared_storage.data_repositories[0].path ('data') must be an absolute file-system path"),
+    ("storage-scratch-1-links", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(deployment_type="SCRATCH_1")), "shared_storage.deployment_type ('SCRATCH_1') cannot have data repository associations"),
+    ("storage-other-vpc", lambda t: training_in_vpc("vpc-0aaa", instance_type="g5.xlarge", shared_storage=SharedStorageOptions(existing_file_system=ExistingFileSystem("fs-0123456789abcdef0", "fs.example", "abcdefgh", "sg-0123456789abcdef0", vpc_id="vpc-0bbb"))), "shared_storage.existing_file_system.vpc_id (vpc-0bbb) is not the cluster's VPC (vpc-0aaa)"),
+    ("context-storage-capacity", lambda t: read_settings({"shared_storage_gib": "3000"}), "shared_storage_gib (3000) must be 1200, 2400 or a multiple of 2400 GiB"),
     ("fleet-public-no-tls", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(internet_facing=True)), "load_balancer: an internet-facing fleet needs a certificate"),
     ("fleet-waf-on-nlb", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(signal="cpu"), load_balancer=LoadBalancerOptions(kind="network", web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")), "load_balancer.web_acl_arn: AWS WAF protects application load balancers only"),
     ("fleet-waf-not-an-arn", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(web_acl_arn="my-acl")), "load_balancer.web_acl_arn ('my-acl') must be a regional WAFv2 web ACL ARN"),
@@ -117,11 +145,11 @@ def test_the_table_has_at_least_40_cases_and_the_readme_says_how_many():
 
 CLI_CASES = [
     (["catalog", "show", "trn1.32xlarg"], "error: instance_type: unknown instance type 'trn1.32xlarg'"),
-    (["catalog", "list", "--region", "mars-1"], "error: region: unknown region 'mars-1'"),
+    (["catalog", "list", "--region", "mars-1"], "error: --region: unknown region 'mars-1'"),
     (["presets", "show", "nope"], "error: preset: unknown preset 'nope'"),
-    (["advise", "--task", "training", "--params", "-3B", "--region", "us-east-1"], "error: params"),
-    (["advise", "--task", "teaching", "--params", "7B"], "error: task"),
-    (["advise", "--task", "inference", "--params", "7B", "--precision", "fp7"], "error: precision"),
+    (["advise", "--task", "training", "--params", "-3B", "--region", "us-east-1"], "error: --params"),
+    (["advise", "--task", "teaching", "--params", "7B"], "error: --task"),
+    (["advise", "--task", "inference", "--params", "7B", "--precision", "fp7"], "error: --precision"),
 ]
 
 

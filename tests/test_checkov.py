@@ -118,6 +118,9 @@ SCANNED = {
                                             purchase_option="spot", inference_purchase_option="mixed", engine="nodes",
                                             removal_policy="destroy")),
     "fleets: public HTTPS+WAF, internal NLB": (_fleets, {}),
+    "training, us-east-1, nodes, FSx for Lustre": (_app, dict(region="us-east-1", account="123456789012",
+                                                            stacks="TrainingStack", engine="nodes",
+                                                            shared_storage_gib="1200")),
 }
 
 

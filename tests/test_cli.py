@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -56,7 +57,56 @@ def test_unknown_type_exits_2_with_one_line_and_close_matches():
 
 def test_unknown_region_exits_2():
     result = runner.invoke(app, ["catalog", "list", "--region", "us-east-9"])
-    assert result.exit_code == 2 and "unknown region 'us-east-9'" in result.output
+    assert result.exit_code == 2 and "--region: unknown region 'us-east-9'" in result.output
+
+
+def test_unknown_family_exits_2_with_one_line_and_suggestions():
+    result = runner.invoke(app, ["catalog", "list", "--family", "trn9"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == ["error: --family: unknown family 'trn9'; did you mean 'trn2' or 'trn1' or 'trn2u'?"]
+
+
+def test_catalog_types_and_families_are_case_insensitive():
+    listed = runner.invoke(app, ["catalog", "list", "--family", "INF2", "--json"])
+    assert listed.exit_code == 0 and {r["instance_type"] for r in json.loads(listed.output)["instance_types"]} == {
+        "inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "inf2.48xlarge"}
+    shown = runner.invoke(app, ["catalog", "show", "P3.2XLARGE", "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.output)["instance_type"] == "p3.2xlarge"
+
+
+def test_one_instance_type_is_singular():
+    result = runner.invoke(app, ["catalog", "list", "--family", "dl1"])
+    assert result.exit_code == 0 and result.output.splitlines()[0].strip() == "1 instance type"
+    assert "2 instance types" in runner.invoke(app, ["catalog", "list", "--family", "trn1"]).output
+
+
+def test_catalog_show_names_the_source_and_the_generation():
+    p3 = runner.invoke(app, ["catalog", "show", "p3.2xlarge", "--region", "us-east-1"])
+    assert p3.exit_code == 0, p3.output
+    for fact in ("1x NVIDIA V100", "16 GiB each", "8 / 61 GiB", "moto 5.1.22", "$3.0600", "current"):
+        assert fact in p3.output, fact
+    g5 = runner.invoke(app, ["catalog", "show", "g5.xlarge", "--json"])
+    assert json.loads(g5.output)["previous_generation"] is True
+    g3 = json.loads(runner.invoke(app, ["catalog", "show", "g3.4xlarge", "--json"]).output)
+    assert g3["prices"]["us-east-1"] == {"on_demand": None, "spot": {}} and "moto 5.0.0" in g3["specs_source"]
+    listed = json.loads(runner.invoke(app, ["catalog", "list", "--family", "g5", "--json"]).output)
+    assert all(row["previous_generation"] for row in listed["instance_types"])
+    table = runner.invoke(app, ["catalog", "list", "--family", "g5"]).output
+    assert "gen." in table and table.count("prev") == 8
+
+
+def test_a_refreshed_snapshot_is_used_through_mlcdk_catalog(tmp_path):
+    for name in ("instance_types.json", "offerings.json", "prices.json"):
+        (tmp_path / name).write_bytes((catalog.DATA_DIR / name).read_bytes())
+    prices = json.loads((tmp_path / "prices.json").read_text())
+    prices["prices"]["trn1.32xlarge"]["us-east-1"]["on_demand"] = 19.99
+    (tmp_path / "prices.json").write_text(json.dumps(prices))
+    env = {**os.environ, "MLCDK_CATALOG": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "mlcdk.cli", "catalog", "show", "trn1.32xlarge", "--json"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["prices"]["us-east-1"]["on_demand"] == 19.99
 
 
 def test_presets_list_and_show():

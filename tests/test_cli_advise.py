@@ -1,4 +1,4 @@
-"""`mlcdk advise`: a table or JSON of the library's advice, deploy flags for the top pick, exit 2 when nothing fits."""
+"""`mlcdk advise`: a table or JSON of the library's advice, deploy flags for the top pick, exit 2 with one line."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlcdk.cli import app
+from mlcdk.cli.advise import flags, headroom_fraction
+from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog
 from mlcdk.presets.advisor import advise
 from mlcdk.presets.sizing import Workload
@@ -29,68 +31,195 @@ def one_line(result) -> str:
     return lines[0]
 
 
-def test_table_shows_the_top_pick_its_cost_and_the_price_date():
+def document(*args: str) -> dict:
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def context_of(line: str) -> dict[str, str]:
+    return dict(flag.split("=", 1) for flag in line.strip().split(" -c ")[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# Tables and JSON
+# --------------------------------------------------------------------------------------------
+
+
+def test_table_shows_the_top_pick_its_job_and_the_per_device_fit():
     result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--top", "3")
     assert result.exit_code == 0, result.output
     top = advise(Workload(task="training", params="70B", regions="us-east-1"))[0]
     assert top.instance_type in result.output and f"${top.hourly_cost_usd:,.2f}" in result.output
-    assert f"Prices: on-demand, as of {PRICES_AS_OF}." in result.output
-    assert "Memory: 1,251.7 GiB" in result.output  # 70e9 x 16 x 1.2 bytes
-    assert "3 of " in result.output
+    assert f"{top.memory_needed_per_device_gib:,.1f}/{top.memory_per_device_gib:,.1f}" in result.output
+    for words in ("cheapest job first", "days", "job $", "GiB/device need/cap", "in us-east-1",
+                  f"Prices: on-demand, as of {PRICES_AS_OF}.", "Memory: 1,251.7 GiB",
+                  "reference job of 20 tokens per parameter (1.4T tokens",
+                  "at most 90% of each device's memory (--memory-headroom 10%"):
+        assert words in result.output, words
 
 
-def test_json_lists_the_top_recommendations_in_order():
-    result = invoke("--task", "inference", "--model", "llama-3-8b", "--region", "us-west-2", "--top", "4", "--json")
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+def test_json_carries_the_per_device_need_and_capacity():
+    doc = document("--task", "inference", "--model", "llama-3-8b", "--region", "us-west-2", "--top", "4")
     expected = advise(Workload(task="inference", model="llama-3-8b", regions="us-west-2"))
-    assert [r["instance_type"] for r in document["recommendations"]] == [r.instance_type for r in expected[:4]]
-    assert document["prices_as_of"] == PRICES_AS_OF and document["ranking"] == "hourly cost"
-    assert document["memory"]["total_gib"] == pytest.approx(expected.memory.total_gib)
-    assert document["fitting_configurations"] == len(expected) and "exclusions" not in document
+    assert [r["instance_type"] for r in doc["recommendations"]] == [r.instance_type for r in expected[:4]]
+    assert doc["prices_as_of"] == PRICES_AS_OF and doc["ranking"] == "hourly cost"
+    first = doc["recommendations"][0]
+    assert first["memory_needed_per_device_gib"] == pytest.approx(expected.memory.total_gib / first["devices"])
+    assert first["memory_per_device_gib"] == pytest.approx(22888 / 1024)  # an L4 or A10G: 22,888 MiB
+    assert first["memory_limit_per_device_gib"] == pytest.approx(0.9 * 22888 / 1024)
+    assert doc["workload"]["memory_headroom"] == 0.1 and "exclusions" not in doc
 
 
 def test_json_with_explain_includes_every_exclusion():
-    result = invoke("--task", "training", "--params", "7B", "--region", "eu-west-1", "--json", "--explain")
-    document = json.loads(result.output)
-    catalog_size = len(catalog.default_catalog())
-    assert document["fitting_configurations"] + len(document["exclusions"]) == catalog_size
-    assert {"instance_type", "region", "kind", "reason"} <= set(document["exclusions"][0])
+    doc = document("--task", "training", "--params", "7B", "--region", "eu-west-1", "--explain")
+    assert doc["fitting_configurations"] + len(doc["exclusions"]) == len(catalog.default_catalog())
+    assert {"instance_type", "region", "kind", "reason"} <= set(doc["exclusions"][0])
 
 
-def test_explain_table_groups_exclusions_by_reason():
-    result = invoke("--task", "lora", "--params", "7B", "--region", "us-east-1", "--explain")
+def test_explain_table_shows_the_precision_exclusion_in_flag_words():
+    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--accelerator", "gpu",
+                    "--explain", "--top", "1")
     assert result.exit_code == 0, result.output
-    for reason in ("inference-only", "unsupported accelerator", "fractional GPU", "accelerator preference"):
-        assert reason in result.output
+    assert "precision unsupported" in result.output
+    assert "M60 has no bf16; use" in result.output and "--precision fp32" in result.output
 
 
-def test_tokens_rank_by_job_cost_and_show_days():
-    result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--tokens", "1T",
-                    "--accelerator", "trainium", "--json")
-    top = json.loads(result.output)["recommendations"][0]
+def test_tokens_show_days_and_dollars_for_those_tokens():
+    doc = document("--task", "training", "--params", "70B", "--region", "us-east-1", "--tokens", "1T",
+                   "--accelerator", "trainium")
+    top = doc["recommendations"][0]
     seconds = 6 * 70e9 * 1e12 / (3 * 16 * 190e12 * 0.4)  # 3 trn1.32xlarge, 16 chips of 190 TFLOPS, 40%
     assert (top["instance_type"], top["nodes"]) == ("trn1.32xlarge", 3)
     assert top["estimated_days"] == pytest.approx(seconds / 86400)
-    table = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--tokens", "1T")
-    assert "days" in table.output and "job $" in table.output and "cheapest job first" in table.output
+    assert doc["job_tokens"] == 1e12 and doc["reference_job"] is False and doc["ranking"] == "job cost"
+
+
+def test_without_tokens_the_reference_job_is_named():
+    result = invoke("--task", "fine-tuning", "--params", "7B", "--region", "us-east-1", "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert "reference job of 20 tokens per parameter (140B tokens" in " ".join(result.output.split())
+
+
+def test_rank_hourly_keeps_the_old_order_for_training():
+    doc = document("--task", "training", "--params", "13B", "--region", "us-east-1", "--max-price", "50",
+                   "--rank", "hourly", "--top", "50")
+    hourly = [r["hourly_cost_usd"] for r in doc["recommendations"]]
+    assert doc["ranking"] == "hourly cost" and hourly == sorted(hourly)
+    job = document("--task", "training", "--params", "13B", "--region", "us-east-1", "--max-price", "50")
+    assert job["ranking"] == "job cost" and job["recommendations"][0]["instance_type"] != \
+        doc["recommendations"][0]["instance_type"]
+
+
+def test_unknown_throughput_is_shown_as_n_a_and_said():
+    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--accelerator", "nvidia",
+                    "--top", "40")
+    assert result.exit_code == 0, result.output
+    assert "n/a" in result.output and "no sourced throughput figure for A10G" in " ".join(result.output.split())
+
+
+def test_max_days_keeps_what_finishes():
+    doc = document("--task", "training", "--params", "7B", "--tokens", "100B", "--region", "us-east-1",
+                   "--max-days", "30", "--top", "50")
+    assert doc["recommendations"] and all(r["estimated_days"] <= 30 for r in doc["recommendations"])
+
+
+def test_memory_headroom_takes_a_percent():
+    spec = catalog.get("g6.2xlarge")
+    params = str(0.91 * spec.accelerator.memory_mib_per_device * 2**20 / 2.2)  # 91% of one L4
+    base = ("--task", "inference", "--params", params, "--region", "us-east-1", "--accelerator", "nvidia",
+            "--top", "100")
+    assert "g6.2xlarge" not in {r["instance_type"] for r in document(*base)["recommendations"]}
+    for given in ("5", "5%", " 5 % "):
+        fitted = {r["instance_type"]: r for r in document(*base, "--memory-headroom", given)["recommendations"]}
+        assert fitted["g6.2xlarge"]["memory_utilization_pct"] == pytest.approx(91)
+
+
+@pytest.mark.parametrize(("text", "fraction"), [("10", 0.1), ("10%", 0.1), ("0", 0.0), ("50", 0.5), ("0.5%", 0.005),
+                                                ("12.5", 0.125)])
+def test_headroom_percent_parsing(text, fraction):
+    assert headroom_fraction(text) == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("0.1", r"--memory-headroom \('0.1'\) is a percent, so 0.1 means 0.1%, not 10%; write 10 for 10%"),
+    ("60", r"--memory-headroom \('60'\) must be a percent from 0 to 50"),
+    ("-5", r"--memory-headroom \('-5'\) must be a percent"),
+    ("ten", r"--memory-headroom \('ten'\) must be"),
+    ("nan", r"--memory-headroom \('nan'\) must be"),
+])
+def test_bad_headroom_percents(text, message):
+    with pytest.raises(ConfigurationError, match=message):
+        headroom_fraction(text)
+
+
+def test_baseline_adds_speed_up_and_cost_ratio_columns():
+    result = invoke("--task", "training", "--params", "7B", "--precision", "fp16", "--region", "us-east-1",
+                    "--baseline", "p3.2xlarge", "--top", "3")
+    assert result.exit_code == 0, result.output
+    assert "speed-up" in result.output and "cost ratio" in result.output
+    assert "Baseline: p3.2xlarge (1x V100)" in result.output
+    doc = document("--task", "training", "--params", "7B", "--precision", "fp16", "--region", "us-east-1",
+                   "--baseline", "p3.2xlarge", "--top", "50")
+    p5 = next(r for r in doc["recommendations"] if r["instance_type"] == "p5.48xlarge")
+    assert p5["speedup_vs_baseline"] == pytest.approx(8 * 989 / 125)
+
+
+def test_a_cpu_baseline_is_n_a_with_the_reason():
+    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--baseline", "m5a.large",
+                    "--top", "2")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "n/a: m5a.large is CPU-only, and the catalog has no sourced CPU throughput figure" in text
 
 
 def test_spot_ranks_at_spot_prices():
-    document = json.loads(invoke("--task", "inference", "--params", "7B", "--region", "us-east-1", "--spot",
-                                 "--json").output)
-    top = document["recommendations"][0]
+    top = document("--task", "inference", "--params", "7B", "--region", "us-east-1", "--spot")["recommendations"][0]
     assert top["price_kind"] == "spot"
     assert top["price_per_node_usd"] == catalog.get(top["instance_type"]).spot_price("us-east-1")
 
 
+def test_multi_node_spot_shows_the_checkpoint_warning():
+    result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--spot", "--top", "3",
+                    "--accelerator", "trainium")
+    assert result.exit_code == 0, result.output
+    assert "Warning: spot on" in result.output and "losing one spot node stalls every node" in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# Regions
+# --------------------------------------------------------------------------------------------
+
+
 def test_regions_can_be_repeated_or_comma_separated():
-    repeated = json.loads(invoke("--task", "inference", "--params", "7B", "--region", "eu-west-1", "--region",
-                                 "us-west-2", "--top", "50", "--json").output)
-    commas = json.loads(invoke("--task", "inference", "--params", "7B", "--region", "eu-west-1,us-west-2", "--top",
-                               "50", "--json").output)
+    repeated = document("--task", "inference", "--params", "7B", "--region", "eu-west-1", "--region", "us-west-2",
+                        "--top", "50")
+    commas = document("--task", "inference", "--params", "7B", "--region", "eu-west-1,us-west-2", "--top", "50")
     assert repeated == commas
     assert {r["region"] for r in repeated["recommendations"]} == {"eu-west-1", "us-west-2"}
+
+
+def test_region_all_ranks_across_every_region_and_shows_each_picks_region():
+    result = invoke("--task", "inference", "--params", "7B", "--region", "all", "--top", "5")
+    assert result.exit_code == 0, result.output
+    assert "across" in result.output and "region" in result.output
+    doc = document("--task", "inference", "--params", "7B", "--region", "all", "--top", "200")
+    assert len({r["region"] for r in doc["recommendations"]}) > 5
+    assert doc["workload"]["regions"] == []
+
+
+def test_emit_context_names_the_region_of_the_pick_across_regions():
+    result = invoke("--task", "training", "--params", "70B", "--region", "us-west-2,us-east-1", "--emit-context")
+    assert result.exit_code == 0, result.output
+    top = advise(Workload(task="training", params="70B", regions="us-west-2,us-east-1"))[0]
+    context = context_of(result.stdout)
+    assert context["region"] == top.region and context["instance_type"] == top.instance_type
+    assert read_settings(context).region == top.region
+
+
+# --------------------------------------------------------------------------------------------
+# --emit-context
+# --------------------------------------------------------------------------------------------
 
 
 def test_emit_context_prints_the_deploy_flags_for_training():
@@ -98,23 +227,25 @@ def test_emit_context_prints_the_deploy_flags_for_training():
     assert result.exit_code == 0, result.output
     top = advise(Workload(task="training", params="70B", regions="us-east-1"))[0]
     line = result.stdout.strip()
-    assert line == (f"cdk deploy TrainingStack -c instance_type={top.instance_type} -c nodes={top.nodes} "
-                    f"-c purchase_option=on-demand -c region=us-east-1 -c stacks=TrainingStack")
-    context = dict(flag.split("=", 1) for flag in line.split(" -c ")[1:])
-    settings = read_settings(context)  # the app accepts these flags as they are
+    assert line.startswith(f"cdk deploy TrainingStack -c instance_type={top.instance_type} -c nodes={top.nodes} "
+                           "-c purchase_option=on-demand")
+    assert line.endswith("-c region=us-east-1 -c stacks=TrainingStack")
+    settings = read_settings(context_of(line))  # the app accepts these flags as they are
     assert (settings.training.instance_type, settings.training.nodes) == (top.instance_type, top.nodes)
 
 
-def test_emit_context_for_multi_node_spot_training_chooses_the_nodes_engine():
-    """Batch runs multi-node jobs on demand only: spot training on several nodes needs -c engine=nodes."""
-    result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--spot", "--emit-context")
+def test_emit_context_for_multi_node_spot_training_warns_and_chooses_the_nodes_engine():
+    result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--spot", "--emit-context",
+                    "--accelerator", "trainium")
     assert result.exit_code == 0, result.output
-    top = advise(Workload(task="training", params="70B", regions="us-east-1", purchase_option="spot"))[0]
+    top = advise(Workload(task="training", params="70B", regions="us-east-1", purchase_option="spot",
+                          accelerator="trainium"))[0]
     assert top.nodes > 1
-    context = dict(flag.split("=", 1) for flag in result.stdout.strip().split(" -c ")[1:])
+    context = context_of(result.stdout)
     assert (context["purchase_option"], context["engine"]) == ("spot", "nodes")
     assert read_settings(context).engine == "nodes"  # accepted as it stands
-    assert "warning" not in result.stderr
+    assert result.stderr.startswith(f"warning: spot on {top.nodes} nodes: losing one spot node stalls every node")
+    assert "heckpoint" in result.stderr and "rejects" not in result.stderr
 
 
 def test_emit_context_for_inference_targets_the_inference_stack():
@@ -122,61 +253,174 @@ def test_emit_context_for_inference_targets_the_inference_stack():
     top = advise(Workload(task="inference", model="llama-3-8b", regions="us-east-1"))[0]
     assert result.stdout.strip() == (f"cdk deploy InferenceStack -c inference_instance_type={top.instance_type} "
                                      "-c inference_purchase_option=on-demand -c region=us-east-1 -c stacks=InferenceStack")
-    context = dict(flag.split("=", 1) for flag in result.stdout.strip().split(" -c ")[1:])
-    assert read_settings(context).inference.instance_type == top.instance_type
+    assert read_settings(context_of(result.stdout)).inference.instance_type == top.instance_type
 
 
-def test_emitted_inference_context_is_accepted_where_the_training_default_is_not_offered():
-    result = invoke("--task", "inference", "--params", "7B", "--region", "eu-west-1", "--spot", "--emit-context")
-    assert result.exit_code == 0, result.output
-    context = dict(flag.split("=", 1) for flag in result.stdout.strip().split(" -c ")[1:])
-    settings = read_settings(context)  # would fail on TrainingStack's trn1.32xlarge without stacks=InferenceStack
-    assert settings.stacks == ("InferenceStack",) and settings.inference.purchase_option == "spot"
-    assert "warning" not in result.stderr
+def test_json_with_emit_context_is_an_error():
+    result = invoke("--task", "inference", "--params", "7B", "--json", "--emit-context")
+    assert result.exit_code == 2
+    assert one_line(result).startswith("error: --json and --emit-context cannot be combined")
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing fits
+# --------------------------------------------------------------------------------------------
 
 
 def test_nothing_fits_exits_2_and_says_how_many_nodes_would():
     result = invoke("--task", "training", "--params", "70B", "--region", "us-east-1", "--accelerator", "trainium",
                     "--max-nodes", "2")
     assert result.exit_code == 2
-    line = one_line(result)
-    assert line.startswith("error: training 70B bf16 needs 1,251.7 GiB; nothing fits in 2 node(s); "
-                           "raise --max-nodes to 3 (then: 3 x trn1.32xlarge in us-east-1")
+    assert one_line(result).startswith("error: training 70B bf16 needs 1,251.7 GiB; nothing fits in 2 node(s); "
+                                       "raise --max-nodes to 3 (then: 3 x trn1.32xlarge in us-east-1")
 
 
 def test_nothing_under_the_price_cap_exits_2_with_the_price_that_would_do():
-    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--max-price", "1")
+    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--max-price", "1",
+                    "--rank", "hourly")
     assert result.exit_code == 2
-    cheapest = advise(Workload(task="training", params="7B", regions="us-east-1"))[0]
+    cheapest = advise(Workload(task="training", params="7B", regions="us-east-1", rank_by="hourly"))[0]
     line = one_line(result)
-    assert f"is over the cap of $1.00/h; raise --max-price to " in line and cheapest.instance_type in line
+    assert "is over the cap of $1.00/h; raise --max-price to " in line and cheapest.instance_type in line
+
+
+def test_a_precision_no_accelerator_runs_suggests_one_that_does():
+    result = invoke("--task", "inference", "--params", "7B", "--region", "us-east-1", "--accelerator", "cpu")
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert "runs bf16" in line and "set --precision fp32" in line
+
+
+def test_nothing_finishing_in_time_suggests_the_days_that_would_do():
+    result = invoke("--task", "training", "--params", "70B", "--tokens", "1T", "--region", "us-east-1",
+                    "--max-days", "1")
+    assert result.exit_code == 2
+    assert "nothing finishes the job in 1 days; raise --max-days to" in one_line(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2, the flag's name
+# --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--task", "training", "--params", "7Q"], "params ('7Q') is not a count"),
-    (["--task", "training", "--params", "-3B"], "params ('-3B') must be a positive"),
-    (["--task", "training", "--params", "7B", "--precision", "bf17"], "precision ('bf17') must be one of"),
-    (["--task", "training", "--params", "7B", "--region", "us-east-9"], "unknown region 'us-east-9'"),
-    (["--task", "inference", "--model", "llama3-8b"], "did you mean 'llama-3-8b'"),
-    (["--task", "pretraining", "--params", "7B"], "task ('pretraining') must be one of"),
-    (["--task", "training", "--params", "7B", "--max-nodes", "0"], "max_nodes (0) must be"),
-    (["--task", "training", "--params", "7B", "--max-price", "0"], "max_price_per_hour_usd (0.0) must be"),
-    (["--task", "training", "--params", "7B", "--accelerator", "tpu"], "accelerator ('tpu') must be one of"),
-    (["--task", "training"], "params or model is required"),
+    (["--task", "training", "--params", "7Q"], "--params ('7Q') is not a count"),
+    (["--task", "training", "--params", "-3B"], "--params ('-3B') must be a positive"),
+    (["--task", "training", "--params", "1e40"], "--params ('1e40') is over the maximum of 1e15"),
+    (["--task", "training", "--params", "7B", "--precision", "bf17"], "--precision ('bf17') must be one of"),
+    (["--task", "training", "--params", "7B", "--region", "us-east-9"], "--region: unknown region 'us-east-9'"),
+    (["--task", "training", "--params", "7B", "--region", ""], "--region ('') must be region names"),
+    (["--task", "training", "--params", "7B", "--region", "   "], "--region ('   ') must be region names"),
+    (["--task", "training", "--params", "7B", "--region", "us-east-1,"], "--region ('us-east-1,') must be"),
+    (["--task", "training", "--params", "7B", "--region", "all,us-east-1"], "'all' already means every region"),
+    (["--task", "inference", "--model", "llama3-8b"], "--model: unknown model 'llama3-8b'; did you mean 'llama-3-8b'"),
+    (["--task", "pretraining", "--params", "7B"], "--task ('pretraining') must be one of"),
+    (["--task", "training", "--params", "7B", "--max-nodes", "0"], "--max-nodes (0) must be"),
+    (["--task", "training", "--params", "7B", "--max-price", "0"], "--max-price (0.0) must be"),
+    (["--task", "training", "--params", "7B", "--max-price", "nan"], "--max-price (nan) must be"),
+    (["--task", "training", "--params", "7B", "--max-price", "inf"], "--max-price (inf) must be"),
+    (["--task", "training", "--params", "7B", "--accelerator", "tpu"], "--accelerator ('tpu') must be one of"),
+    (["--task", "training"], "--params or --model is required"),
+    (["--task", "training", "--params", "7B", "--tokens", "lots"], "--tokens ('lots') is not a count"),
+    (["--task", "inference", "--params", "7B", "--tokens", "1T"], "--tokens ('1T') applies to training tasks"),
+    (["--task", "inference", "--model", "llama-3-8b", "--context-tokens", "99999"],
+     "--context-tokens (99999) exceeds llama-3-8b's maximum context"),
+    (["--task", "training", "--params", "7B", "--context-tokens", "4096"], "--context-tokens (4096) applies to"),
+    (["--task", "inference", "--params", "7B", "--sequences", "0"], "--sequences (0) must be a whole number"),
+    (["--task", "training", "--params", "7B", "--rank", "weekly"], "--rank ('weekly') must be one of job, hourly"),
+    (["--task", "inference", "--params", "7B", "--rank", "job"], "--rank ('job') ranks training tasks"),
+    (["--task", "training", "--params", "7B", "--max-days", "0"], "--max-days (0.0) must be a number above 0"),
+    (["--task", "training", "--params", "7B", "--max-days", "nan"], "--max-days (nan) must be"),
+    (["--task", "inference", "--params", "7B", "--max-days", "3"], "--max-days (3.0) applies to training tasks"),
+    (["--task", "training", "--params", "7B", "--memory-headroom", "0.1"], "--memory-headroom ('0.1') is a percent"),
+    (["--task", "training", "--params", "7B", "--memory-headroom", "51"], "--memory-headroom ('51') must be a percent"),
+    (["--task", "training", "--params", "7B", "--baseline", "m5a.larg"], "--baseline: unknown instance type 'm5a.larg'"),
 ])
-def test_bad_options_exit_2_with_one_line(args, message):
+def test_bad_options_exit_2_with_one_line_naming_the_flag(args, message):
     result = invoke(*args)
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     line = one_line(result)
-    assert line.startswith("error: ") and message in line
+    assert line.startswith("error: ") and message in line, line
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["advise", "--bogus"], "error: No such option: --bogus"),
+    (["advise", "--task", "training", "--params", "7B", "--max-nodes", "x"], "error: Invalid value for '--max-nodes'"),
+    (["advise", "--task", "training", "--params", "7B", "--top", "0"], "error: Invalid value for '--top'"),
+    (["advise", "--params", "7B"], "error: Missing option '--task'"),
+    (["advise", "--task"], "error: Option '--task' requires an argument"),
+    (["catalog", "show"], "error: Missing argument"),
+    (["catalog", "list", "--nope"], "error: No such option: --nope"),
+    (["nope"], "error: No such command 'nope'"),
+])
+def test_usage_errors_print_one_line_on_stderr_for_every_command(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    line = one_line(result)
+    assert line.startswith(message), line
+    assert "╭" not in result.output and "Usage:" not in result.output
+    assert result.stdout == ""
+
+
+def test_a_usage_error_from_the_console_script_is_one_line_on_stderr():
+    result = subprocess.run([sys.executable, "-m", "mlcdk.cli", "advise", "--bogus"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: No such option: --bogus; see '") and line.endswith(" advise --help'")
+
+
+def test_flags_are_plain_in_the_help():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output
+    for flag in ("--json", "--spot", "--explain", "--emit-context", "--memory-headroom", "--rank", "--max-days",
+                 "--baseline", "--context-tokens"):
+        assert flag in result.output, flag
+
+
+def test_gpu_means_nvidia():
+    gpu = document("--task", "inference", "--params", "7B", "--region", "us-east-1", "--accelerator", "gpu",
+                   "--top", "100")
+    nvidia = document("--task", "inference", "--params", "7B", "--region", "us-east-1", "--accelerator", "nvidia",
+                      "--top", "100")
+    assert gpu["recommendations"] == nvidia["recommendations"] and gpu["workload"]["accelerator"] == "nvidia"
+
+
+def test_the_issues_reproductions():
+    seven = document("--task", "training", "--params", "7B", "--region", "us-east-1", "--accelerator", "nvidia",
+                     "--top", "100")
+    assert not any(r["accelerator"].endswith((" T4", " V100", " T4g")) for r in seven["recommendations"])
+    fp8 = document("--task", "inference", "--model", "llama-3-70b", "--precision", "fp8", "--region", "us-east-1",
+                   "--top", "100")
+    assert fp8["recommendations"] and not any("A10G" in r["accelerator"] for r in fp8["recommendations"])
+    int4 = document("--task", "inference", "--model", "mixtral-8x7b", "--precision", "int4", "--region", "us-east-1",
+                    "--top", "100")
+    assert int4["recommendations"] and not any(r["instance_type"] == "inf2.xlarge" for r in int4["recommendations"])
+    for args in (["--params", "1e40"], ["--params", "7B", "--region", ""]):
+        result = invoke("--task", "training", *args)
+        assert result.exit_code == 2 and one_line(result).startswith("error: --")
+
+
+def test_flag_words_replace_field_names():
+    assert flags("max_price_per_hour_usd (0.0) must be a number above 0") == "--max-price (0.0) must be a number above 0"
+    assert flags("regions: unknown region 'x'") == "--region: unknown region 'x'"
+    assert flags("T4 has no bf16; use precision fp16") == "T4 has no bf16; use --precision fp16"
+    assert flags("context_tokens (9) exceeds") == "--context-tokens (9) exceeds"
+    assert flags("the weights of the model") == "the weights of the model"
+
+
+# --------------------------------------------------------------------------------------------
+# Purity and the console script
+# --------------------------------------------------------------------------------------------
 
 
 def test_advise_never_imports_aws_cdk():
     code = ("from typer.testing import CliRunner\nfrom mlcdk.cli import app\n"
-            "runs = (['advise','--task','training','--params','70B','--explain'],\n"
+            "runs = (['advise','--task','training','--params','70B','--explain','--baseline','p3.2xlarge'],\n"
             "        ['advise','--task','inference','--params','7B','--region','us-east-1','--emit-context'],\n"
-            "        ['advise','--task','training','--params','70B','--max-nodes','1','--accelerator','trainium'])\n"
-            "assert [CliRunner().invoke(app, args).exit_code for args in runs] == [0, 0, 2]\n")
+            "        ['advise','--task','training','--params','70B','--max-nodes','1','--accelerator','trainium'],\n"
+            "        ['advise','--bogus'])\n"
+            "assert [CliRunner().invoke(app, args).exit_code for args in runs] == [0, 0, 2, 2]\n")
     assert cdk_modules_loaded_by(code) == []
 
 

@@ -107,3 +107,21 @@ def test_purchase_option_flags_override_the_preset():
     settings = read_settings({"purchase_option": "spot", "inference_purchase_option": "on-demand", "engine": "nodes"})
     assert (settings.training.purchase_option, settings.inference.purchase_option) == ("spot", "on-demand")
     assert read_settings({}).inference.purchase_option == "mixed"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("3000", r"shared_storage_gib \(3000\) must be 1200, 2400 or a multiple of 2400 GiB for PERSISTENT_2"),
+    ("600", r"shared_storage_gib \(600\) must be from 1200 to 2400000"),
+    ("true", r"shared_storage_gib \('true'\) must be a whole number from 1200 to 2400000"),
+    (True, r"shared_storage_gib \(True\) must be a whole number"),
+    ("1.2T", r"shared_storage_gib \('1.2T'\) must be a whole number"),
+])
+def test_shared_storage_flag_takes_a_capacity_fsx_allows(value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        read_settings({"shared_storage_gib": value})
+
+
+def test_shared_storage_is_off_unless_the_flag_gives_a_capacity():
+    assert read_settings({}).shared_storage_gib is None  # FSx is billed while it exists: never on by default
+    assert read_settings({"shared_storage_gib": "1200"}).shared_storage_gib == 1200
+    assert read_settings({"shared_storage_gib": 4800}).shared_storage_gib == 4800

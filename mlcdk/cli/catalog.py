@@ -14,7 +14,10 @@ from mlcdk.errors import ConfigurationError
 
 app = typer.Typer(help="Facts on accelerated EC2 instance types.", no_args_is_help=True)
 
-REPO_PRICES_CSV = Path("data/prices/aws-ml-instance-prices.csv")
+
+def count_of(number: int, noun: str) -> str:
+    """``1 instance type``, ``2 instance types``."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _usd(value: float | None) -> str:
@@ -34,6 +37,7 @@ def _spec_row(spec: Any, region: str | None) -> dict[str, Any]:
         "vcpus": spec.vcpus,
         "memory_gib": round(spec.memory_gib, 1),
         "efa_interfaces": spec.maximum_efa_interfaces if spec.efa_supported else 0,
+        "previous_generation": spec.previous_generation,
         "regions": len(spec.offerings),
         "region": region,
         "on_demand_usd_per_hour": spec.on_demand_price(region) if region else None,
@@ -50,28 +54,34 @@ def catalog_list(
     min_accelerator_memory_gib: Optional[float] = typer.Option(None, help="Minimum total accelerator memory."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List catalog instance types, with prices in --region."""
+    """List catalog instance types, with prices in --region. "prev" marks a previous-generation type."""
     from mlcdk.presets import catalog
 
     try:
-        specs = catalog.filter(family=family, accelerator=accelerator, region=region,
-                               min_accelerator_memory_gib=min_accelerator_memory_gib)
+        book = catalog.default_catalog()
+        if family is not None:
+            family = book.check_family(family, "--family")
+        if region is not None:
+            book.check_region(region, "--region")
+        specs = book.filter(family=family, accelerator=accelerator, region=region,
+                            min_accelerator_memory_gib=min_accelerator_memory_gib)
     except ConfigurationError as exc:
         fail(str(exc))
     rows = [_spec_row(spec, region) for spec in specs]
-    provenance = catalog.default_catalog().provenance
+    provenance = book.provenance
     if as_json:
         print_json({"prices_as_of": provenance.prices_as_of, "instance_types": rows})
         return
-    table = Table(title=f"{len(rows)} instance types" + (f" in {region}" if region else ""))
-    for column in ("type", "accelerator", "acc. mem GiB", "vCPUs", "mem GiB", "EFA", "regions"):
-        table.add_column(column, justify="left" if column in ("type", "accelerator") else "right")
+    table = Table(title=count_of(len(rows), "instance type") + (f" in {region}" if region else ""))
+    for column in ("type", "accelerator", "acc. mem GiB", "vCPUs", "mem GiB", "EFA", "gen.", "regions"):
+        table.add_column(column, justify="left" if column in ("type", "accelerator", "gen.") else "right")
     if region:
         table.add_column("on-demand $/h", justify="right")
         table.add_column("spot $/h (min)", justify="right")
     for row in rows:
         cells = [row["instance_type"], row["accelerator"] or "-", _gib(row["accelerator_memory_gib"]),
-                 str(row["vcpus"]), _gib(row["memory_gib"]), str(row["efa_interfaces"] or "-"), str(row["regions"])]
+                 str(row["vcpus"]), _gib(row["memory_gib"]), str(row["efa_interfaces"] or "-"),
+                 "prev" if row["previous_generation"] else "", str(row["regions"])]
         if region:
             cells += [_usd(row["on_demand_usd_per_hour"]), _usd(row["spot_usd_per_hour"])]
         table.add_row(*cells)
@@ -92,13 +102,14 @@ def catalog_show(
     try:
         spec = catalog.get(instance_type)
         if region is not None:
-            catalog.default_catalog().check_region(region)
+            catalog.default_catalog().check_region(region, "--region")
     except ConfigurationError as exc:
         fail(str(exc))
     provenance = catalog.default_catalog().provenance
     regions = [region] if region else list(spec.regions)
     if as_json:
         document = plain(spec)
+        document["previous_generation"] = spec.previous_generation
         document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
         document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
                               for r in regions}
@@ -122,8 +133,9 @@ def catalog_show(
     facts.add_row("EFA", f"yes, up to {spec.maximum_efa_interfaces} interfaces" if spec.efa_supported else "no")
     facts.add_row("placement strategies", ", ".join(spec.placement_strategies) or "-")
     facts.add_row("purchase", ", ".join(spec.usage_classes))
-    facts.add_row("generation", "current" if spec.current_generation else "previous")
-    facts.add_row("specs source", f"{provenance.specs_source} (as of {provenance.specs_as_of})")
+    facts.add_row("generation", "previous generation (the source's CurrentGeneration is false)"
+                  if spec.previous_generation else "current")
+    facts.add_row("specs source", f"{spec.specs_source} (snapshot as of {provenance.specs_as_of})")
     for patch in spec.patches:
         fields = ", ".join(f"{k}={v}" for k, v in patch.fields.items())
         facts.add_row("patched", f"{fields} (API: {dict(patch.api_reported)}); {patch.source}")
@@ -136,7 +148,7 @@ def catalog_show(
         azs = ", ".join(spec.offered_azs(r)) or "not offered"
         offers.add_row(r, azs, _usd(spec.on_demand_price(r)), spot)
     out.print(offers)
-    out.print(f"Offerings: {provenance.offerings_source} (as of {provenance.offerings_as_of}).")
+    out.print(f"Offerings: {spec.offerings_source} (snapshot as of {provenance.offerings_as_of}).")
     out.print(f"Prices: {provenance.prices_source}.")
 
 
@@ -144,26 +156,36 @@ def catalog_show(
 def catalog_refresh(
     offline: bool = typer.Option(False, help="Query moto's bundled EC2 snapshot instead of AWS (needs moto)."),
     prices_csv: Optional[Path] = typer.Option(
-        None, help="Take prices from this CSV instead of the Pricing API. Default with --offline: "
-                   "data/prices/aws-ml-instance-prices.csv."),
-    as_of: Optional[str] = typer.Option(None, help="Date stamped on the snapshot (YYYY-MM-DD). Default: today."),
-    output: Path = typer.Option(Path(__file__).parent.parent / "presets" / "data", help="Directory to write to."),
+        None, help="Take prices from this CSV (plain or .gz) instead of the Pricing API. Default with --offline: "
+                   "the public price data bundled with mlcdk (a copy of data/prices/ in the repository)."),
+    as_of: Optional[str] = typer.Option(
+        None, help="Date stamped on the snapshot (YYYY-MM-DD). Default: the price data's date (the first date in "
+                   "its .source.txt) with --prices-csv or --offline; today for a live refresh."),
+    output: Optional[Path] = typer.Option(
+        None, help="Directory to write to. Default: $XDG_DATA_HOME/mlcdk/catalog (~/.local/share/mlcdk/catalog); "
+                   "never the installed package. Load the result with MLCDK_CATALOG=<directory>."),
     region: Optional[list[str]] = typer.Option(None, help="Limit to these regions (repeatable). Default: all."),
 ) -> None:
     """Rebuild the catalog snapshot with boto3 (EC2 describe calls, Pricing API, spot price history)."""
-    import boto3
     from rich.progress import Progress
 
     from mlcdk.presets import refresh
+    from mlcdk.presets.catalog import CATALOG_ENV
 
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
-    except ValueError:
-        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
     if offline and prices_csv is None:
-        prices_csv = REPO_PRICES_CSV
+        prices_csv = refresh.PACKAGED_PRICE_CSV
     if prices_csv is not None and not prices_csv.is_file():
         fail(f"--prices-csv {str(prices_csv)!r} does not exist")
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else (
+            refresh.price_source_date(prices_csv) if prices_csv is not None else dt.date.today())
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
+    if date is None:
+        fail(f"--as-of is needed: the price data {str(prices_csv)!r} records no date "
+             f"(no YYYY-MM-DD in {refresh.price_note(prices_csv).name})")
+    output = output if output is not None else refresh.user_data_dir()
+    import boto3
 
     def run(session: Any, specs_source: str, offerings_source: str) -> dict:
         prices_source = refresh.describe_price_source(prices_csv) if prices_csv else (
@@ -178,8 +200,11 @@ def catalog_refresh(
 
     try:
         if offline:
-            import moto
-            from moto import mock_aws
+            try:
+                import moto
+                from moto import mock_aws
+            except ImportError:
+                fail("--offline needs moto (pip install 'moto[ec2]>=5.2.5'), whose bundled EC2 snapshot it queries")
 
             source = f"moto {moto.__version__} bundled snapshot of real EC2 API output"
             with mock_aws():
@@ -197,8 +222,14 @@ def catalog_refresh(
                            f"DescribeInstanceTypeOfferings (availability-zone-id, live, {date})")
     except ConfigurationError as exc:
         fail(str(exc))
-    output.mkdir(parents=True, exist_ok=True)
-    for path in refresh.write_snapshot(snapshot, output):
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        written = refresh.write_snapshot(snapshot, output)
+    except OSError as exc:
+        fail(f"--output {str(output)!r}: cannot write the snapshot ({exc.strerror})")
+    for path in written:
         out.print(f"wrote {path}")
     count = len(snapshot["instance_types.json"]["instance_types"])
-    out.print(f"{count} instance types, as of {date}.")
+    out.print(f"{count_of(count, 'instance type')}, as of {date}.")
+    if output.resolve() != refresh.DATA_DIR.resolve():
+        out.print(f"Use it with: export {CATALOG_ENV}={output}")

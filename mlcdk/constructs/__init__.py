@@ -3,8 +3,12 @@
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.options import PurchaseOptions, ScaleSchedule, StorageOptions
+from mlcdk.constructs.options import (
+    CapacityOptions, DataRepositoryLink, ExistingFileSystem, PurchaseOptions, ScaleSchedule, SharedStorageOptions,
+    StorageOptions,
+)
 from mlcdk.constructs.training_cluster import TrainingCluster
 
-__all__ = ["FleetAlarmOptions", "GuardrailOptions", "Guardrails", "InferenceFleet", "LoadBalancerOptions",
-           "PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "ScalingOptions", "StorageOptions", "TrainingCluster"]
+__all__ = ["CapacityOptions", "FleetAlarmOptions", "GuardrailOptions", "Guardrails", "InferenceFleet", "LoadBalancerOptions",
+           "PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "ScalingOptions", "StorageOptions", "TrainingCluster",
+           "DataRepositoryLink", "ExistingFileSystem", "SharedStorageOptions"]

@@ -20,7 +20,7 @@ Traps handled here (each asserted in tests/constructs/test_batch_engine.py):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_batch as batch
@@ -102,7 +102,11 @@ def job_environment(spec: InstanceSpec, efa: bool, checkpoint_bucket: str) -> di
 
 class BatchEngine(Construct):
     """Compute environment (managed EC2/ECS, min 0 vCPUs), job queue, job definition (multi-node for more
-    than one node), job role, KMS-encrypted log group, and job state changes to the alarm topic."""
+    than one node), job role, KMS-encrypted log group, and job state changes to the alarm topic.
+
+    ``shared_mount_point``: the hosts mount a shared file system there at boot (the user data), and the job's
+    container gets it as a host volume at the same path; ``shared_environment`` joins the job's environment.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, spec: InstanceSpec, nodes: int,
                  instance_types: Sequence[str], vpc: ec2.IVpc, subnet: ec2.ISubnet,
@@ -110,7 +114,8 @@ class BatchEngine(Construct):
                  machine_image: ec2.IMachineImage, user_data: ec2.UserData, storage: StorageOptions,
                  root_device_name: str, efa: bool, cluster_placement: bool, spot: bool,
                  checkpoint_bucket: s3.IBucket, alarm_topic: sns.ITopic, job: JobOptions,
-                 removal_policy: cdk.RemovalPolicy, label: str) -> None:
+                 removal_policy: cdk.RemovalPolicy, label: str, shared_mount_point: str | None = None,
+                 shared_environment: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         # Launch template: Batch requires MIME multipart user data (aws-cdk #6427); the placement group goes
@@ -126,13 +131,16 @@ class BatchEngine(Construct):
         gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
         self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
             self, "ComputeEnvironment", vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
-            instance_types=[ec2.InstanceType(t) for t in instance_types], use_optimal_instance_classes=False,
+            # The types go in as strings below: the L2 parses each type's architecture and rejects names
+            # such as p6-b200.48xlarge ("Malformed instance type identifier").
+            instance_types=[], use_optimal_instance_classes=True,
             launch_template=self.launch_template, instance_role=role, security_groups=[security_group],
             images=[batch.EcsMachineImage(image=machine_image, image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA
                                           if gpu else batch.EcsMachineImageType.ECS_AL2023)],
             minv_cpus=0, maxv_cpus=nodes * largest, spot=spot, replace_compute_environment=True,
             update_to_latest_image_version=False)
         environment = self.compute_environment.node.default_child
+        environment.add_property_override("ComputeResources.InstanceTypes", list(instance_types))
         environment.add_property_override("ComputeResources.LaunchTemplate.Version",
                                           self.launch_template.latest_version_number)
         if efa:  # aws-cdk #21577: the group is on every interface of the template
@@ -175,7 +183,8 @@ class BatchEngine(Construct):
             self, "Container", image=ecs.ContainerImage.from_registry(image), cpu=spec.vcpus,
             memory=cdk.Size.mebibytes(memory), gpu=spec.accelerator.count if gpu else None,
             command=launch.inline_command(["--dry-run", "--", "true"]),
-            environment=job_environment(spec, efa, checkpoint_bucket.bucket_name), job_role=self.job_role,
+            environment={**job_environment(spec, efa, checkpoint_bucket.bucket_name), **(shared_environment or {})},
+            job_role=self.job_role,
             linux_parameters=batch.LinuxParameters(self, "LinuxParameters", init_process_enabled=True,
                                                    shared_memory_size=cdk.Size.mebibytes(int(memory * SHARED_MEMORY_SHARE))),
             ulimits=[batch.Ulimit(name=name, soft_limit=limit, hard_limit=limit) for name, limit in ULIMITS],
@@ -184,6 +193,9 @@ class BatchEngine(Construct):
             batch.Device(host_path=path, container_path=path, permissions=[
                 batch.DevicePermission.READ, batch.DevicePermission.WRITE, batch.DevicePermission.MKNOD])
             for path in device_paths(spec, efa)))
+        if shared_mount_point is not None:  # the host mounts the shared file system; the job sees it at the same path
+            self.container.add_volume(batch.EcsVolume.host(name="shared-storage", host_path=shared_mount_point,
+                                                           container_path=shared_mount_point))
         if (repository := workloads.ecr_repository(image)) is not None:
             security.ecr_pull_policy(self, "EcrPullPolicy", [role, self.container.execution_role], *repository)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlcdk.constructs.options import PurchaseOptions
+from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import catalog, metrics
 from mlcdk.presets.catalog import InstanceSpec
@@ -76,16 +77,25 @@ class HourlyPrice:
     """The price the cost metrics use, and where it came from."""
 
     usd: float | None
-    kind: str  #: "on-demand", "spot sample" or "unknown"
+    kind: str  #: "on-demand", "spot sample", "reserved at on-demand rate", "reservation price", "unknown", ...
     region: str
     as_of: str
 
 
-def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptions) -> HourlyPrice:
-    """Spot groups use the region's lowest spot sample where known; everything else (and mixed groups,
-    as an upper bound) uses the on-demand price. Env-agnostic stacks use the reference region."""
+def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptions,
+                 capacity: CapacityOptions | None = None) -> HourlyPrice:
+    """Held capacity uses its given price, else the on-demand price (an ODCR's rate, paid used or not).
+    Spot groups use the region's lowest spot sample where known; everything else (and mixed groups, as an
+    upper bound) uses the on-demand price. Env-agnostic stacks use the reference region."""
     where = region or REFERENCE_REGION
     as_of = catalog.default_catalog().provenance.prices_as_of
+    if capacity is not None and capacity.hourly_price_usd is not None:
+        kind = "Capacity Block price" if capacity.capacity_block else "reservation price"
+        return HourlyPrice(float(capacity.hourly_price_usd), f"{kind} from capacity.hourly_price_usd", where, as_of)
+    if capacity is not None and capacity.targeted:
+        on_demand = spec.on_demand_price(where)
+        kind = "on-demand rate, block price not given" if capacity.capacity_block else "reserved at on-demand rate"
+        return HourlyPrice(on_demand, kind if on_demand is not None else "unknown", where, as_of)
     if purchase.option == "spot" and spec.spot_price(where) is not None:
         return HourlyPrice(spec.spot_price(where), "spot sample", where, as_of)
     on_demand = spec.on_demand_price(where)
@@ -96,6 +106,8 @@ class Guardrails(Construct):
     """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes.
 
     ``extra_alarms(guardrails)`` may add alarms with :meth:`add_alarm` before the dashboard is built.
+    ``extra_monthly_costs`` are (label, USD a month) pairs of fixed costs beside the nodes (a shared file
+    system): they are added to EstimatedMonthlyCostUsd, named in its description, and to the default budget.
     ``source`` is the cluster or fleet: it provides ``metric_accelerator_utilization()``,
     ``metric_accelerator_memory_utilization()``, ``metric_cpu_utilization()`` and
     ``metric_in_service_instances()``.
@@ -104,7 +116,8 @@ class Guardrails(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
                  auto_scaling_group: autoscaling.AutoScalingGroup | None, max_nodes, purchase: PurchaseOptions,
                  topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
-                 preset_thresholds=None, label: str, extra_alarms=None) -> None:
+                 preset_thresholds=None, label: str, extra_alarms=None,
+                 capacity: CapacityOptions | None = None, extra_monthly_costs: Sequence[tuple[str, float]] = ()) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
@@ -127,7 +140,15 @@ class Guardrails(Construct):
         ])
         self.topic, self._action = topic, actions.SnsAction(topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self.price = hourly_price(spec, region, purchase)
+        self.price = hourly_price(spec, region, purchase, capacity)
+        #: Reserved instances are paid whether they run or not: the burn never drops below them.
+        self.reserved_nodes = 0
+        if capacity is not None and capacity.targeted:
+            self.reserved_nodes = capacity.reserved_instances or (max_nodes if concrete(max_nodes) else 0)
+        if capacity is not None and capacity.capacity_block and capacity.hourly_price_usd is None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:capacityBlockPrice", f"the cost metric and budget price the Capacity Block at the on-demand "
+                f"rate of {spec.instance_type}; give capacity.hourly_price_usd (the block's upfront price / instance-hours)")
         in_service = source.metric_in_service_instances(period=cdk.Duration.minutes(5))
 
         # Cost: a per-group hourly burn from in-service instances x the catalog price.
@@ -142,8 +163,10 @@ class Guardrails(Construct):
         self.metric_hourly_cost = None
         if price_value is not None:
             price_text = cdk.Token.as_string(price_value) if cdk.Token.is_unresolved(price_value) else repr(price_value)
+            billed = (f"IF(FILL(inservice, 0) > {self.reserved_nodes}, FILL(inservice, 0), {self.reserved_nodes})"
+                      if self.reserved_nodes else "inservice")
             self.metric_hourly_cost = cloudwatch.MathExpression(
-                expression=f"inservice * {price_text}", using_metrics={"inservice": in_service},
+                expression=f"{billed} * {price_text}", using_metrics={"inservice": in_service},
                 label=f"hourly cost (USD, {self.price.kind})", period=cdk.Duration.minutes(5))
             if options.max_hourly_cost_usd is not None:
                 self.add_alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
@@ -158,12 +181,22 @@ class Guardrails(Construct):
         idle_periods = max(1, math.ceil(self.low_utilization_hours * 12))
         names = metrics.metric_names(spec.accelerator.kind if spec.accelerator else None)
         busy = source.metric_accelerator_utilization() if names else source.metric_cpu_utilization()
-        idle_signal = cloudwatch.MathExpression(
-            expression="IF(inservice > 0, FILL(busy, 0), 100)", using_metrics={"inservice": in_service, "busy": busy},
-            label="utilization while in service (%)", period=cdk.Duration.minutes(5))
+        if self.reserved_nodes:  # the reservation's utilization: idle nodes and absent nodes both waste it
+            n = self.reserved_nodes
+            idle_signal = cloudwatch.MathExpression(
+                expression=f"FILL(busy, 0) * IF(FILL(inservice, 0) > {n}, {n}, FILL(inservice, 0)) / {n}",
+                using_metrics={"inservice": in_service, "busy": busy},
+                label="utilization of the reserved instances (%)", period=cdk.Duration.minutes(5))
+        else:
+            idle_signal = cloudwatch.MathExpression(
+                expression="IF(inservice > 0, FILL(busy, 0), 100)", using_metrics={"inservice": in_service, "busy": busy},
+                label="utilization while in service (%)", period=cdk.Duration.minutes(5))
+        paid_idle = (f"; the reservation's {self.reserved_nodes} instances are paid whether used or not"
+                     if self.reserved_nodes else "")
         idle = self.add_alarm("Idle", idle_signal, self.low_utilization_percent, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                            periods=idle_periods, description=f"{label}: {'accelerator' if names else 'CPU'} utilization "
-                           f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run")
+                           f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run"
+                           f"{paid_idle}", missing=cloudwatch.TreatMissingData.BREACHING if self.reserved_nodes else None)
         if options.scale_to_zero_when_idle:
             stop = autoscaling.StepScalingAction(self, "ScaleToZero", auto_scaling_group=auto_scaling_group,
                                                  adjustment_type=autoscaling.AdjustmentType.EXACT_CAPACITY)
@@ -212,8 +245,10 @@ class Guardrails(Construct):
         # Budget on the group's cost-allocation tag, and the account-wide billing alarm in us-east-1.
         self.cost_tag = (COST_TAG, cdk.Names.unique_id(scope))
         cdk.Tags.of(scope).add(*self.cost_tag)
-        full_size = (self.price.usd or 0) * (max_nodes if concrete(max_nodes) else 1)
-        self.monthly_budget_usd = options.monthly_budget_usd or (round(full_size * HOURS_PER_MONTH, 2) or None)
+        billed_nodes = max(max_nodes if concrete(max_nodes) else 1, self.reserved_nodes)
+        full_size = (self.price.usd or 0) * billed_nodes
+        fixed = sum(usd for _, usd in extra_monthly_costs)
+        self.monthly_budget_usd = options.monthly_budget_usd or (round(full_size * HOURS_PER_MONTH + fixed, 2) or None)
         self.budget = None
         if options.budget and self.monthly_budget_usd and region not in BUDGETS_UNSUPPORTED_REGIONS:
             self.budget = self._budget(topic, emails, label, region)
@@ -223,11 +258,14 @@ class Guardrails(Construct):
             self.add_alarm("BillingEstimatedCharges", billing, options.billing_alarm_usd or self.monthly_budget_usd or 1000,
                         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
                         description=f"{label}: the ACCOUNT's estimated charges this month passed the threshold")
-        self.monthly_cost_at_full_size = round(full_size * HOURS_PER_MONTH, 2) if self.price.usd is not None else None
+        self.monthly_cost_at_full_size = (round(full_size * HOURS_PER_MONTH + fixed, 2) if self.price.usd is not None
+                                          else None)
+        plus = "".join(f"; plus {what}: ${usd:.2f}/month" for what, usd in extra_monthly_costs)
         if self.monthly_cost_at_full_size is not None:
             cdk.CfnOutput(self, "EstimatedMonthlyCostUsd", value=f"{self.monthly_cost_at_full_size:.2f}",
-                          description=f"{label} at full size: {max_nodes} x {spec.instance_type} x {HOURS_PER_MONTH} h at "
-                                      f"${self.price.usd}/h ({self.price.kind}, {self.price.region}, prices as of {self.price.as_of})")
+                          description=f"{label} at full size: {billed_nodes} x {spec.instance_type} x {HOURS_PER_MONTH} h at "
+                                      f"${self.price.usd}/h ({self.price.kind}, {self.price.region}, prices as of {self.price.as_of})"
+                                      f"{plus}")
         if extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
             extra_alarms(self)
         self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
@@ -235,11 +273,11 @@ class Guardrails(Construct):
     # ----------------------------------------------------------------------------------------
 
     def add_alarm(self, name: str, metric: cloudwatch.IMetric, threshold: float, comparison, *, periods: int,
-               description: str) -> cloudwatch.Alarm:
-        """An alarm that notifies the topic, listed on the dashboard."""
+               description: str, missing: cloudwatch.TreatMissingData | None = None) -> cloudwatch.Alarm:
+        """An alarm that notifies the topic, listed on the dashboard. Missing data: not breaching, unless given."""
         alarm = cloudwatch.Alarm(self, name, metric=metric, threshold=threshold, comparison_operator=comparison,
                                  evaluation_periods=periods, alarm_description=description,
-                                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+                                 treat_missing_data=missing or cloudwatch.TreatMissingData.NOT_BREACHING)
         alarm.add_alarm_action(self._action)
         self.alarms[name] = alarm
         return alarm

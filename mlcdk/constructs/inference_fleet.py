@@ -21,12 +21,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from mlcdk.constructs import capacity as held_capacity
 from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
-from mlcdk.constructs.options import PURCHASE_OPTIONS, PurchaseOptions, StorageOptions
+from mlcdk.constructs.options import PURCHASE_OPTIONS, CapacityOptions, PurchaseOptions, StorageOptions
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import catalog, metrics, workloads
@@ -96,6 +97,10 @@ class FleetAlarmOptions:
     error_rate_percent: float = 5
 
 
+#: How long before EC2 ends a Capacity Block's instances the fleet scales in, so requests drain first.
+FLEET_DRAIN = cdk.Duration.minutes(10)
+
+
 @jsii.implements(ec2.IConnectable, iam.IGrantable)
 class InferenceFleet(NodeGroupMixin, Construct):
     """Model servers in an Auto Scaling group behind a load balancer, with scaling, purchase options,
@@ -113,6 +118,9 @@ class InferenceFleet(NodeGroupMixin, Construct):
     :param load_balancer: see LoadBalancerOptions. Default: internal ALB, HTTP on 80.
     :param scaling: see ScalingOptions. Default: target tracking on requests per target.
     :param purchase: see PurchaseOptions. Default: the preset's, else on-demand.
+    :param capacity: an On-Demand Capacity Reservation, group or Capacity Block to launch into (see
+        CapacityOptions). A target needs ``capacity.availability_zone_id``: the servers then run in that
+        one AZ (a warning says so), while the load balancer keeps its AZs. Default: none.
     :param storage, machine_image, role, security_group, encryption_key, alarm_topic, alarm_emails,
         guardrails, removal_policy: as for TrainingCluster.
     :param model_bucket: a bucket the nodes may read model artifacts from. Default: none (see
@@ -137,6 +145,7 @@ class InferenceFleet(NodeGroupMixin, Construct):
         load_balancer: LoadBalancerOptions | None = None,
         scaling: ScalingOptions | None = None,
         purchase: PurchaseOptions | None = None,
+        capacity: CapacityOptions | None = None,
         storage: StorageOptions | None = None,
         machine_image: ec2.IMachineImage | None = None,
         role: iam.IRole | None = None,
@@ -163,7 +172,20 @@ class InferenceFleet(NodeGroupMixin, Construct):
         emails = parse_emails(list(alarm_emails), "alarm_emails")
         alarms = fleet_alarms or FleetAlarmOptions()
         self._validate(spec, low, high, port, health_check_path, balancer, scale, purchase, region)
+        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None,
+                               explicit_fallbacks=purchase.fallback_instance_types is not None)
+        check([(capacity is not None and capacity.targeted and capacity.availability_zone_id is None,
+                "capacity: a fleet with a reservation target needs capacity.availability_zone_id (the reservation's "
+                "AZ ID): its servers must launch where the reservation is"),
+               (capacity is not None and capacity.targeted and scale.warm_pool,
+                "scaling.warm_pool with a capacity reservation: a stopped warm instance gives its reserved slot back "
+                "and may not get it again; drop warm_pool")])
         fallbacks = self._fallbacks(spec, purchase, preset)
+        if capacity is not None and capacity.targeted and fallbacks:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:capacityFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: "
+                f"the capacity reservation holds {spec.instance_type} only")
+            fallbacks = ()
         if spec.maximum_network_cards > 1:
             cdk.Annotations.of(self).add_warning_v2(
                 "mlcdk:trainingTypeForServing",
@@ -172,10 +194,14 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 "(inf2, g6e, g5) usually costs less per request")
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
 
-        # Network: private subnets in at least two AZs that offer the type.
+        # Network: private subnets in at least two AZs that offer the type (one of them the reservation's).
         if vpc is None:
-            vpc = PrivateNetwork(self, "Network", availability_zone_ids=spec.offered_azs(region)[:3] if region else ()).vpc
-        node_subnets = self._node_subnets(vpc, spec, region)
+            ids = spec.offered_azs(region)[:3] if region else ()
+            reservation_az = held_capacity.az_for(capacity, None)
+            if reservation_az is not None and ids and reservation_az not in ids:
+                ids = (reservation_az, *ids[:2])
+            vpc = PrivateNetwork(self, "Network", availability_zone_ids=ids).vpc
+        node_subnets = self._node_subnets(vpc, spec, region, held_capacity.az_for(capacity, None))
 
         # Security.
         self.encryption_key = encryption_key or security.encryption_key(
@@ -208,6 +234,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
             root_device_name=root_device, efa=False, cluster_placement=False, purchase=purchase,
             fallback_instance_types=fallbacks, notification_topic=self.alarm_topic)
         self.launch_template, self.auto_scaling_group = group.launch_template, group.auto_scaling_group
+        held_capacity.apply(self.launch_template, capacity)
+        self.capacity = capacity
         for policy in policies:
             self.auto_scaling_group.node.add_dependency(policy)
         self.spec, self.purchase, self.instance_types = spec, purchase, group.instance_types
@@ -238,7 +266,9 @@ class InferenceFleet(NodeGroupMixin, Construct):
             self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=high,
             purchase=purchase, topic=self.alarm_topic, emails=emails, options=guardrails or GuardrailOptions(),
             preset_thresholds=preset.alarms if preset else None, label=construct_id,
-            extra_alarms=lambda g: self._fleet_alarms(g, alarms))
+            extra_alarms=lambda g: self._fleet_alarms(g, alarms), capacity=capacity)
+        held_capacity.events_and_schedule(self, capacity, topic=self.alarm_topic, label=construct_id,
+                                          grace=FLEET_DRAIN, auto_scaling_group=self.auto_scaling_group, engine="nodes")
 
     @classmethod
     def from_workload(cls, scope: Construct, construct_id: str, *, workload, **kwargs) -> InferenceFleet:
@@ -322,10 +352,21 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 kept.append(name)
         return tuple(kept)
 
-    def _node_subnets(self, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None) -> list[ec2.ISubnet]:
+    def _node_subnets(self, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None,
+                      reservation_az: str | None = None) -> list[ec2.ISubnet]:
         subnets = vpc.private_subnets
         check([(not subnets, "vpc has no private subnets; model servers never get public IPs")])
         network = vpc.node.scope
+        if reservation_az is not None:  # a reservation lives in one AZ: the servers go there
+            ids = network.availability_zone_ids if isinstance(network, PrivateNetwork) else ()
+            check([(not ids, "capacity.availability_zone_id needs a VPC from PrivateNetwork (its subnets are pinned "
+                             "by AZ ID), so the servers can be placed in the reservation's AZ"),
+                   (bool(ids) and reservation_az not in ids,
+                    f"capacity.availability_zone_id ({reservation_az}) is not one of the VPC's AZs ({', '.join(ids)})")])
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:singleAzFleet", f"the model servers run in one AZ ({reservation_az}), the reservation's: an AZ "
+                "outage stops the fleet; the load balancer keeps its AZs")
+            return [subnets[ids.index(reservation_az)]]
         if isinstance(network, PrivateNetwork) and network.availability_zone_ids and region:
             usable = [s for az, s in zip(network.availability_zone_ids, subnets) if az in spec.offered_azs(region)]
             check([(len(usable) < 2, f"vpc: fewer than two of its AZs ({', '.join(network.availability_zone_ids)}) "

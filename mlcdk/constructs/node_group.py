@@ -37,6 +37,11 @@ def resolve_preset(kind: str, preset, instance_type: str | None, purchase: Purch
                 f"preset ({preset.name!r}) is a{'n' if preset.task == 'inference' else ''} {preset.task} preset; "
                 f"{kind} needs {wanted} preset")])
     spec = catalog.get(instance_type or preset.instance_type)
+    acc = spec.accelerator
+    check([(acc is not None and acc.kind == "gpu" and acc.manufacturer != "NVIDIA",
+            f"instance_type: {kind} runs NVIDIA GPUs, AWS Neuron devices or CPUs; {spec.instance_type} has "
+            f"{acc.manufacturer if acc else ''} {acc.name if acc else ''} accelerators, for which mlcdk has no AMI, "
+            "driver metrics or job container")])
     purchase = purchase or PurchaseOptions(option=preset.purchase_option if preset else "on-demand",
                                            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
     return preset, spec, purchase

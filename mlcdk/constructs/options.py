@@ -34,6 +34,52 @@ class PurchaseOptions:
 
 
 @dataclass(frozen=True)
+class CapacityOptions:
+    """Capacity you already hold: an On-Demand Capacity Reservation (ODCR), a reservation group, or a
+    Capacity Block for ML. Nodes then launch on-demand into it (never spot).
+
+    :param reservation_id: the reservation ("cr-" and 17 hex digits), an ODCR or, with ``capacity_block``,
+        the block's reservation.
+    :param reservation_group_arn: a Capacity Reservation resource group's ARN instead of one reservation
+        (not with ``capacity_block``).
+    :param preference: "capacity-reservations-only" (nodes launch only into the target, else fail) or
+        "open" (any open reservation with matching attributes, else On-Demand; no target). Default:
+        "capacity-reservations-only" with a target, else "open".
+    :param capacity_block: the reservation is a Capacity Block for ML: the launch template gets the
+        capacity-block market type, there is no placement group (a block's instances are already placed
+        close together), and ``availability_zone_id`` is required. Default: off.
+    :param availability_zone_id: the reservation's AZ ID (e.g. "use1-az4"); the nodes go there. Required
+        with ``capacity_block``. Default: the cluster's AZ (make sure it is the reservation's).
+    :param hourly_price_usd: what one reserved instance costs per hour, for the cost alarm and budget.
+        Default: the catalog's on-demand price (what an ODCR costs, used or not); give a block's price.
+    :param reserved_instances: how many instances the reservation holds: the cost metric never drops
+        below them, since they are paid whether they run or not. Default: the cluster's node count (a
+        fleet's max_capacity).
+    :param block_end: the block's end, ISO 8601 with a UTC offset (e.g. "2026-12-08T11:30:00+00:00").
+        With engine="nodes", the group scales to zero ``checkpoint_grace_period`` before EC2 starts
+        terminating the block's instances (30 minutes before the end), so the checkpoint hook runs.
+        Default: none (the 40-minute expiration warning still reaches the alarm topic).
+    """
+
+    reservation_id: str | None = None
+    reservation_group_arn: str | None = None
+    preference: str | None = None
+    capacity_block: bool = False
+    availability_zone_id: str | None = None
+    hourly_price_usd: float | None = None
+    reserved_instances: int | None = None
+    block_end: str | None = None
+
+    @property
+    def targeted(self) -> bool:
+        return self.reservation_id is not None or self.reservation_group_arn is not None
+
+    @property
+    def resolved_preference(self) -> str:
+        return self.preference or ("capacity-reservations-only" if self.targeted else "open")
+
+
+@dataclass(frozen=True)
 class StorageOptions:
     """EBS volumes of each node: gp3, encrypted with the construct's KMS key.
 
@@ -93,3 +139,67 @@ class JobOptions:
     timeout_hours: float = 72
     retry_attempts: int = 3
     log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class DataRepositoryLink:
+    """An S3 bucket or prefix imported, read-only, into the shared file system (a data repository
+    association with automatic import of new, changed and deleted objects, and no export).
+
+    :param s3_uri: the bucket or prefix, e.g. "s3://my-datasets/imagenet/".
+    :param path: where it appears on the file system, an absolute path such as "/datasets" (then
+        ``/fsx/datasets`` on the nodes). Files written there stay on the file system: nothing is exported.
+    """
+
+    s3_uri: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ExistingFileSystem:
+    """An FSx for Lustre file system you already have, mounted instead of creating one.
+
+    :param file_system_id: e.g. "fs-0123456789abcdef0".
+    :param dns_name: e.g. "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com".
+    :param mount_name: its ``LustreMountName`` (DescribeFileSystems), e.g. "abcdefgh".
+    :param security_group_id: the group on its network interfaces; mlcdk adds the Lustre rules between it
+        and the nodes' group.
+    :param vpc_id: its VPC. A cluster in another VPC is refused when both IDs are known. Default: unknown.
+    """
+
+    file_system_id: str
+    dns_name: str
+    mount_name: str
+    security_group_id: str
+    vpc_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SharedStorageOptions:
+    """An FSx for Lustre file system shared by every node, linked to S3 (see mlcdk.constructs.shared_storage).
+
+    :param deployment_type: "PERSISTENT_2" (replicated, encrypted with the cluster's key) or "SCRATCH_2"
+        (not replicated, FSx's own key). Default: "PERSISTENT_2".
+    :param storage_capacity_gib: 1200, 2400 or a multiple of 2400. With ``existing_file_system``, that file
+        system's size (for the free-capacity alarm). Default: 1200.
+    :param throughput_mbps_per_tib: PERSISTENT_2's throughput tier: 125, 250, 500 or 1000 MB/s per TiB.
+        SCRATCH_2 has a fixed baseline (200) and takes none. Default: 125 on PERSISTENT_2.
+    :param mount_point: where every node (and every Batch job's container) sees it. Default: /fsx.
+    :param checkpoint_path: the file-system path linked to the checkpoint bucket, with automatic import and
+        export (``/fsx/checkpoints`` on the nodes). None: not linked. Default: "/checkpoints".
+    :param data_repositories: read-only S3 imports (DataRepositoryLink). With the checkpoint link, at most 8
+        associations. Default: none.
+    :param free_capacity_alarm_percent: alarm when free storage falls below this share of the capacity.
+        Default: 10.
+    :param existing_file_system: mount a file system you have (ExistingFileSystem) instead of creating one;
+        its cost is not counted. Default: a new file system.
+    """
+
+    deployment_type: str = "PERSISTENT_2"
+    storage_capacity_gib: int = 1200
+    throughput_mbps_per_tib: int | None = None
+    mount_point: str = "/fsx"
+    checkpoint_path: str | None = "/checkpoints"
+    data_repositories: tuple[DataRepositoryLink, ...] = ()
+    free_capacity_alarm_percent: float = 10
+    existing_file_system: ExistingFileSystem | None = None

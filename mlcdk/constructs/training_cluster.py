@@ -19,16 +19,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlcdk.constructs import capacity as held_capacity
 from mlcdk.constructs import security
 from mlcdk.constructs.batch_engine import BatchEngine
 from mlcdk.constructs.efa import efa_device_count
-from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
+from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
 from mlcdk.constructs.options import (
     GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS, PURCHASE_OPTIONS,
-    JobOptions, PurchaseOptions, ScaleSchedule, StorageOptions,
+    CapacityOptions, JobOptions, PurchaseOptions, ScaleSchedule, SharedStorageOptions, StorageOptions,
 )
+from mlcdk.constructs.shared_storage import SharedStorage
+from mlcdk.constructs.shared_storage import validate as validate_shared_storage
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
@@ -73,7 +76,13 @@ class TrainingCluster(NodeGroupMixin, Construct):
         Blocks, which a forced placement group can starve (a warning says so for EFA clusters).
     :param purchase: on-demand, spot or mixed, and fallback types. Default: the preset's purchase
         option, else on-demand.
+    :param capacity: an On-Demand Capacity Reservation, a reservation group or a Capacity Block for ML
+        to launch into (see CapacityOptions and the README's "Getting capacity"). It turns the default
+        placement group off and prices the guardrails at the reservation's price. Default: none.
     :param storage: volume sizes and the optional data volume. Default: a 200 GiB gp3 root volume.
+    :param shared_storage: an FSx for Lustre file system mounted at /fsx on every node (and in every Batch
+        job), with the checkpoint bucket linked at /fsx/checkpoints (SharedStorageOptions; README "Shared
+        storage (FSx for Lustre)"). It costs money while it exists. Default: none.
     :param machine_image: the AMI. Default: the catalog's AMI for the type (Neuron DLAMI or NVIDIA
         DLAMI), resolved at deploy time from its SSM public parameter.
     :param role: the node role. Default: a new role with SSM Session Manager, the CloudWatch agent's
@@ -115,7 +124,9 @@ class TrainingCluster(NodeGroupMixin, Construct):
         efa: bool | None = None,
         placement_group: bool | None = None,
         purchase: PurchaseOptions | None = None,
+        capacity: CapacityOptions | None = None,
         storage: StorageOptions | None = None,
+        shared_storage: SharedStorageOptions | None = None,
         machine_image: ec2.IMachineImage | None = None,
         role: iam.IRole | None = None,
         security_group: ec2.ISecurityGroup | None = None,
@@ -144,14 +155,25 @@ class TrainingCluster(NodeGroupMixin, Construct):
         # 2. Validate, before any resource exists.
         self._validate(spec, nodes, purchase, storage, efa, placement_group, region, availability_zone_id)
         self._validate_engine(engine, job, nodes, purchase, schedule, guardrails)
+        if shared_storage is not None:
+            validate_shared_storage(shared_storage, cluster_vpc_id=vpc.vpc_id if vpc is not None else None,
+                                    creates_vpc=vpc is None)
+        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=availability_zone_id,
+                               placement_group=placement_group,
+                               explicit_fallbacks=purchase.fallback_instance_types is not None)
+        availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
         job = job or JobOptions()
         batch_engine = engine == "batch"
         efa = efa if efa is not None else (multi_node and spec.efa_supported)
-        cluster_placement = placement_group if placement_group is not None else (
-            multi_node and spec.supports_placement("cluster"))
+        cluster_placement = held_capacity.placement_default(capacity, placement_group, multi_node, spec)
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name, engine)
         fallbacks = self._fallbacks(spec, purchase, preset, efa, region,
                                     self._intended_az(vpc, spec, region, availability_zone_id))
+        if capacity is not None and capacity.targeted and fallbacks:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:capacityFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: "
+                f"the capacity reservation holds {spec.instance_type} only")
+            fallbacks = ()
         if batch_engine and multi_node and fallbacks:
             # A multi-node job definition names one instance type for every node: fallbacks cannot be used.
             if purchase.fallback_instance_types is not None:
@@ -185,6 +207,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
         node_policies = [security.agent_policy(self, "AgentPolicy", self.role),
                          security.data_policy(self, "CheckpointPolicy", self.role, bucket=self.checkpoint_bucket,
                                               key=self.encryption_key)]
+        neuron = spec.accelerator is not None and spec.accelerator.kind == "neuron"
+        self.shared_storage = None if shared_storage is None else SharedStorage(
+            self, "SharedStorage", options=shared_storage, vpc=vpc, subnet=subnet, node_security_group=self.security_group,
+            key=self.encryption_key, checkpoint_bucket=self.checkpoint_bucket, removal_policy=removal_policy,
+            label=construct_id, reference_region=REFERENCE_REGION)
 
         # 5. Nodes: the engine.
         self.engine, self.cluster_name = engine, cdk.Names.unique_id(self)
@@ -195,10 +222,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
             spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
             cluster=self.cluster_name, batch_efa_devices=devices if batch_engine else None,
             batch_stop_timeout_s=int(grace.to_seconds()) if batch_engine else None,
+            shared_storage=self.shared_storage.mount_commands(neuron=neuron) if self.shared_storage else (),
             extra=[f"echo MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name} >> /etc/environment",
                    *([] if batch_engine else [f"echo MLCDK_LIFECYCLE_HOOK={CHECKPOINT_HOOK} >> /etc/environment"]),
                    *user_data_commands]))
-        self.spec, self.nodes, self.efa, self.purchase = spec, nodes, efa, purchase
+        self.spec, self.nodes, self.efa, self.purchase, self.capacity = spec, nodes, efa, purchase, capacity
         self._connections = ec2.Connections(security_groups=[self.security_group])
         if batch_engine:
             self._build_batch(spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
@@ -206,6 +234,9 @@ class TrainingCluster(NodeGroupMixin, Construct):
         else:
             self._build_nodes(spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
                               cluster_placement, purchase, node_policies, grace, schedule, construct_id)
+        held_capacity.apply(self.launch_template, capacity)
+        if self.shared_storage is not None:  # nodes mount it at boot: the file system and its links come first
+            (self.auto_scaling_group or self.compute_environment).node.add_dependency(self.shared_storage)
 
         # 6. Guardrails: alarms, budget, dashboard, cost.
         options = guardrails or GuardrailOptions()
@@ -214,18 +245,31 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.guardrails = Guardrails(
             self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
             purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
-            preset_thresholds=preset.alarms if preset else None, label=construct_id)
+            preset_thresholds=preset.alarms if preset else None, label=construct_id, capacity=capacity,
+            extra_alarms=(lambda g: self.shared_storage.add_alarms(g, construct_id)) if self.shared_storage else None,
+            extra_monthly_costs=[(self.shared_storage.cost_label, self.shared_storage.monthly_cost_usd)]
+            if self.shared_storage and self.shared_storage.monthly_cost_usd is not None else ())
 
         # 7. Interruptions and warnings.
+        held_capacity.events_and_schedule(self, capacity, topic=self.alarm_topic, label=construct_id, grace=grace,
+                                          auto_scaling_group=self.auto_scaling_group, engine=engine)
         if purchase.uses_spot:
             events.Rule(self, "SpotInterruptions", description=f"{construct_id}: spot interruption and rebalance notices",
                         event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=SPOT_EVENTS),
                         targets=[targets.SnsTopic(self.alarm_topic)])
-        if multi_node and efa and not cluster_placement:
+        if multi_node and efa and not cluster_placement and not (capacity is not None and capacity.capacity_block):
+            why = ("a reservation made outside it cannot serve nodes placed in a new one (eksctl #7949), so it "
+                   "stays off; ask for a reservation in a cluster placement group if latency matters"
+                   if capacity is not None else
+                   "inter-node latency may be higher. Keep it off only for capacity reservations or Capacity Blocks")
             cdk.Annotations.of(self).add_warning_v2(
                 "mlcdk:placementGroupOff",
-                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: inter-node latency "
-                "may be higher. Keep it off only for capacity reservations or Capacity Blocks.")
+                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: {why}.")
+        if capacity is not None and cluster_placement:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:placementWithReservation",
+                "placement_group=True with a capacity reservation: nodes in this new placement group match only a "
+                "reservation made in it, and with 'capacity-reservations-only' they fail to launch otherwise")
         if multi_node and efa is False and spec.efa_supported:
             cdk.Annotations.of(self).add_warning_v2(
                 "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
@@ -268,7 +312,10 @@ class TrainingCluster(NodeGroupMixin, Construct):
             security_group=self.security_group, role=self.role, key=self.encryption_key, machine_image=image,
             user_data=user_data, storage=storage, root_device_name=root_device, efa=efa,
             cluster_placement=cluster_placement, spot=purchase.uses_spot, checkpoint_bucket=self.checkpoint_bucket,
-            alarm_topic=self.alarm_topic, job=job, removal_policy=removal_policy, label=construct_id)
+            alarm_topic=self.alarm_topic, job=job, removal_policy=removal_policy, label=construct_id,
+            shared_mount_point=self.shared_storage.mount_point if self.shared_storage else None,
+            shared_environment=self.shared_storage.job_environment(
+                neuron=spec.accelerator is not None and spec.accelerator.kind == "neuron") if self.shared_storage else None)
         for policy in (*node_policies, self.batch.agent_policy):  # nodes start with their permissions in place
             self.batch.compute_environment.node.add_dependency(policy)
         self.auto_scaling_group = None

@@ -136,14 +136,63 @@ def mount_data_volume(mount_point: str) -> list[str]:
     ]
 
 
+#: Lustre client packages per OS (FSx for Lustre user guide, "Installing the Lustre client"): Amazon Linux 2023
+#: (the ECS-optimized AMIs of the Batch engine) has it in its own repository; Amazon Linux 2 in the "lustre"
+#: extra; Ubuntu (the DLAMIs of the nodes engine) in FSx's apt repository, one module package per kernel.
+FSX_UBUNTU_KEY = "https://fsx-lustre-client-repo-public-keys.s3.amazonaws.com/fsx-ubuntu-public-key.asc"
+FSX_UBUNTU_REPO = "https://fsx-lustre-client-repo.s3.amazonaws.com/ubuntu"
+#: Mount options (FSx for Lustre user guide, "Mounting the file system" and "Mounting automatically"): relatime
+#: and flock for the mount; _netdev and the systemd options in fstab, so a reboot waits for the network.
+LUSTRE_MOUNT_OPTIONS = "relatime,flock"
+LUSTRE_FSTAB_OPTIONS = "defaults,relatime,flock,_netdev,x-systemd.automount,x-systemd.requires=network.service"
+
+
+def lustre_client() -> list[str]:
+    """Install the Lustre client unless the AMI has it (a DLAMI may ship it): the package depends on the OS."""
+    return [
+        "if ! modinfo lustre >/dev/null 2>&1; then",
+        "  . /etc/os-release",
+        '  case "${ID}:${VERSION_ID:-}" in',
+        "    amzn:2023*) dnf install -y lustre-client ;;",
+        "    amzn:2) amazon-linux-extras install -y lustre ;;",
+        f"    ubuntu:*) curl -fsSL {FSX_UBUNTU_KEY} | gpg --dearmor --yes -o /usr/share/keyrings/fsx-ubuntu-public-key.gpg",
+        f'      echo "deb [signed-by=/usr/share/keyrings/fsx-ubuntu-public-key.gpg] {FSX_UBUNTU_REPO} '
+        '${VERSION_CODENAME} main" > /etc/apt/sources.list.d/fsxlustreclientrepo.list',
+        '      apt-get -o DPkg::Lock::Timeout=300 update && apt-get -o DPkg::Lock::Timeout=300 install -y '
+        '"lustre-client-modules-$(uname -r)" ;;',
+        '    *) echo "mlcdk: no Lustre client recipe for ${ID} ${VERSION_ID:-}" >&2; exit 1 ;;',
+        "  esac",
+        "fi",
+    ]
+
+
+def mount_lustre(dns_name: str, mount_name: str, mount_point: str, *, neuron_cache: str | None = None) -> list[str]:
+    """Install the client, mount the file system at ``mount_point`` now and at every boot (fstab, _netdev), and
+    with ``neuron_cache`` point NEURON_COMPILE_CACHE_URL there for every process (/etc/environment)."""
+    target = shlex.quote(mount_point)
+    source = f"{dns_name}@tcp:/{mount_name}"
+    lines = [
+        f"# Shared storage: FSx for Lustre at {mount_point}",
+        *lustre_client(),
+        f"mkdir -p {target}",
+        f'grep -q " {mount_point} lustre " /etc/fstab || echo "{source} {mount_point} lustre {LUSTRE_FSTAB_OPTIONS} 0 0" >> /etc/fstab',
+        f"mountpoint -q {target} || mount -t lustre -o {LUSTRE_MOUNT_OPTIONS} {source} {target}",
+        f"echo MLCDK_SHARED_STORAGE={mount_point} >> /etc/environment",
+    ]
+    if neuron_cache:
+        lines += [f"mkdir -p {shlex.quote(neuron_cache)}", f"echo NEURON_COMPILE_CACHE_URL={neuron_cache} >> /etc/environment"]
+    return lines
+
+
 def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str],
               cluster: str | None = None, batch_efa_devices: int | None = None,
-              batch_stop_timeout_s: int | None = None) -> list[str]:
+              batch_stop_timeout_s: int | None = None, shared_storage: Sequence[str] = ()) -> list[str]:
     """All bootstrap commands for a node, in order; ``extra`` runs last.
 
     ``cluster`` adds the cluster dimension to every metric (TrainingCluster). On the Batch engine,
     ``batch_efa_devices`` replaces the libfabric check with the host driver set-up, and
-    ``batch_stop_timeout_s`` sets the ECS stop timeout.
+    ``batch_stop_timeout_s`` sets the ECS stop timeout. ``shared_storage`` (from :func:`mount_lustre`) mounts the
+    shared file system after the data volume and before the user's commands.
     """
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
     if batch_stop_timeout_s is not None:
@@ -158,6 +207,7 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
         lines += efa_check()
     if data_mount_point:
         lines += mount_data_volume(data_mount_point)
+    lines += shared_storage
     if extra:
         lines += ["# user commands", *extra]
     return lines

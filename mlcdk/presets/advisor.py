@@ -1,101 +1,86 @@
-"""The advisor: the cheapest configurations that fit a workload, out of the whole catalog (pure Python, no aws_cdk).
+"""The advisor: the configurations that fit a workload, out of the whole catalog, best first (pure Python, no aws_cdk).
 
 For every instance type and region, :func:`advise` decides whether the workload fits, on how many nodes, and
 at what cost, under these rules:
 
-- **Memory.** A node offers its total accelerator memory (devices x memory per device); CPU-only types offer
-  their system memory. A configuration fits when nodes x memory per node covers the
-  :func:`~mlcdk.presets.sizing.estimate_memory` need. The node count is the smallest that fits.
+- **Precision.** The accelerator must run the workload's precision (``data/precision.json``, each entry sourced):
+  natively, or as weight-only storage where the weights are frozen (lora, inference). Unknown support counts as
+  none. The exclusion names the best precision the accelerator does run ("T4 has no bf16; use precision fp16").
+- **Memory, with headroom.** A configuration fits when its need divided over all its devices is at most
+  ``1 - workload.memory_headroom`` (default 90%) of each device's memory; CPU-only types count system memory as
+  one device. A node's host memory must also hold that node's share of the weights while they load (weights /
+  nodes, within the same headroom). The node count is the smallest that satisfies both, computed in constant
+  time, never stepped.
 - **Nodes.** More than one node only for training tasks (training, fine-tuning, lora), only on EFA-capable
   types, and never more than ``workload.max_nodes``. Inference runs on one node (one replica).
-- **Accelerators.** ``any`` means every GPU and Neuron type: CPU-only types are considered only with
-  ``cpu``, because fitting in memory says nothing about speed, and a CPU that "fits" a training job is no
-  answer. ``trainium`` and ``inferentia`` match the accelerator name, ``nvidia`` the manufacturer.
-  Inferentia never trains (it is inference-only); Trainium may serve. Types the advisor cannot reason about
-  are excluded with a reason: FPGA, media and other accelerators; fractional GPUs (g6f); types no catalog
-  AMI runs (inf1), because the stacks could not deploy them.
+- **Accelerators.** ``any`` means every GPU and Neuron type: CPU-only types are considered only with ``cpu``.
+  ``trainium`` and ``inferentia`` match the accelerator name, ``nvidia`` the manufacturer. Inferentia never
+  trains. Excluded with a reason: FPGA, media and other accelerators; fractional GPUs; types no catalog AMI runs
+  (inf1; GPUs whose maker is not NVIDIA, since the GPU AMIs carry NVIDIA's driver).
 - **Prices.** On-demand, or the lowest spot sample of the region's AZs. An unknown price excludes the
   candidate; it is never taken as free.
-- **Ranking.** By hourly cost (nodes x price). With ``training_tokens``, by the whole job's cost: the
-  FLOPs (:func:`~mlcdk.presets.sizing.training_flops`) over the devices' dense bf16 peak from
-  ``data/accelerators.json`` at ``rules.utilization``; accelerators without a sourced figure are excluded.
-  ``target_tokens_per_second`` does not change the ranking: the catalog has no sourced per-instance
-  serving throughput, so inference is ranked by hourly cost, and the advice says so in its notes.
+- **Ranking.** ``rank_by="job"`` (the default for training tasks): by the cost of the whole job, FLOPs
+  (:func:`~mlcdk.presets.sizing.training_flops`, for ``training_tokens`` or a reference job of 20 tokens per
+  parameter) over the devices' dense peak at the job's precision (``data/accelerators.json``) at
+  ``rules.utilization``. Cost per effective FLOP gives the same order for any token count. Configurations whose
+  accelerator has no sourced figure follow every one that has, by hourly cost: never ranked as if free.
+  ``rank_by="hourly"`` (the default for inference): by nodes x price.
+- **Limits.** ``max_price_per_hour_usd`` and ``max_days`` (a configuration without a throughput figure cannot be
+  shown to finish in time, so it is excluded under ``max_days``).
 
-``advise(workload)[0]`` is the cheapest configuration that fits; ``advise(workload, explain=True).exclusions``
-says why every other candidate was left out.
+``advise(workload)[0]`` is the top pick; ``advise(workload, explain=True).exclusions`` says why every other
+candidate was left out.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any, overload
 
-from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog as catalog_module
 from mlcdk.presets.catalog import Catalog, InstanceSpec
-from mlcdk.presets.sizing import (DATA_DIR, FULL_TRAINING_PRECISIONS, GIB, PRECISION_BYTES, MemoryEstimate,
-                                  SizingRules, Workload, estimate_memory, training_flops)
-from mlcdk.presets.workloads import _EntryReader, _load_mapping, machine_images
+from mlcdk.presets.precision import (AcceleratorThroughput, accelerator_throughputs, compute_precision,
+                                     describe_problem, load_accelerator_throughputs, precision_problem, support)
+from mlcdk.presets.sizing import (GIB, REFERENCE_TOKENS_PER_PARAM, MemoryEstimate, SizingRules, Workload,
+                                  estimate_memory, training_flops)
+from mlcdk.presets.workloads import machine_images
+
+__all__ = ["AcceleratorThroughput", "Advice", "Baseline", "Exclusion", "Recommendation", "Suggestion", "advise",
+           "accelerator_throughputs", "load_accelerator_throughputs"]
 
 HOURS_PER_MONTH = 730
 RANK_BY_HOURLY_COST = "hourly cost"
 RANK_BY_JOB_COST = "job cost"
+MIB = 1024 * 1024
 
 # Why a candidate was excluded, in the order the checks run.
 UNSUPPORTED_ACCELERATOR = "unsupported accelerator"
 NOT_PREFERRED = "accelerator preference"
 INFERENCE_ONLY = "inference-only"
 FRACTIONAL_GPU = "fractional GPU"
+PRECISION_UNSUPPORTED = "precision unsupported"
 NO_AMI = "no catalog AMI"
-NO_THROUGHPUT_FIGURE = "no throughput figure"
 NOT_OFFERED = "not offered"
 NO_SPOT = "no spot"
 NO_PRICE = "no price"
 DOES_NOT_FIT = "does not fit"
+HOST_MEMORY = "host memory"
 NO_EFA = "no EFA for multi-node"
 OVER_MAX_NODES = "over max nodes"
 OVER_BUDGET = "over budget"
-EXCLUSION_KINDS = (UNSUPPORTED_ACCELERATOR, NOT_PREFERRED, INFERENCE_ONLY, FRACTIONAL_GPU, NO_AMI,
-                   NO_THROUGHPUT_FIGURE, NOT_OFFERED, NO_SPOT, NO_PRICE, DOES_NOT_FIT, NO_EFA, OVER_MAX_NODES,
-                   OVER_BUDGET)
-
-
-@dataclass(frozen=True)
-class AcceleratorThroughput:
-    """One accelerator's dense bf16 peak per device, with its source."""
-
-    name: str
-    dense_bf16_tflops: float
-    source: str
-    note: str
-
-
-def load_accelerator_throughputs(path: Path) -> dict[str, AcceleratorThroughput]:
-    """Read an accelerators file; an error names the file, the entry and the field."""
-    table = {}
-    for name, entry in _load_mapping(path, "accelerators").items():
-        read = _EntryReader(path, f"accelerators[{name!r}]", entry,
-                            {"dense_bf16_tflops": (int, float), "source": str, "note": str})
-        tflops = read("dense_bf16_tflops", (int, float))
-        if tflops <= 0:
-            raise read.error("dense_bf16_tflops", f"is {tflops!r}; it must be positive")
-        if not read("source", str).startswith("https://"):
-            raise read.error("source", "must be an https:// URL")
-        table[name] = AcceleratorThroughput(name, float(tflops), read("source", str), read("note", str))
-    return table
-
-
-@functools.lru_cache(maxsize=1)
-def accelerator_throughputs() -> Mapping[str, AcceleratorThroughput]:
-    """The bundled figures of ``data/accelerators.json``, keyed by the catalog's accelerator name."""
-    return MappingProxyType(load_accelerator_throughputs(DATA_DIR / "accelerators.json"))
+OVER_MAX_DAYS = "over max days"
+#: Kept for callers of earlier versions: accelerators without a figure are now ranked last, not excluded.
+NO_THROUGHPUT_FIGURE = "no throughput figure"
+EXCLUSION_KINDS = (UNSUPPORTED_ACCELERATOR, NOT_PREFERRED, INFERENCE_ONLY, FRACTIONAL_GPU, PRECISION_UNSUPPORTED,
+                   NO_AMI, NOT_OFFERED, NO_SPOT, NO_PRICE, DOES_NOT_FIT, HOST_MEMORY, NO_EFA, OVER_MAX_NODES,
+                   OVER_BUDGET, OVER_MAX_DAYS)
+#: The warning every multi-node spot recommendation carries (the presets' reason for on-demand training).
+MULTI_NODE_SPOT_WARNING = (
+    "spot on {nodes} nodes: losing one spot node stalls every node of a collective job. Checkpoint often enough to "
+    "lose little at each interruption (2 minutes' notice), write checkpoints to S3 (the cluster's checkpoint "
+    "bucket), and resume from the last one; or use on-demand")
 
 
 @dataclass(frozen=True)
@@ -116,9 +101,22 @@ class Recommendation:
     memory_available_gib: float  #: over all nodes
     memory_utilization_pct: float
     efa: bool  #: the type supports EFA (used between nodes when nodes > 1)
-    estimated_days: float | None  #: with training_tokens only
-    estimated_job_cost_usd: float | None  #: with training_tokens only
+    estimated_days: float | None  #: training tasks with a sourced throughput figure
+    estimated_job_cost_usd: float | None  #: the same
     reason: str
+    devices: int = 1  #: accelerators over all nodes (1 per node for CPU-only types)
+    memory_needed_per_device_gib: float = 0.0  #: the need divided over every device
+    memory_per_device_gib: float = 0.0  #: each device's capacity (system memory for CPU-only types)
+    memory_limit_per_device_gib: float = 0.0  #: capacity x (1 - headroom): the most a device may be given
+    host_memory_per_node_gib: float = 0.0
+    weights_per_node_gib: float = 0.0  #: the node's share of the weights that its host memory holds while loading
+    precision: str = ""  #: the workload's precision
+    precision_support: str = ""  #: "native" or "weight-only" on this accelerator
+    throughput_known: bool = False  #: a sourced dense figure at the job's precision exists (training tasks)
+    previous_generation: bool = False
+    speedup_vs_baseline: float | None = None  #: baseline job time / this job time
+    cost_vs_baseline: float | None = None  #: this job's cost / the baseline's (hourly cost for inference)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +129,19 @@ class Exclusion:
     reason: str
     nodes_needed: int | None = None
     hourly_cost_usd: float | None = None  #: the cost it would have had (over max nodes, over budget)
+    parameter: str | None = None  #: the Workload field the reason tells the user to change, if any
+    alternative: Any = None  #: the value it suggests for that field
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The instance type that recommendations are compared with, and its figures for the same job."""
+
+    instance_type: str
+    accelerator: str
+    job_seconds: float | None  #: one node of it at its dense peak x utilization (None: no figure)
+    prices: Mapping[str, float]  #: region -> price per hour at the workload's purchase option
+    reason: str | None  #: why its figures are missing, if they are
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,9 @@ class Advice(Sequence[Recommendation]):
     explained: bool = False
     rules: SizingRules = field(default_factory=SizingRules)
     catalog: Catalog | None = field(default=None, repr=False, compare=False)
+    job_tokens: float | None = None  #: training tasks: the tokens the job figures are for
+    reference_job: bool = False  #: True when job_tokens is the 20-tokens-per-parameter reference, not given
+    baseline: Baseline | None = None
 
     @overload
     def __getitem__(self, index: int) -> Recommendation: ...
@@ -176,83 +190,105 @@ class Advice(Sequence[Recommendation]):
         return len(self.recommendations)
 
     def suggestion(self) -> Suggestion | None:
-        """When nothing fits: the first single change (more nodes, a higher price cap, on-demand, any region,
-        any accelerator, a lower precision) that makes something fit. None when something already fits or
+        """When nothing fits: the first single change (more nodes, a higher price cap, more days, on-demand, any
+        region, any accelerator, another precision) that makes something fit. None when something already fits or
         no single change helps."""
+        from mlcdk.presets.suggestions import rerun, suggest
+
         if self.recommendations:
             return None
-        return _suggest(self if self.explained else _rerun(self, explain=True))
+        return suggest(self if self.explained else rerun(self, explain=True))
+
+
+@dataclass(frozen=True)
+class _Fit:
+    nodes: int  #: 0 when the device memory is unknown
+    devices_per_node: int
+    device_bytes: int
+    host_bytes: int
+    host_bound: bool  #: the host-memory rule, not the device rule, set the node count
+    problem: tuple[str, str] | None
 
 
 def advise(workload: Workload, *, rules: SizingRules | None = None, explain: bool = False,
-           catalog: Catalog | None = None) -> Advice:
-    """Every configuration that fits ``workload``, cheapest first (see the module docstring for the rules).
+           catalog: Catalog | None = None, baseline: str | None = None) -> Advice:
+    """Every configuration that fits ``workload``, best first (see the module docstring for the rules).
 
     ``rules``: default :class:`SizingRules` defaults. ``explain``: also record each excluded candidate and
-    why (default off, which is faster). ``catalog``: default the bundled snapshot. Raises ConfigurationError
-    for a region the catalog does not know.
+    why (default off, which is faster). ``catalog``: default the bundled snapshot. ``baseline``: an instance type
+    to compare each recommendation with for the same job (default: none). Raises ConfigurationError for a region
+    or baseline the catalog does not know.
     """
     rules = rules or SizingRules()
     book = catalog or catalog_module.default_catalog()
     for region in workload.regions:
         book.check_region(region, "regions")
+    base_spec = None if baseline is None else book.get(baseline.strip().lower() if isinstance(baseline, str)
+                                                        else baseline, "baseline")
     regions = workload.regions or book.regions()
     memory = estimate_memory(workload, rules)
-    need = memory.total_bytes
+    need, weights = memory.total_bytes, workload.weight_bytes
     flops = training_flops(workload, rules)
-    throughputs = accelerator_throughputs() if flops is not None else {}
+    by_job = workload.rank_by == "job"
     spot = workload.purchase_option == "spot"
-    cap = workload.max_price_per_hour_usd
+    cap, max_days = workload.max_price_per_hour_usd, workload.max_days
     images = tuple(machine_images().values())
-    fits: list[tuple[tuple, InstanceSpec, str, int, float, float | None]] = []
+    fits: list[tuple[tuple, InstanceSpec, str, _Fit, float, float | None]] = []
     excluded: list[Exclusion] = []
 
     for spec in book:
-        static = _spec_problem(spec, workload, images, throughputs if flops is not None else None)
+        static = _spec_problem(spec, workload, images)
         if static is not None:
             if explain:
-                excluded.extend(Exclusion(spec.instance_type, region, *static) for region in regions)
+                excluded.extend(Exclusion(spec.instance_type, region, *static[:2], parameter=static[2],
+                                          alternative=static[3]) for region in regions)
             continue
-        per_node = _memory_per_node(spec)
-        nodes = _nodes_needed(need, per_node)
-        problem = _fit_problem(spec, workload, need, per_node, nodes)
+        fit = _fit(spec, workload, need, weights)
+        nodes = fit.nodes
+        seconds = _job_seconds(spec, nodes, flops, workload, rules) if fit.problem is None else None
         for region in regions:
             price, verdict = _price(spec, region, spot)
-            if verdict is None and problem is not None:
-                verdict = (*problem, nodes or None, nodes * price if nodes else None)
+            if verdict is None and fit.problem is not None:
+                verdict = (*fit.problem, nodes or None, nodes * price if nodes else None)
             elif verdict is None and cap is not None and nodes * price > cap:
                 verdict = (OVER_BUDGET, f"${nodes * price:,.2f}/h for {nodes} node(s) is over the cap of ${cap:,.2f}/h",
                            nodes, nodes * price)
+            elif verdict is None and max_days is not None and (seconds is None or seconds / 86400 > max_days):
+                verdict = (OVER_MAX_DAYS, f"no sourced throughput figure, so it cannot be shown to finish in "
+                                          f"{max_days:g} days" if seconds is None else
+                           f"the job takes {seconds / 86400:,.1f} days on {nodes} node(s), over max_days "
+                           f"({max_days:g})", nodes, nodes * price)
             if verdict is not None:
                 if explain:
                     excluded.append(Exclusion(spec.instance_type, region, *verdict))
                 continue
             hourly = nodes * price
-            seconds = None
-            if flops is not None:
-                peak = throughputs[spec.accelerator.name].dense_bf16_tflops * 1e12 * spec.accelerator.count
-                seconds = flops / (nodes * peak * rules.utilization)
-                key = (hourly * seconds / 3600, seconds, hourly, spec.instance_type, region)
+            if by_job and seconds is not None:
+                key: tuple = (0, hourly * seconds / 3600, seconds, hourly, spec.instance_type, region)
+            elif by_job:  # no sourced figure: after every configuration with one, by hourly cost
+                key = (1, hourly, nodes, spec.instance_type, region)
             else:
                 key = (hourly, nodes, spec.instance_type, region)
-            fits.append((key, spec, region, nodes, price, seconds))
+            fits.append((key, spec, region, fit, price, seconds))
 
     fits.sort(key=lambda item: item[0])
-    provenance = book.provenance
-    ranking = RANK_BY_JOB_COST if flops is not None else RANK_BY_HOURLY_COST
+    base = None if base_spec is None else _baseline(base_spec, workload, flops, rules, regions, spot)
+    ranking = RANK_BY_JOB_COST if by_job else RANK_BY_HOURLY_COST
+    best = _score(fits[0], by_job) if fits else None
     recommendations = tuple(
-        _recommendation(spec, region, nodes, price, seconds, need, workload, provenance.prices_as_of,
-                        rank, len(fits), fits[0][0][0], key[0], ranking)
-        for rank, (key, spec, region, nodes, price, seconds) in enumerate(fits))
-    notes = memory.notes
-    if flops is not None:
-        notes += ("days are for the node count shown, the fewest that fit; n times the nodes take about 1/n of "
-                  "the days for the same job cost, as long as utilization holds",)
-    if workload.target_tokens_per_second is not None:
-        notes += ("target_tokens_per_second does not change the ranking: the catalog has no sourced per-instance "
-                  "serving throughput, so configurations are ranked by hourly cost",)
-    return Advice(workload, memory, ranking, provenance.prices_as_of, recommendations, tuple(excluded), notes,
-                  explain, rules, book)
+        _recommendation(spec, region, fit, price, seconds, need, weights, workload, book.provenance.prices_as_of,
+                        rank, len(fits), best, _score(item, by_job), ranking, base)
+        for rank, item in enumerate(fits) for (_, spec, region, fit, price, seconds) in [item])
+    tokens = workload.job_tokens
+    return Advice(workload, memory, ranking, book.provenance.prices_as_of, recommendations, tuple(excluded),
+                  memory.notes + _notes(workload, recommendations, rules, base), explain, rules, book, tokens,
+                  tokens is not None and workload.training_tokens is None, base)
+
+
+def _score(item: tuple, by_job: bool) -> tuple[int, float]:
+    """(group, cost) of a sorted fit: group 0 has a job cost, group 1 only an hourly cost."""
+    key = item[0]
+    return (key[0], key[1]) if by_job else (0, key[0])
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,26 +312,32 @@ def _matches_preference(spec: InstanceSpec, preference: str) -> bool:
             "nvidia": acc.manufacturer == "NVIDIA"}[preference]
 
 
-def _spec_problem(spec: InstanceSpec, workload: Workload, images: tuple,
-                  throughputs: Mapping[str, AcceleratorThroughput] | None) -> tuple[str, str] | None:
-    """Why ``spec`` can never serve ``workload`` in any region, or None."""
+def _spec_problem(spec: InstanceSpec, workload: Workload,
+                  images: tuple) -> tuple[str, str, str | None, Any] | None:
+    """Why ``spec`` can never serve ``workload`` in any region, or None: (kind, reason, parameter, alternative)."""
     acc = spec.accelerator
     if acc is not None and acc.kind == "other":
-        return UNSUPPORTED_ACCELERATOR, f"{_device(acc)} is an FPGA, media or other accelerator that the " \
-                                        "advisor cannot size"
+        return UNSUPPORTED_ACCELERATOR, (f"{_device(acc)} is an FPGA, media or other accelerator that the advisor "
+                                         "cannot size"), None, None
     if not _matches_preference(spec, workload.accelerator):
         what = "CPU-only" if acc is None else _device(acc)
         hint = " (CPU types are considered only with accelerator 'cpu')" if acc is None else ""
-        return NOT_PREFERRED, f"{what} does not match accelerator {workload.accelerator!r}{hint}"
+        return NOT_PREFERRED, f"{what} does not match accelerator {workload.accelerator!r}{hint}", None, None
     if acc is not None and (acc.name or "").startswith("Inferentia") and workload.trains:
-        return INFERENCE_ONLY, f"{acc.name} is inference-only; it cannot run {workload.task}"
+        return INFERENCE_ONLY, f"{acc.name} is inference-only; it cannot run {workload.task}", None, None
     if acc is not None and acc.count == 0:
-        return FRACTIONAL_GPU, f"a fraction of one {acc.name}; the advisor sizes whole devices"
+        return FRACTIONAL_GPU, f"a fraction of one {acc.name}; the advisor sizes whole devices", None, None
+    name = None if acc is None else acc.name
+    problem = precision_problem(name, workload.precision, workload.task)
+    if problem is not None:
+        level, alternative = problem
+        return (PRECISION_UNSUPPORTED, describe_problem(name, workload.precision, workload.task, level, alternative),
+                "precision" if alternative else None, alternative)
+    if acc is not None and acc.kind == "gpu" and acc.manufacturer != "NVIDIA":
+        return NO_AMI, (f"the catalog's GPU AMIs carry NVIDIA's driver, not {acc.manufacturer}'s, so the stacks "
+                        "could not deploy it"), None, None
     if all(image.problem_with(spec) for image in images):
-        return NO_AMI, "no catalog AMI runs it, so the stacks could not deploy it"
-    if throughputs is not None and (acc is None or acc.name not in throughputs):
-        return NO_THROUGHPUT_FIGURE, (f"no sourced dense bf16 figure for {acc.name if acc else 'CPUs'}, so the job "
-                                      "time cannot be estimated")
+        return NO_AMI, "no catalog AMI runs it, so the stacks could not deploy it", None, None
     return None
 
 
@@ -307,59 +349,142 @@ def _price(spec: InstanceSpec, region: str, spot: bool) -> tuple[float | None, t
         return None, (NO_SPOT, "cannot run on spot")
     price = spec.spot_price(region) if spot else spec.on_demand_price(region)
     if price is None:
-        return None, (NO_PRICE, f"no {'spot price sample' if spot else 'on-demand price'} known in {region}")
+        return None, (NO_PRICE, f"no {'spot price sample' if spot else 'on-demand price'} known in {region}"
+                                + (" (a previous-generation type)" if _previous_generation(spec) else ""))
     return price, None
 
 
-def _memory_per_node(spec: InstanceSpec) -> int:
-    """Bytes a node offers: accelerator memory, or system memory for CPU-only types."""
+def _previous_generation(spec: InstanceSpec) -> bool:
+    return bool(getattr(spec, "previous_generation", not spec.current_generation))
+
+
+def _devices(spec: InstanceSpec) -> tuple[int, int]:
+    """(devices per node, bytes per device): accelerators, or the system memory as one device for CPU-only types."""
     acc = spec.accelerator
     if acc is None:
-        return spec.memory_mib * 1024 * 1024
-    return (acc.memory_mib_per_device or 0) * acc.count * 1024 * 1024
+        return 1, spec.memory_mib * MIB
+    return acc.count, (acc.memory_mib_per_device or 0) * MIB
 
 
-def _nodes_needed(need: float, per_node: int) -> int:
-    """The smallest n >= 1 with n x per_node >= need (0 when a node offers no memory)."""
+def nodes_for(need: float, per_node: float) -> int:
+    """The smallest n >= 1 with n x per_node >= need, in constant time (0 when a node offers nothing).
+
+    One correction step each way absorbs the float rounding of the division; no input can make it loop.
+    """
     if per_node <= 0:
         return 0
     nodes = max(1, math.ceil(need / per_node))
-    while nodes * per_node < need:
+    if nodes * per_node < need:
         nodes += 1
-    while nodes > 1 and (nodes - 1) * per_node >= need:
+    if nodes > 1 and (nodes - 1) * per_node >= need:
         nodes -= 1
     return nodes
 
 
-def _fit_problem(spec: InstanceSpec, workload: Workload, need: float, per_node: int,
-                 nodes: int) -> tuple[str, str] | None:
-    """Why the workload does not fit ``spec`` within the node rules, or None."""
-    need_gib, node_gib = need / GIB, per_node / GIB
-    if nodes == 0:
-        return DOES_NOT_FIT, "its accelerator memory is unknown"
+def _fit(spec: InstanceSpec, workload: Workload, need: float, weights: float) -> _Fit:
+    """The fewest nodes that hold ``need`` within the headroom and load the weights through host memory."""
+    keep = 1 - workload.memory_headroom
+    count, device = _devices(spec)
+    host = spec.memory_mib * MIB
+    by_device = nodes_for(need, count * device * keep)
+    by_host = nodes_for(weights, host * keep) if spec.accelerator is not None else 1
+    if by_device == 0:
+        return _Fit(0, count, device, host, False, (DOES_NOT_FIT, "its accelerator memory is unknown"))
+    nodes = max(by_device, by_host)
+    host_bound = by_host > by_device
+    holds = f"{count} x {keep * device / GIB:,.1f} GiB ({keep:.0%} of {count} x {device / GIB:,.1f} GiB)"
+    host_text = (f"a node's {host / GIB:,.1f} GiB of host memory may hold {keep * host / GIB:,.1f} GiB ({keep:.0%}) "
+                 f"of the {weights / GIB:,.1f} GiB of {workload.precision} weights while they load")
+    why = host_text if host_bound else f"needs {need / GIB:,.1f} GiB; a node holds {holds}"
+    problem = None
     if nodes > 1 and not workload.trains:
-        return DOES_NOT_FIT, (f"needs {need_gib:,.1f} GiB; one node has {node_gib:,.1f} GiB, and inference runs "
-                              "on one node")
-    if nodes > 1 and not spec.efa_supported:
-        return NO_EFA, f"needs {nodes} nodes of {node_gib:,.1f} GiB, and it has no EFA to join them"
-    if nodes > workload.max_nodes:
-        return OVER_MAX_NODES, f"needs {nodes} nodes of {node_gib:,.1f} GiB; max_nodes is {workload.max_nodes}"
-    return None
+        problem = (DOES_NOT_FIT, f"needs {need / GIB:,.1f} GiB; one node holds {holds}, and inference runs on one "
+                                 "node") if by_device > 1 else (HOST_MEMORY, f"{host_text}, and inference runs on "
+                                                                               "one node")
+    elif nodes > 1 and not spec.efa_supported:
+        problem = NO_EFA, f"{why}: {nodes} nodes, and it has no EFA to join them"
+    elif nodes > workload.max_nodes:
+        problem = OVER_MAX_NODES, f"{why}: {nodes} nodes; max_nodes is {workload.max_nodes}"
+    return _Fit(nodes, count, device, host, host_bound, problem)
 
 
-def _recommendation(spec: InstanceSpec, region: str, nodes: int, price: float, seconds: float | None, need: float,
-                    workload: Workload, prices_as_of: str, rank: int, total: int, best: float, score: float,
-                    ranking: str) -> Recommendation:
+def _job_seconds(spec: InstanceSpec, nodes: int, flops: float | None, workload: Workload,
+                 rules: SizingRules) -> float | None:
+    """Seconds the job takes on ``nodes`` nodes, or None (inference, or no sourced figure at the job's precision)."""
     acc = spec.accelerator
-    available = nodes * _memory_per_node(spec)
+    if flops is None or acc is None or nodes == 0:
+        return None
+    precision = compute_precision(acc.name, workload.precision, workload.task)
+    figure = accelerator_throughputs().get(acc.name)
+    tflops = None if figure is None or precision is None else figure.dense_tflops.get(precision)
+    if tflops is None:
+        return None
+    return flops / (nodes * acc.count * tflops * 1e12 * rules.utilization)
+
+
+def _baseline(spec: InstanceSpec, workload: Workload, flops: float | None, rules: SizingRules,
+              regions: Sequence[str], spot: bool) -> Baseline:
+    """One node of ``spec`` running the same job, whether or not the job fits it (a yardstick, not a fit)."""
+    acc = spec.accelerator
+    name = None if acc is None else acc.name
+    prices = {r: p for r in regions for p, problem in [_price(spec, r, spot)] if problem is None and p is not None}
+    seconds = _job_seconds(spec, 1, flops, workload, rules)
+    if flops is None:
+        reason = "inference has no job, so only the hourly cost is compared"
+    elif acc is None:
+        reason = f"{spec.instance_type} is CPU-only, and the catalog has no sourced CPU throughput figure"
+    elif precision_problem(name, workload.precision, workload.task) is not None:
+        reason = f"{name} cannot run {workload.task} in {workload.precision} (data/precision.json)"
+    elif seconds is None:
+        reason = f"no sourced {workload.precision} throughput figure for {name}"
+    else:
+        reason = None
+    if not prices:
+        where = ", ".join(regions) if len(regions) <= 3 else f"any of {len(regions)} regions"
+        reason = (f"{reason}; " if reason else "") + f"it has no price in {where}, so no cost is compared"
+    return Baseline(spec.instance_type, "CPU" if acc is None else f"{acc.count}x {name}",
+                    seconds if flops is not None and name is not None and seconds is not None else None, prices,
+                    reason)
+
+
+def _recommendation(spec: InstanceSpec, region: str, fit: _Fit, price: float, seconds: float | None, need: float,
+                    weights: float, workload: Workload, prices_as_of: str, rank: int, total: int,
+                    best: tuple[int, float] | None, score: tuple[int, float], ranking: str,
+                    base: Baseline | None) -> Recommendation:
+    acc = spec.accelerator
+    nodes, keep = fit.nodes, 1 - workload.memory_headroom
+    devices = nodes * fit.devices_per_node
+    available = devices * fit.device_bytes
     hourly = nodes * price
     job = None if seconds is None else hourly * seconds / 3600
     utilization = 100 * need / available
-    fit = f"fits on {nodes} EFA nodes" if nodes > 1 else "fits on 1 node"
+    fit_text = f"fits at {utilization:.0f}% of each device (limit {keep:.0%})"
+    if fit.host_bound:
+        fit_text += "; host memory for loading the weights sets the nodes"
     if rank == 0:
-        standing = f"cheapest {'job' if job is not None else 'per hour'} of {total} that fit"
+        standing = (f"cheapest {'job' if ranking == RANK_BY_JOB_COST and score[0] == 0 else 'per hour'} "
+                    f"of {total} that fit")
+    elif score[0] == 1 and best is not None and best[0] == 0:
+        standing = "no sourced throughput figure: ranked after those with one, by hourly cost"
+    elif best is not None and best[1] > 0 and score[0] == best[0]:
+        standing = f"{score[1] / best[1]:.2f}x the top pick's {ranking}"
     else:
-        standing = f"{score / best:.2f}x the top pick's {ranking}" if best > 0 else "ties the top pick"
+        standing = "ties the top pick"
+    level = support(None if acc is None else acc.name, workload.precision)
+    extra = "; previous generation" if _previous_generation(spec) else ""
+    if level == "weight-only":
+        extra += f"; {workload.precision} as weight-only storage"
+    warnings = (MULTI_NODE_SPOT_WARNING.format(nodes=nodes),) if nodes > 1 and workload.purchase_option == "spot" \
+        else ()
+    speedup = cost_ratio = None
+    if base is not None:
+        base_price = base.prices.get(region)
+        if base.job_seconds is not None and seconds is not None:
+            speedup = base.job_seconds / seconds
+            if base_price is not None and job is not None:
+                cost_ratio = job / (base_price * base.job_seconds / 3600)
+        elif not workload.trains and base_price is not None:
+            cost_ratio = hourly / base_price
     return Recommendation(
         instance_type=spec.instance_type,
         accelerator="CPU" if acc is None else f"{acc.count}x {acc.name}",
@@ -368,69 +493,47 @@ def _recommendation(spec: InstanceSpec, region: str, nodes: int, price: float, s
         price_as_of=prices_as_of, memory_needed_gib=need / GIB, memory_available_gib=available / GIB,
         memory_utilization_pct=utilization, efa=spec.efa_supported,
         estimated_days=None if seconds is None else seconds / 86400, estimated_job_cost_usd=job,
-        reason=f"{fit} using {utilization:.0f}% of memory; {standing}")
+        reason=f"{fit_text}; {standing}{extra}",
+        devices=devices, memory_needed_per_device_gib=need / devices / GIB,
+        memory_per_device_gib=fit.device_bytes / GIB, memory_limit_per_device_gib=keep * fit.device_bytes / GIB,
+        host_memory_per_node_gib=fit.host_bytes / GIB, weights_per_node_gib=weights / nodes / GIB,
+        precision=workload.precision, precision_support=level, throughput_known=seconds is not None,
+        previous_generation=_previous_generation(spec), speedup_vs_baseline=speedup, cost_vs_baseline=cost_ratio,
+        warnings=warnings)
 
 
-# --------------------------------------------------------------------------------------------
-# When nothing fits: the change that would help
-# --------------------------------------------------------------------------------------------
+def _notes(workload: Workload, recommendations: Sequence[Recommendation], rules: SizingRules,
+           base: Baseline | None) -> tuple[str, ...]:
+    notes = [f"a configuration fits when its need per device is at most {1 - workload.memory_headroom:.0%} of each "
+             f"device's memory (memory_headroom {workload.memory_headroom:.0%}: runtime context, collective buffers, "
+             "fragmentation), and a node's host memory holds its share of the weights while they load"]
+    if workload.trains:
+        tokens = workload.job_tokens
+        if workload.training_tokens is None:
+            notes.append(f"days and job cost are for a reference job of {REFERENCE_TOKENS_PER_PARAM} tokens per "
+                         f"parameter ({_count(tokens)} tokens; Hoffmann et al. 2022); give the job's token count "
+                         "for yours: the ranking is the same for any count")
+        notes.append(f"job time = {rules.flops_per_param_token:g} x parameters x tokens over the devices' dense peak "
+                     f"at the job's precision x {rules.utilization:.0%} utilization; days are for the node count "
+                     "shown, the fewest that fit, and n times the nodes take about 1/n of the days for the same cost")
+        unknown = sorted({r.accelerator.split("x ", 1)[-1] for r in recommendations if not r.throughput_known})
+        if unknown:
+            order = ("ranked after every configuration with one, by hourly cost"
+                     if workload.rank_by == "job" else "ranked by hourly cost like the rest")
+            notes.append(f"no sourced throughput figure for {', '.join(unknown)} at {workload.precision}: their days "
+                         f"and job cost are unknown, and they are {order}")
+    if workload.target_tokens_per_second is not None:
+        notes.append("target_tokens_per_second does not change the ranking: the catalog has no sourced per-instance "
+                     "serving throughput, so configurations are ranked by hourly cost")
+    if base is not None:
+        if base.reason is not None:
+            notes.append(f"baseline {base.instance_type}: {base.reason}")
+        elif workload.trains:
+            notes.append(f"baseline {base.instance_type} ({base.accelerator}): one node takes "
+                         f"{base.job_seconds / 86400:,.1f} days for the job, whether or not the job fits its memory")
+    return tuple(notes)
 
 
-def _rerun(advice: Advice, explain: bool = False, **changes: Any) -> Advice:
-    workload = dataclasses.replace(advice.workload, **changes)
-    return advise(workload, rules=advice.rules, explain=explain, catalog=advice.catalog)
-
-
-def _describe(top: Recommendation) -> str:
-    return f"{top.nodes} x {top.instance_type} in {top.region} at ${top.hourly_cost_usd:,.2f}/h"
-
-
-def _suggest(advice: Advice) -> Suggestion | None:
-    workload, kinds = advice.workload, {e.kind for e in advice.exclusions}
-    tries: list[tuple[str, Any]] = []
-    over_nodes = [e.nodes_needed for e in advice.exclusions if e.kind == OVER_MAX_NODES and e.nodes_needed]
-    if over_nodes:
-        tries.append(("max_nodes", min(over_nodes)))
-    if OVER_BUDGET in kinds:
-        tries.append(("max_price_per_hour_usd", None))
-    if workload.purchase_option == "spot":
-        tries.append(("purchase_option", "on-demand"))
-    if workload.regions:
-        tries.append(("regions", ()))
-    if workload.accelerator != "any":
-        tries.append(("accelerator", "any"))
-    allowed = FULL_TRAINING_PRECISIONS if workload.task in ("training", "fine-tuning") else tuple(PRECISION_BYTES)
-    for precision in sorted(allowed, key=lambda p: -PRECISION_BYTES[p]):
-        if PRECISION_BYTES[precision] < PRECISION_BYTES[workload.precision]:
-            tries.append(("precision", precision))
-    for parameter, value in tries:
-        try:
-            relaxed = _rerun(advice, **{parameter: value})
-        except ConfigurationError:
-            continue
-        if relaxed.recommendations:
-            top = relaxed[0]
-            # a price cap in cents that admits the top pick; the one region that has it
-            value = {"max_price_per_hour_usd": math.ceil(top.hourly_cost_usd * 100) / 100,
-                     "regions": (top.region,)}.get(parameter, value)
-            return Suggestion(parameter, value, top, _template(advice, relaxed, parameter, value, top))
-    return None
-
-
-def _template(advice: Advice, relaxed: Advice, parameter: str, value: Any, top: Recommendation) -> str:
-    workload, need = advice.workload, advice.memory.total_gib
-    where = ", ".join(workload.regions) or "any region"
-    if parameter == "max_nodes":
-        return f"nothing fits in {workload.max_nodes} node(s); raise {{name}} to {value} (then: {_describe(top)})"
-    if parameter == "max_price_per_hour_usd":
-        return (f"the cheapest fit, {_describe(top)}, is over the cap of ${workload.max_price_per_hour_usd:,.2f}/h; "
-                f"raise {{name}} to {value:.2f}")
-    if parameter == "purchase_option":
-        return f"no spot configuration fits in {where}; switch {{name}} to on-demand (then: {_describe(top)})"
-    if parameter == "regions":
-        return f"nothing fits in {where}; the cheapest fit elsewhere is {_describe(top)}: set {{name}} {top.region}"
-    if parameter == "accelerator":
-        return (f"no {workload.accelerator} configuration fits in {where}; set {{name}} any "
-                f"(then: {_describe(top)}, {top.accelerator})")
-    return (f"nothing in {where} holds {need:,.1f} GiB at {workload.precision}; at {value} it needs "
-            f"{relaxed.memory.total_gib:,.1f} GiB: set {{name}} {value} (then: {_describe(top)})")
+def _count(value: float) -> str:
+    scale = next(((unit, size) for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6)) if value >= size), ("", 1))
+    return f"{value / scale[1]:.4g}{scale[0]}"

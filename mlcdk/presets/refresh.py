@@ -6,7 +6,9 @@ Inputs, each stamped into the output with its source and date:
 - offerings: ``DescribeInstanceTypeOfferings`` by AZ ID, per region;
 - prices: either the Pricing API (``get_products``) plus ``DescribeSpotPriceHistory`` (live), or a
   public price CSV (offline; see ``data/prices/README.md`` at the repository root);
-- ``data/patches.json``: hand-curated corrections of known API errors, each with a source.
+- ``data/patches.json``: hand-curated corrections of known API errors, each with a source;
+- ``data/supplements.json``: real API output, from older moto snapshots, for types the queried API lacks
+  (each entry names its source; see ``scripts/catalog_supplements.py``).
 
 Offline, the EC2 calls run against moto, whose bundled data is a real API snapshot. The output is
 sorted, canonical JSON, so that the committed snapshot is exactly what this module produces from its
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +34,13 @@ DATA_DIR = Path(__file__).parent / "data"
 
 #: The sections of DescribeInstanceTypes that mean "this type has an accelerator".
 ACCELERATOR_SECTIONS = ("GpuInfo", "NeuronInfo", "InferenceAcceleratorInfo", "FpgaInfo", "MediaAcceleratorInfo")
-#: CPU families kept for small-model inference.
-CPU_FAMILIES = ("c7g", "c7gn", "c7i")
+#: CPU families kept: small-model inference (c7g, c7gn, c7i), and the CPU types the seed guides name as
+#: a baseline (c6i.8xlarge, and m5a.large, the AMD EPYC 7571 with 7936 MiB that a guide calls its current
+#: hardware): every size of those two families.
+CPU_FAMILIES = ("c6i", "c7g", "c7gn", "c7i", "m5a")
+#: The bundled public price data (a gzip copy of ``data/prices/`` at the repository root), the default of an
+#: offline refresh, so that ``--offline`` works from an installed package too.
+PACKAGED_PRICE_CSV = DATA_DIR / "prices" / "aws-ml-instance-prices.csv.gz"
 
 SNAPSHOT_FILES = ("instance_types.json", "offerings.json", "prices.json")
 
@@ -41,10 +51,12 @@ def _no_progress(_: str) -> None:
     return None
 
 
-def is_catalog_type(raw: Mapping[str, Any]) -> bool:
-    """True for types the catalog covers: any accelerator section, or one of the CPU inference families."""
+def is_catalog_type(raw: Mapping[str, Any], extra: Iterable[str] = ()) -> bool:
+    """True for types the catalog covers: any accelerator section, one of CPU_FAMILIES, or a name in ``extra``
+    (types whose accelerator the API omits and a patch supplies, such as trn2u.48xlarge)."""
     family = raw["InstanceType"].split(".")[0]
-    return family in CPU_FAMILIES or any(section in raw for section in ACCELERATOR_SECTIONS)
+    return (family in CPU_FAMILIES or raw["InstanceType"] in set(extra)
+            or any(section in raw for section in ACCELERATOR_SECTIONS))
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +136,9 @@ def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
         "current_generation": bool(raw.get("CurrentGeneration", False)),
         "bare_metal": bool(raw.get("BareMetal", False)),
         "patches": [],
+        # None: the snapshot's own sources (the document's "source" and offerings.json's); a supplement names its own.
+        "specs_source": None,
+        "offerings_source": None,
     }
 
 
@@ -131,7 +146,9 @@ def normalize_spec(raw: Mapping[str, Any]) -> dict[str, Any]:
 # Patches: known errors of the EC2 API, corrected explicitly
 # --------------------------------------------------------------------------------------------
 
-PATCHABLE_FIELDS = frozenset({"count", "name", "manufacturer", "memory_mib_per_device", "cores_per_device"})
+PATCHABLE_FIELDS = frozenset({"kind", "count", "name", "manufacturer", "memory_mib_per_device", "cores_per_device"})
+#: A patch that gives every one of these fields can supply an accelerator that the API omits entirely.
+ACCELERATOR_FIELDS = PATCHABLE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -164,25 +181,72 @@ def load_patches(path: Path = DATA_DIR / "patches.json") -> list[Patch]:
                 f"{where}: accelerator field(s) {', '.join(sorted(unknown))} cannot be patched; "
                 f"allowed: {', '.join(sorted(PATCHABLE_FIELDS))}"
             )
+        kind = entry["accelerator"].get("kind", "gpu")
+        if kind not in ("gpu", "neuron", "other"):
+            raise ConfigurationError(f"{where}: accelerator kind {kind!r} is not gpu, neuron or other")
         patches.append(
             Patch(tuple(entry["instance_types"]), dict(entry["accelerator"]), entry["source"], entry["reason"])
         )
     return patches
 
 
+def added_accelerator_types(patches: Iterable[Patch]) -> set[str]:
+    """Types named by a patch that supplies a whole accelerator (the API may omit it for them)."""
+    return {name for patch in patches if set(patch.accelerator) == ACCELERATOR_FIELDS for name in patch.instance_types}
+
+
+# --------------------------------------------------------------------------------------------
+# Supplements: real API output for types the queried API lacks, from older moto snapshots
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Supplement:
+    """One type's DescribeInstanceTypes entry and offerings by AZ ID, from a named older snapshot."""
+
+    raw: Mapping[str, Any]
+    offerings: Mapping[str, list[str]]
+    specs_source: str
+    offerings_source: str
+
+
+def load_supplements(path: Path = DATA_DIR / "supplements.json") -> dict[str, Supplement]:
+    """Read and check the supplement file. A malformed entry names the file and the entry."""
+    try:
+        entries = json.loads(path.read_text())["instance_types"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read supplements ({exc}); expected {{'instance_types': {{...}}}}") from exc
+    out = {}
+    for name, entry in sorted(entries.items()):
+        where = f"{path}: instance_types[{name!r}]"
+        needed = {"describe_instance_types", "offerings", "specs_source", "offerings_source"}
+        if not isinstance(entry, dict) or needed - entry.keys():
+            raise ConfigurationError(f"{where}: expected an object with {', '.join(sorted(needed))}")
+        raw = entry["describe_instance_types"]
+        if not isinstance(raw, dict) or raw.get("InstanceType") != name:
+            raise ConfigurationError(f"{where}: describe_instance_types is not the API entry of {name}")
+        out[name] = Supplement(raw, {r: list(azs) for r, azs in entry["offerings"].items()},
+                               entry["specs_source"], entry["offerings_source"])
+    return out
+
+
 def apply_patches(spec: dict[str, Any], patches: Iterable[Patch]) -> dict[str, Any]:
     """Apply every patch that names ``spec``'s type; record each applied patch in ``spec['patches']``.
 
     A patch is recorded even when the API already reports the corrected value, so the catalog shows
-    that the fact was checked against the cited source.
+    that the fact was checked against the cited source. When the API reports no accelerator at all, only
+    a patch that gives every accelerator field (kind, manufacturer, name, count, memory, cores) applies.
     """
     for patch in patches:
         if spec["instance_type"] not in patch.instance_types:
             continue
         if spec["accelerator"] is None:
-            raise ConfigurationError(
-                f"patch for {spec['instance_type']} targets an accelerator, but the API reports none"
-            )
+            if set(patch.accelerator) != ACCELERATOR_FIELDS:
+                raise ConfigurationError(
+                    f"patch for {spec['instance_type']} targets an accelerator, but the API reports none "
+                    f"(a patch that adds one must give all of {', '.join(sorted(ACCELERATOR_FIELDS))})"
+                )
+            spec["accelerator"] = {field: None for field in ACCELERATOR_FIELDS}
         before = {field: spec["accelerator"].get(field) for field in patch.accelerator}
         spec["accelerator"].update(patch.accelerator)
         spec["patches"].append(
@@ -219,14 +283,16 @@ def fetch_offerings(session: Any, regions: Iterable[str], progress: Progress = _
 
 
 def fetch_specs(
-    session: Any, offered: Mapping[str, Iterable[str]], progress: Progress = _no_progress
+    session: Any, offered: Mapping[str, Iterable[str]], progress: Progress = _no_progress, extra: Iterable[str] = ()
 ) -> dict[str, dict]:
     """Raw DescribeInstanceTypes entries of the catalog types among those ``offered`` (``{region: names}``).
 
     Each type is described once, in the first region (by name) that offers it: the first region is
     described in full, later ones only for the names not seen yet. This keeps the call count low live
-    and under moto, where one full description costs seconds.
+    and under moto, where one full description costs seconds. ``extra`` names types kept although the API
+    reports no accelerator for them (see :func:`is_catalog_type`).
     """
+    extra = set(extra)
     seen: set[str] = set()
     specs: dict[str, dict] = {}
     for region, names in sorted(offered.items()):
@@ -243,7 +309,7 @@ def fetch_specs(
         for page in pages:
             for raw in page["InstanceTypes"]:
                 seen.add(raw["InstanceType"])
-                if is_catalog_type(raw):
+                if is_catalog_type(raw, extra):
                     specs.setdefault(raw["InstanceType"], raw)
         seen.update(wanted)
         progress(region)
@@ -282,14 +348,19 @@ def _price(text: str, path: Path, line: int, column: str) -> float | None:
     return value
 
 
+def _open_text(path: Path) -> Any:
+    """A text handle on ``path``, decompressing a ``.gz`` file."""
+    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
+
+
 def prices_from_csv(path: Path, names: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """``{type: {region: {"on_demand": usd|None, "spot": {az_id: usd}}}}`` from a public price CSV.
 
-    The CSV has one row per (type, region, AZ ID); ``Price`` is the region's on-demand price and
-    ``SpotPrice`` a spot sample for the AZ. Empty cells mean "no price published" and stay unknown.
+    The CSV (plain or ``.gz``) has one row per (type, region, AZ ID); ``Price`` is the region's on-demand
+    price and ``SpotPrice`` a spot sample for the AZ. Empty cells mean "no price published" and stay unknown.
     """
     prices: dict[str, dict[str, dict[str, Any]]] = {}
-    with path.open(newline="") as handle:
+    with _open_text(path) as handle:
         reader = csv.DictReader(handle)
         missing = set(PRICE_CSV_COLUMNS) - set(reader.fieldnames or ())
         if missing:
@@ -416,11 +487,19 @@ def build_snapshot(
     prices: Mapping[str, Mapping[str, Mapping[str, Any]]],
     patches: Iterable[Patch],
     provenance: Provenance,
+    sources: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The three snapshot documents, keyed by file name. Types not offered anywhere are dropped."""
+    """The three snapshot documents, keyed by file name. Types not offered anywhere are dropped.
+
+    ``sources`` maps a type to its own (specs source, offerings source) where they are not the
+    snapshot's (types taken from :func:`load_supplements`).
+    """
     patches = list(patches)
     offered = {name for name, regions in offerings.items() if regions}
     specs = {name: apply_patches(normalize_spec(raw), patches) for name, raw in raw_specs.items() if name in offered}
+    for name, (specs_source, offerings_source) in (sources or {}).items():
+        if name in specs:
+            specs[name]["specs_source"], specs[name]["offerings_source"] = specs_source, offerings_source
     date = provenance.as_of.isoformat()
     return {
         "instance_types.json": {
@@ -465,27 +544,69 @@ def refresh(
     regions: Iterable[str] | None = None,
     progress: Progress = _no_progress,
     patches: Iterable[Patch] | None = None,
+    supplements: Mapping[str, Supplement] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Query EC2 (and the Pricing API when ``price_csv`` is None) and assemble a snapshot.
 
     ``progress`` is called with a region name after each region's calls, for a progress bar.
-    Regions where no catalog type is offered are left out.
+    Regions where no catalog type is offered are left out. Types the API does not describe are taken
+    from ``supplements`` (default: data/supplements.json), each with its own source.
     """
+    patches = load_patches() if patches is None else list(patches)
+    supplements = load_supplements() if supplements is None else supplements
     regions = sorted(regions) if regions is not None else list_regions(session)
     by_region = fetch_offerings(session, regions, progress)
-    raw_specs = fetch_specs(session, by_region, progress)
+    raw_specs = fetch_specs(session, by_region, progress, extra=added_accelerator_types(patches))
     offerings = catalog_offerings(by_region, raw_specs)
+    sources = {}
+    for name, supplement in supplements.items():
+        if name in raw_specs:  # the API describes it: its answer wins
+            continue
+        raw_specs[name] = dict(supplement.raw)
+        offerings[name] = {r: list(azs) for r, azs in sorted(supplement.offerings.items()) if r in regions}
+        sources[name] = (supplement.specs_source, supplement.offerings_source)
     if price_csv is not None:
         prices = prices_from_csv(price_csv, set(raw_specs))
     else:
         now = dt.datetime.combine(provenance.as_of, dt.time(), tzinfo=dt.timezone.utc)
         prices = fetch_prices(session, offerings, now, progress)
-    return build_snapshot(raw_specs, offerings, prices, load_patches() if patches is None else patches, provenance)
+    return build_snapshot(raw_specs, offerings, prices, patches, provenance, sources)
+
+
+def price_note(price_csv: Path) -> Path:
+    """``<name>.source.txt`` beside ``<name>.csv`` or ``<name>.csv.gz``."""
+    stem = price_csv.name.removesuffix(".gz").removesuffix(".csv")
+    return price_csv.with_name(stem + ".source.txt")
 
 
 def describe_price_source(price_csv: Path) -> str:
     """The provenance line of a price CSV: the first paragraph of ``<csv>.source.txt`` beside it, if any."""
-    note = price_csv.with_name(price_csv.stem + ".source.txt")
+    note = price_note(price_csv)
     if note.is_file():
         return " ".join(note.read_text().split())
     return f"price file {price_csv.name}"
+
+
+def price_source_date(price_csv: Path) -> dt.date | None:
+    """The date of the price data: the first YYYY-MM-DD in its ``.source.txt`` (the day it was read), or None."""
+    note = price_note(price_csv)
+    match = re.search(r"\b(\d{4}-\d{2}-\d{2})\b", note.read_text()) if note.is_file() else None
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
+def package_price_data(source: Path, directory: Path = PACKAGED_PRICE_CSV.parent) -> Path:
+    """Copy a price CSV and its ``.source.txt`` into the package as ``<name>.csv.gz`` (deterministic bytes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / (source.name + ".gz")
+    target.write_bytes(gzip.compress(source.read_bytes(), compresslevel=9, mtime=0))
+    note = price_note(source)
+    if note.is_file():
+        (directory / note.name).write_bytes(note.read_bytes())
+    return target
+
+
+def user_data_dir() -> Path:
+    """Where ``mlcdk catalog refresh`` writes by default: ``$XDG_DATA_HOME/mlcdk/catalog``, else
+    ``~/.local/share/mlcdk/catalog``. Never the installed package."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mlcdk" / "catalog"

@@ -41,21 +41,40 @@ PRECISION_BYTES: Mapping[str, float] = MappingProxyType(
 #: Full training keeps optimizer state in floating point; integer formats only store frozen or served weights.
 FULL_TRAINING_PRECISIONS = ("fp32", "bf16", "fp16", "fp8")
 ACCELERATOR_PREFERENCES = ("any", "trainium", "inferentia", "nvidia", "cpu")
+#: Words accepted for an accelerator preference and what they mean: every GPU the stacks can deploy is NVIDIA.
+ACCELERATOR_ALIASES: Mapping[str, str] = MappingProxyType({"gpu": "nvidia"})
+#: How advice is ranked: by the whole job's cost (training tasks) or by hourly cost.
+RANKINGS = ("job", "hourly")
 PURCHASE_OPTIONS = ("on-demand", "spot")
 DEFAULT_CONTEXT_TOKENS = 4096
 DEFAULT_MAX_NODES = 64
 #: Smaller counts are almost always a missing suffix ("7" meant as 7B).
 MIN_PARAMS = 1e6
+#: A quadrillion parameters: a thousand times the largest published dense models, so a larger count is a typo.
+MAX_PARAMS = 1e15
+#: A billion billion tokens: far beyond any training corpus.
+MAX_TRAINING_TOKENS = 1e18
+#: Bounds that keep the KV-cache arithmetic finite: ten million tokens per sequence, a million sequences.
+MAX_CONTEXT_TOKENS = 10_000_000
+MAX_SEQUENCES = 1_000_000
+#: Share of each device's memory left free by default (runtime context, collective buffers, fragmentation).
+DEFAULT_MEMORY_HEADROOM = 0.10
+#: The most headroom that makes sense: beyond half of each device, the margin is the workload.
+MAX_MEMORY_HEADROOM = 0.50
+#: The reference job when no token count is given: 20 tokens per parameter, the compute-optimal ratio of
+#: Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models" (https://arxiv.org/abs/2203.15556).
+REFERENCE_TOKENS_PER_PARAM = 20
 GIB = 1024**3
 
 _COUNT = re.compile(r"^([+-]?[0-9][0-9_]*(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)\s*([kmbt]?)$", re.IGNORECASE)
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 
 
-def parse_count(value: Any, parameter: str, *, minimum: float = 1.0) -> float:
+def parse_count(value: Any, parameter: str, *, minimum: float = 1.0, maximum: float | None = None) -> float:
     """A positive count from a number or a string with an optional K, M, B or T suffix ("7B", "1.5T", "70e9").
 
-    ConfigurationError names ``parameter`` and the value when it is unparseable, not positive, or below ``minimum``.
+    ConfigurationError names ``parameter`` and the value when it is unparseable, not positive, below ``minimum``
+    or above ``maximum``.
     """
     usage = "use a number with an optional K, M, B or T suffix, e.g. 7B, 1.5T, 350M or 70e9"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -75,6 +94,10 @@ def parse_count(value: Any, parameter: str, *, minimum: float = 1.0) -> float:
     if number < minimum:
         raise ConfigurationError(f"{parameter} ({value!r}) is under the minimum of {minimum:,.0f}; "
                                  "did you forget a suffix, as in 7B?")
+    if maximum is not None and number > maximum:
+        bound = f"{maximum:.0e}".replace("e+", "e")
+        raise ConfigurationError(f"{parameter} ({value!r}) is over the maximum of {bound}; "
+                                 "use a number with an optional K, M, B or T suffix, e.g. 7B or 1.5T")
     return number
 
 
@@ -88,9 +111,10 @@ def _choice(parameter: str, value: Any, allowed: Iterable[str]) -> str:
     return text
 
 
-def _positive_int(parameter: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a whole number of at least 1")
+def _positive_int(parameter: str, value: Any, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum is not None and value > maximum):
+        upto = f" and at most {maximum:,}" if maximum is not None else ""
+        raise ConfigurationError(f"{parameter} ({value!r}) must be a whole number of at least 1{upto}")
     return value
 
 
@@ -185,7 +209,9 @@ class SizingRules:
     kv_cache_bytes_per_value: float | None = None
     #: Training FLOPs per parameter per token (forward 2 + backward 4). Kept at 6 for LoRA too, a slight overestimate.
     flops_per_param_token: float = 6.0
-    #: Share of the dense bf16 peak a real job sustains (model FLOPs utilization).
+    #: Share of the dense peak at the job's precision that a real job sustains (model FLOPs utilization). 40% is
+    #: inside the 38-43% bf16 MFU that Meta reports for Llama 3 405B on H100s (Llama 3 paper, Table 4,
+    #: https://arxiv.org/abs/2407.21783), and under PaLM's 46% (https://arxiv.org/abs/2204.02311).
     utilization: float = 0.40
 
     def __post_init__(self) -> None:
@@ -218,13 +244,22 @@ class Workload:
     #: Inference only: tokens per sequence in the KV cache. Default: 4096, or the model's maximum if smaller.
     context_tokens: int | None = None
     sequences: int | None = None  #: Inference only: sequences served at once. Default: 1.
-    training_tokens: float | int | str | None = None  #: Training tasks: "1T", "300B". Default: no job estimate.
+    #: Training tasks: "1T", "300B". Default: a reference job of 20 tokens per parameter (the ranking is the same).
+    training_tokens: float | int | str | None = None
     target_tokens_per_second: float | None = None  #: Inference: recorded; see the advisor on throughput figures.
-    regions: tuple[str, ...] | str = ()  #: region names, or one comma-separated string. Default: every region.
+    #: region names, or one comma-separated string; "all" (or an empty tuple) means every region. Default: every region.
+    regions: tuple[str, ...] | str = ()
     purchase_option: str = "on-demand"  #: on-demand or spot
-    accelerator: str = "any"  #: any (every GPU and Neuron type), trainium, inferentia, nvidia or cpu
+    accelerator: str = "any"  #: any (every GPU and Neuron type), trainium, inferentia, nvidia (or gpu) or cpu
     max_nodes: int = DEFAULT_MAX_NODES  #: the most nodes one configuration may use
     max_price_per_hour_usd: float | None = None  #: Default: no price cap.
+    #: Share of each device's memory kept free, from 0 to 0.5: a configuration fits when its need per device is at
+    #: most (1 - memory_headroom) of the device's memory. Default: 0.10.
+    memory_headroom: float = DEFAULT_MEMORY_HEADROOM
+    #: "job" (the whole job's cost) or "hourly". Default: job for training tasks, hourly for inference.
+    rank_by: str | None = None
+    #: Training tasks: keep only configurations that finish the job in this many days. Default: no limit.
+    max_days: float | None = None
 
     def __post_init__(self) -> None:
         put = functools.partial(object.__setattr__, self)
@@ -238,41 +273,56 @@ class Workload:
             raise ConfigurationError("params or model is required: a parameter count such as '7B', or a model "
                                      f"name such as 'llama-3-8b' (known: {', '.join(models())})")
         architecture = get_model(self.model) if self.model is not None else None
-        given = None if self.params is None else parse_count(self.params, "params", minimum=MIN_PARAMS)
+        given = None if self.params is None else parse_count(self.params, "params", minimum=MIN_PARAMS,
+                                                             maximum=MAX_PARAMS)
         if architecture is not None and given is not None and given != architecture.params:
             raise ConfigurationError(f"params ({self.params!r}) contradicts model {architecture.name!r}, which has "
                                      f"{architecture.params:g}; give one of them")
         params = architecture.params if architecture is not None else given
         inference = task == "inference"
-        for name in ("context_tokens", "sequences", "target_tokens_per_second"):
+        for name in ("context_tokens", "sequences", "target_tokens_per_second"):  # checked before the tokens
             if not inference and getattr(self, name) is not None:
                 raise ConfigurationError(f"{name} ({getattr(self, name)!r}) applies to inference only; task is {task!r}")
-        if inference and self.training_tokens is not None:
-            raise ConfigurationError(f"training_tokens ({self.training_tokens!r}) applies to training tasks; "
-                                     "task is 'inference'")
+        for name in ("training_tokens", "max_days"):
+            if inference and getattr(self, name) is not None:
+                raise ConfigurationError(f"{name} ({getattr(self, name)!r}) applies to training tasks; "
+                                         "task is 'inference'")
         context = sequences = None
         if inference:
             limit = architecture.max_context_tokens if architecture else None
-            context = _positive_int("context_tokens", self.context_tokens) if self.context_tokens is not None else (
+            context = _positive_int("context_tokens", self.context_tokens, MAX_CONTEXT_TOKENS) if (
+                self.context_tokens is not None) else (
                 min(DEFAULT_CONTEXT_TOKENS, limit or DEFAULT_CONTEXT_TOKENS))
             if limit is not None and context > limit:
                 raise ConfigurationError(f"context_tokens ({context}) exceeds {architecture.name}'s maximum "
                                          f"context of {limit} tokens")
-            sequences = _positive_int("sequences", self.sequences) if self.sequences is not None else 1
-        tokens = None if self.training_tokens is None else parse_count(self.training_tokens, "training_tokens")
+            sequences = _positive_int("sequences", self.sequences, MAX_SEQUENCES) if self.sequences is not None else 1
+        tokens = None if self.training_tokens is None else parse_count(self.training_tokens, "training_tokens",
+                                                                       maximum=MAX_TRAINING_TOKENS)
         if self.target_tokens_per_second is not None:
             _positive_number("target_tokens_per_second", self.target_tokens_per_second)
-        regions = self.regions.split(",") if isinstance(self.regions, str) else self.regions
-        regions = tuple(regions) if isinstance(regions, Iterable) else (None,)
-        if not all(isinstance(r, str) and r.strip() for r in regions):
-            raise ConfigurationError(f"regions ({self.regions!r}) must be region names such as us-east-1")
-        accelerator = _choice("accelerator", self.accelerator, ACCELERATOR_PREFERENCES)
+        regions = _regions(self.regions)
+        accelerator = self.accelerator
+        if isinstance(accelerator, str) and accelerator.strip().lower() in ACCELERATOR_ALIASES:
+            accelerator = ACCELERATOR_ALIASES[accelerator.strip().lower()]
+        accelerator = _choice("accelerator", accelerator, ACCELERATOR_PREFERENCES)
         if accelerator == "inferentia" and task != "inference":
             raise ConfigurationError(f"accelerator ('inferentia') cannot run {task}: Inferentia is inference-only; "
                                      "use trainium, nvidia or any")
         max_nodes = _positive_int("max_nodes", self.max_nodes)
         max_price = None if self.max_price_per_hour_usd is None else _positive_number(
             "max_price_per_hour_usd", self.max_price_per_hour_usd)
+        headroom = self.memory_headroom
+        if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not math.isfinite(headroom) or \
+                not 0 <= headroom <= MAX_MEMORY_HEADROOM:
+            raise ConfigurationError(f"memory_headroom ({headroom!r}) must be a fraction from 0 to "
+                                     f"{MAX_MEMORY_HEADROOM:g} (0.1 keeps 10% of each device's memory free)")
+        rank_by = ("job" if task in TRAINING_TASKS else "hourly") if self.rank_by is None else _choice(
+            "rank_by", self.rank_by, RANKINGS)
+        if rank_by == "job" and inference:
+            raise ConfigurationError("rank_by ('job') ranks training tasks by the cost of their job; inference has "
+                                     "no job: use hourly")
+        max_days = None if self.max_days is None else _positive_number("max_days", self.max_days)
         put("task", task)
         put("precision", precision)
         put("model", architecture.name if architecture else None)
@@ -280,11 +330,14 @@ class Workload:
         put("context_tokens", context)
         put("sequences", sequences)
         put("training_tokens", tokens)
-        put("regions", tuple(dict.fromkeys(r.strip() for r in regions)))
+        put("regions", regions)
         put("purchase_option", _choice("purchase_option", self.purchase_option, PURCHASE_OPTIONS))
         put("accelerator", accelerator)
         put("max_nodes", max_nodes)
         put("max_price_per_hour_usd", max_price)
+        put("memory_headroom", float(headroom))
+        put("rank_by", rank_by)
+        put("max_days", max_days)
 
     @property
     def architecture(self) -> ModelArchitecture | None:
@@ -295,11 +348,41 @@ class Workload:
         """True for training, fine-tuning and lora (which may span nodes)."""
         return self.task in TRAINING_TASKS
 
+    @property
+    def job_tokens(self) -> float | None:
+        """Training tasks: the tokens of the job that is costed, ``training_tokens`` or the reference job of
+        REFERENCE_TOKENS_PER_PARAM tokens per parameter. None for inference."""
+        if not self.trains:
+            return None
+        return self.training_tokens if self.training_tokens is not None else REFERENCE_TOKENS_PER_PARAM * self.params
+
+    @property
+    def weight_bytes(self) -> float:
+        """The weights at the workload's precision: what a node's host memory holds while loading them."""
+        return self.params * PRECISION_BYTES[self.precision]
+
     def describe(self) -> str:
         """A short label, e.g. "training 70B bf16" or "inference llama-3-8b int4"."""
         scale = next((unit, size) for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6)) if self.params >= size)
         size = self.model or f"{self.params / scale[1]:.4g}{scale[0]}"
         return f"{self.task} {size} {self.precision}"
+
+
+def _regions(value: Any) -> tuple[str, ...]:
+    """Region names from a tuple or a comma-separated string; "all" alone means every region (an empty tuple)."""
+    usage = "must be region names such as us-east-1, a comma-separated list of them, or all"
+    parts = value.split(",") if isinstance(value, str) else value
+    if isinstance(parts, (str, bytes)) or not isinstance(parts, Iterable):
+        raise ConfigurationError(f"regions ({value!r}) {usage}")
+    parts = tuple(parts)
+    if not all(isinstance(r, str) and r.strip() for r in parts) or (isinstance(value, str) and not parts):
+        raise ConfigurationError(f"regions ({value!r}) {usage}; a blank name is not a region")
+    names = tuple(dict.fromkeys(r.strip() for r in parts))
+    if any(name.lower() == "all" for name in names):
+        if len(names) > 1:
+            raise ConfigurationError(f"regions ({value!r}): 'all' already means every region; give it alone")
+        return ()
+    return names
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,13 +452,15 @@ def estimate_memory(workload: Workload, rules: SizingRules | None = None) -> Mem
 
 
 def training_flops(workload: Workload, rules: SizingRules | None = None) -> float | None:
-    """FLOPs of the whole job (rules.flops_per_param_token x params x tokens), or None without training_tokens.
+    """FLOPs of the whole job (rules.flops_per_param_token x params x tokens), or None for inference.
 
+    The tokens are ``workload.job_tokens``: the given count, or the reference job of 20 tokens per parameter.
     Mixture-of-experts models count the parameters a token passes through (``active_params``).
     """
-    if workload.training_tokens is None:
+    tokens = workload.job_tokens
+    if tokens is None:
         return None
     rules = rules or SizingRules()
     architecture = workload.architecture
     params = architecture.active_params if architecture and architecture.active_params else workload.params
-    return rules.flops_per_param_token * params * workload.training_tokens
+    return rules.flops_per_param_token * params * tokens

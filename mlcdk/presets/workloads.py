@@ -74,6 +74,8 @@ class MachineImage:
     source: str
     reason: str
     engine: str = "nodes"  #: "nodes" (a DLAMI for persistent nodes) or "batch" (an ECS-optimized AMI)
+    #: accelerator makers whose drivers the image carries (NVIDIA, AWS); empty: no accelerator drivers
+    accelerator_manufacturers: tuple[str, ...] = ()
 
     def problem_with(self, spec: InstanceSpec) -> str | None:
         """Why this image cannot run ``spec``, or None when it can."""
@@ -82,6 +84,10 @@ class MachineImage:
             return f"it is built for {self.architecture}, and {spec.instance_type} is {'/'.join(spec.architectures)}"
         if kind not in self.accelerator_kinds:
             return f"it is for {'/'.join(self.accelerator_kinds)} instances, and {spec.instance_type} is {kind}"
+        maker = spec.accelerator.manufacturer if spec.accelerator else None
+        if maker is not None and self.accelerator_manufacturers and maker not in self.accelerator_manufacturers:
+            return (f"it carries {'/'.join(self.accelerator_manufacturers)} drivers, and {spec.instance_type} has "
+                    f"{maker} {spec.accelerator.name} accelerators")
         if spec.family in self.excluded_families:
             return f"it no longer supports the {spec.family} family"
         return None
@@ -100,12 +106,12 @@ def machine_images() -> Mapping[str, MachineImage]:
     for name, entry in entries.items():
         read = _EntryReader(path, f"amis[{name!r}]", entry, {
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
-            "root_device_name": str, "source": str, "reason": str, "engine": str})
+            "root_device_name": str, "source": str, "reason": str, "engine": str, "accelerator_manufacturers": list})
         if read("engine") not in ENGINES:
             raise read.error("engine", f"is {read('engine')!r}; allowed: {', '.join(ENGINES)}")
         images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
                                     tuple(read("excluded_families")), read("root_device_name"), read("source"),
-                                    read("reason"), read("engine"))
+                                    read("reason"), read("engine"), tuple(read("accelerator_manufacturers")))
     return MappingProxyType(images)
 
 
@@ -236,7 +242,7 @@ def fallback_problem(primary: InstanceSpec, fallback: InstanceSpec, *, same_acce
     if a is None or b is None:
         return None if fallback.memory_mib >= primary.memory_mib else "it has less memory"
     if (a.kind, a.manufacturer) != (b.kind, b.manufacturer):
-        return f"its accelerator is {b.manufacturer} {b.name}, not {a.manufacturer}"
+        return f"its accelerator is {b.manufacturer} {b.name}, not {a.manufacturer} {a.name}"
     if same_accelerator_model and a.name != b.name:
         return f"its accelerator is {b.name}, not {a.name}"
     if b.total_memory_gib < a.total_memory_gib:

@@ -354,3 +354,40 @@ def test_engine_nodes_keeps_the_auto_scaling_group():
     assert cluster.auto_scaling_group is not None and cluster.job_queue is None
     assert isinstance(cluster.auto_scaling_group.node.default_child, cdk.CfnResource)
     assert not [c for c in stack.node.find_all() if isinstance(c, ec2.CfnLaunchTemplate) and "Batch" in c.node.path]
+
+
+def test_a_hyphenated_family_gets_its_compute_environment():
+    """aws-cdk's Batch L2 cannot parse p6-b200.48xlarge; the types reach CloudFormation as plain strings."""
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "P6", env=cdk.Environment(region=REGION))
+    TrainingCluster(stack, "Cluster", instance_type="p6-b200.48xlarge", nodes=2)
+    template = app.synth().get_stack_by_name("P6").template
+    (_, environment) = only(template, "AWS::Batch::ComputeEnvironment")
+    assert environment["ComputeResources"]["InstanceTypes"] == ["p6-b200.48xlarge"]
+
+
+def _one_type_per_family() -> list[str]:
+    chosen: dict[str, str] = {}
+    for spec in catalog.default_catalog():
+        chosen.setdefault(spec.family, spec.instance_type)
+    return sorted(chosen.values())
+
+
+@pytest.mark.parametrize("engine", ["batch", "nodes"])
+def test_every_catalog_family_builds_or_is_refused_with_a_configuration_error(engine):
+    """No catalog type crashes the construct (a jsii error or TypeError): it builds, or it is refused clearly."""
+    refused = {}
+    for instance_type in _one_type_per_family():
+        app = cdk.App(context=cli_context())
+        stack = cdk.Stack(app, "Family", env=cdk.Environment(region=catalog.get(instance_type).regions[0]))
+        try:
+            TrainingCluster(stack, "Cluster", instance_type=instance_type, nodes=1, engine=engine)
+        except ConfigurationError as error:
+            refused[instance_type] = str(error)
+    # Refused: accelerators without NVIDIA drivers (Gaudi, AMD), types no catalog AMI runs (Qualcomm dl2q, FPGA f2,
+    # Xilinx vt1, Inferentia 1 on current Neuron), and on Batch the arm64 GPU g5g (no arm64 ECS GPU AMI).
+    expected = ["dl1.24xlarge", "dl2q.24xlarge", "f2.12xlarge", "g4ad.16xlarge", "inf1.24xlarge", "vt1.24xlarge"]
+    if engine == "batch":
+        expected = sorted([*expected, "g5g.16xlarge"])
+    assert sorted(refused) == expected, refused
+    assert all(message.startswith("instance_type: ") for message in refused.values())

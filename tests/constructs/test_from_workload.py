@@ -24,7 +24,8 @@ def test_training_cluster_from_a_70b_workload_is_the_advisors_multi_node_pick_fo
 
 def test_spot_workloads_become_spot_clusters():
     cluster = TrainingCluster.from_workload(stack(), "Tune", workload=Workload(task="lora", params="7B",
-                                                                                accelerator="nvidia", purchase_option="spot"))
+                                                                                accelerator="nvidia", purchase_option="spot",
+                                                                                rank_by="hourly"))
     assert cluster.purchase.option == "spot"
 
 

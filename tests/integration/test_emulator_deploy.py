@@ -77,6 +77,18 @@ def test_reads_back_security_groups_keys_buckets_and_cost(run):
     assert cost and float(cost.group(1).replace(",", "")) > 0
 
 
+def test_shared_storage_is_deployed_and_its_fsx_resources_are_reported_as_skipped(run):
+    """make deploy turns the shared file system on; moto's CloudFormation does not model FSx, and the read-back says
+    so instead of faking it. The file system's security group and its Lustre rules are created."""
+    training = _section(run.stdout, "TrainingStack")
+    skipped = re.search(r"^  not modelled by moto \(skipped, not created\): (.*)$", training, re.M)
+    assert skipped and "1 FSx::FileSystem" in skipped.group(1) and "1 FSx::DataRepositoryAssociation" in skipped.group(1)
+    assert re.search(r"security group \S+ \(Cluster shared file system: Lustre \(TCP 988, 1018-1023\) with the nodes "
+                     r"only\)\n    ingress: tcp 988-988 ", training)
+    assert re.search(r"estimated monthly cost: .*; plus FSx for Lustre PERSISTENT_2 125 MB/s/TiB 1200 GiB .*: "
+                     r"\$174\.00/month", training)
+
+
 def test_training_reads_back_the_batch_compute_environment_queue_and_job_definition(run):
     training = _section(run.stdout, "TrainingStack")
     assert "Auto Scaling group" not in training  # the Batch engine is the default

@@ -1,4 +1,5 @@
-"""The bundled catalog against its sources: moto's real EC2 API snapshot and the public price CSV.
+"""The bundled catalog against its sources: moto's real EC2 API snapshot, the older snapshots copied into
+supplements.json for the types moto 5.2.5 lacks, and the public price CSV.
 
 Every check runs over every type (not a sample), and reads the sources independently of the generator.
 """
@@ -26,6 +27,18 @@ PRICE_CSV = ROOT / "data" / "prices" / "aws-ml-instance-prices.csv"
 SHARED_PRICE_CSV = ROOT.parent / "shared" / "data" / "aws-ml-instance-prices.csv"
 ACCELERATOR_SECTIONS = ("GpuInfo", "NeuronInfo", "InferenceAcceleratorInfo", "FpgaInfo", "MediaAcceleratorInfo")
 PATCHED = {"p5.4xlarge", "p5en.48xlarge", "p4de.24xlarge", "trn2.3xlarge", "trn2.48xlarge", "trn2u.48xlarge"}
+SUPPLEMENTS = ROOT / "mlcdk" / "presets" / "data" / "supplements.json"
+#: CPU-only families the catalog keeps: inference (c7g, c7gn, c7i) and the seed guides' baselines (c6i, m5a).
+CPU_FAMILIES = ("c6i", "c7g", "c7gn", "c7i", "m5a")
+#: The API describes trn2u.48xlarge without NeuronInfo; a patch supplies its accelerator.
+ACCELERATOR_ADDED_BY_PATCH = {"trn2u.48xlarge"}
+#: Types moto 5.2.5 lacks, and the older moto snapshot each was copied from (scripts/catalog_supplements.py).
+SUPPLEMENTED = {
+    **{f"p3.{size}": "moto 5.1.22" for size in ("2xlarge", "8xlarge", "16xlarge")},
+    **{name: "moto 5.0.0" for name in ("g3.4xlarge", "g3.8xlarge", "g3.16xlarge", "g3s.xlarge")},
+    **{f"g4ad.{size}": "moto 5.2.1" for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "dl1.24xlarge": "moto 5.2.1",
+}
 
 CATALOG = catalog.default_catalog()
 
@@ -47,6 +60,11 @@ def api_offerings() -> dict[str, dict[str, set[str]]]:
 
 
 @pytest.fixture(scope="module")
+def supplements() -> dict[str, dict]:
+    return json.loads(SUPPLEMENTS.read_text())["instance_types"]
+
+
+@pytest.fixture(scope="module")
 def csv_rows() -> list[dict[str, str]]:
     with PRICE_CSV.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -57,20 +75,91 @@ def csv_rows() -> list[dict[str, str]]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_catalog_covers_every_accelerated_and_cpu_inference_type_the_api_offers(api_types, api_offerings):
+def test_catalog_covers_every_accelerated_and_cpu_type_the_api_offers_plus_the_supplements(api_types, api_offerings):
     expected = {
         name for name, raw in api_types.items()
-        if (any(s in raw for s in ACCELERATOR_SECTIONS) or name.split(".")[0] in ("c7g", "c7gn", "c7i"))
+        if (any(s in raw for s in ACCELERATOR_SECTIONS) or name.split(".")[0] in CPU_FAMILIES
+            or name in ACCELERATOR_ADDED_BY_PATCH)
         and api_offerings.get(name)
     }
-    assert set(CATALOG.names()) == expected
+    assert not set(SUPPLEMENTED) & set(api_types)  # moto 5.2.5 lacks every supplemented type
+    assert set(CATALOG.names()) == expected | set(SUPPLEMENTED)
     families = {spec.family for spec in CATALOG}
-    assert {"trn1", "trn1n", "trn2", "inf1", "inf2", "p4d", "p5", "p5en", "g5", "g6", "g6e", "c7g", "c7gn", "c7i"} <= families
+    assert {"trn1", "trn1n", "trn2", "trn2u", "inf1", "inf2", "p3", "p4d", "p5", "p5en", "g3", "g3s", "g4ad", "g5",
+            "g6", "g6e", "dl1", "c6i", "c7g", "c7gn", "c7i", "m5a"} <= families
+    assert len(catalog.filter(family="c6i")) == 10 and len(catalog.filter(family="m5a")) == 8
 
 
-def test_every_spec_matches_the_api_snapshot(api_types):
+def test_types_moto_lacks_come_verbatim_from_a_named_older_snapshot(supplements):
+    assert set(supplements) == set(SUPPLEMENTED)
+    for name, version in SUPPLEMENTED.items():
+        spec = catalog.get(name)
+        assert f"{version} bundled snapshot of real EC2 API output" in spec.specs_source, name
+        assert f"{version} bundled snapshot" in spec.offerings_source, name
+        assert supplements[name]["describe_instance_types"]["InstanceType"] == name
+    api_spec = catalog.get("trn1.32xlarge")
+    assert (api_spec.specs_source, api_spec.offerings_source) == (CATALOG.provenance.specs_source,
+                                                                  CATALOG.provenance.offerings_source)
+
+
+@pytest.mark.parametrize(("instance_type", "accelerator", "count", "gib_each", "vcpus", "memory_gib"), [
+    ("p3.2xlarge", "V100", 1, 16, 8, 61),  # the seed guide: 1 V100, 8 vCPUs, 61 GiB
+    ("p3.8xlarge", "V100", 4, 16, 32, 244),
+    ("p3.16xlarge", "V100", 8, 16, 64, 488),
+    ("g3s.xlarge", "M60", 1, 8, 4, 30.5),
+    ("g3.4xlarge", "M60", 1, 8, 16, 122),
+    ("g3.8xlarge", "M60", 2, 8, 32, 244),
+    ("g3.16xlarge", "M60", 4, 8, 64, 488),
+    ("g4ad.xlarge", "Radeon Pro V520", 1, 8, 4, 16),
+    ("g4ad.16xlarge", "Radeon Pro V520", 4, 8, 64, 256),
+    ("dl1.24xlarge", "Gaudi HL-205", 8, 32, 96, 768),
+    ("trn2u.48xlarge", "Trainium2", 16, 96, 192, 2048),
+])
+def test_facts_of_the_added_accelerated_types(instance_type, accelerator, count, gib_each, vcpus, memory_gib):
+    """Literals from the sources: the seed guide and the price CSV's columns agree with the API snapshots."""
+    spec = catalog.get(instance_type)
+    acc = spec.accelerator
+    assert (acc.name, acc.count, acc.memory_gib_per_device) == (accelerator, count, gib_each)
+    assert (spec.vcpus, spec.memory_gib) == (vcpus, memory_gib)
+
+
+def test_added_types_agree_with_the_price_data_columns(csv_rows):
+    """The price CSV (SkyPilot, from a later DescribeInstanceTypes) is an independent check of the older snapshots."""
+    checked = set()
+    for row in csv_rows:
+        name = row["InstanceType"]
+        if name not in SUPPLEMENTED or name in checked:
+            continue
+        spec = catalog.get(name)
+        assert spec.vcpus == float(row["vCPUs"]) and spec.memory_gib == float(row["MemoryGiB"]), name
+        assert (spec.accelerator.name, spec.accelerator.count) == (row["AcceleratorName"], float(row["AcceleratorCount"]))
+        checked.add(name)
+    assert checked == set(SUPPLEMENTED) - {"g3.4xlarge", "g3.8xlarge", "g3.16xlarge", "g3s.xlarge"}  # no g3 rows
+
+
+def test_g3_has_no_price_anywhere_and_the_seed_types_have_theirs():
+    for name in ("g3.4xlarge", "g3.8xlarge", "g3.16xlarge", "g3s.xlarge"):
+        spec = catalog.get(name)
+        assert spec.offered_in("us-east-1") and all(spec.on_demand_price(r) is None for r in spec.regions), name
+        assert all(not spec.spot_prices(r) for r in spec.regions), name
+    assert catalog.get("p3.2xlarge").on_demand_price("us-east-1") == 3.06
+    assert catalog.get("dl1.24xlarge").on_demand_price("us-east-1") == 13.10904
+    assert catalog.get("g4ad.xlarge").on_demand_price("us-east-1") == 0.37853
+    assert catalog.get("trn2u.48xlarge").on_demand_price("ap-south-2") is None  # no trn2u rows in the price data
+
+
+def test_previous_generation_is_the_sources_current_generation_flag(api_types, supplements):
     for spec in CATALOG:
-        raw = api_types[spec.instance_type]
+        raw = api_types.get(spec.instance_type) or supplements[spec.instance_type]["describe_instance_types"]
+        assert spec.previous_generation is (not raw["CurrentGeneration"]), spec.instance_type
+    assert catalog.get("g5.xlarge").previous_generation  # moto 5.2.5's API snapshot: CurrentGeneration false
+    assert not catalog.get("p3.2xlarge").previous_generation  # moto 5.1.22's: CurrentGeneration true
+    assert not catalog.get("trn1.32xlarge").previous_generation
+
+
+def test_every_spec_matches_the_api_snapshot(api_types, supplements):
+    for spec in CATALOG:
+        raw = api_types.get(spec.instance_type) or supplements[spec.instance_type]["describe_instance_types"]
         network = raw["NetworkInfo"]
         assert spec.vcpus == raw["VCpuInfo"]["DefaultVCpus"], spec.instance_type
         assert spec.memory_mib == raw["MemoryInfo"]["SizeInMiB"], spec.instance_type
@@ -100,10 +189,14 @@ def test_every_spec_matches_the_api_snapshot(api_types):
             assert spec.accelerator.neuron_cores == device["CoreInfo"]["Count"] * device["Count"]
 
 
-def test_offerings_match_the_api_snapshot_for_every_type_and_region(api_offerings):
+def test_offerings_match_the_api_snapshot_for_every_type_and_region(api_offerings, supplements):
     for spec in CATALOG:
-        expected = {region: azs for region, azs in api_offerings[spec.instance_type].items()}
+        if spec.instance_type in supplements:
+            expected = {r: set(azs) for r, azs in supplements[spec.instance_type]["offerings"].items()}
+        else:
+            expected = {region: azs for region, azs in api_offerings[spec.instance_type].items()}
         assert {r: set(spec.offered_azs(r)) for r in spec.regions} == expected, spec.instance_type
+    assert catalog.get("dl1.24xlarge").offered_azs("us-east-1") == ("use1-az2",)
 
 
 @pytest.mark.parametrize(("instance_type", "interfaces", "cards"), [
@@ -158,6 +251,17 @@ def test_p4de_is_the_80_gb_a100_and_p4d_the_40_gb_one(api_types):
     assert raw_entry(api_types, "p4de.24xlarge", as_40gb)["accelerator"]["memory_mib_per_device"] == 81920
     p4de, p4d = catalog.get("p4de.24xlarge").accelerator, catalog.get("p4d.24xlarge").accelerator
     assert (p4de.name, p4de.memory_gib_per_device, p4d.memory_gib_per_device) == ("A100", 80, 40)
+
+
+def test_trn2u_reported_without_neuron_info_gets_its_trainium2_devices(api_types):
+    assert "NeuronInfo" not in api_types["trn2u.48xlarge"]
+    spec = raw_entry(api_types, "trn2u.48xlarge", lambda raw: None)
+    assert spec["accelerator"] == {"kind": "neuron", "manufacturer": "AWS", "name": "Trainium2", "count": 16,
+                                   "memory_mib_per_device": 98304, "cores_per_device": 8}
+    assert spec["patches"][0]["api_reported"]["count"] is None
+    trn2u = catalog.get("trn2u.48xlarge")
+    assert trn2u.accelerator.neuron_cores == 128 and "neuron" in trn2u.patches[0].source
+    assert trn2u.offered_azs("ap-south-2") == ("aps2-az1", "aps2-az2", "aps2-az3")
 
 
 def test_trn2_device_memory_follows_the_neuron_docs_not_the_api(api_types):
@@ -260,16 +364,52 @@ def test_unknown_instance_type_suggests_close_matches():
 def test_filter_by_family_accelerator_region_and_memory():
     assert [s.instance_type for s in catalog.filter(family="trn1")] == ["trn1.2xlarge", "trn1.32xlarge"]
     trainium = catalog.filter(accelerator="trainium")
-    assert {s.family for s in trainium} == {"trn1", "trn1n", "trn2"}  # trn2u has no offerings in the snapshot
+    assert {s.family for s in trainium} == {"trn1", "trn1n", "trn2", "trn2u"}
     assert {s.family for s in catalog.filter(accelerator="inferentia")} == {"inf1", "inf2"}
     assert all(s.accelerator.manufacturer == "NVIDIA" for s in catalog.filter(accelerator="nvidia"))
-    assert {s.family for s in catalog.filter(accelerator="none")} == {"c7g", "c7gn", "c7i"}
+    assert {s.family for s in catalog.filter(accelerator="none")} == set(CPU_FAMILIES)
     in_region = catalog.filter(accelerator="trainium", region="us-west-2")
     assert all(s.offered_in("us-west-2") for s in in_region) and in_region
     big = catalog.filter(min_accelerator_memory_gib=1000)
     assert big and all(s.accelerator.total_memory_gib >= 1000 for s in big)
     with pytest.raises(ConfigurationError, match="unknown region 'mars-1'"):
         catalog.filter(region="mars-1")
+
+
+def test_instance_types_and_families_are_case_insensitive():
+    assert catalog.get("P3.2XLARGE") is catalog.get("p3.2xlarge")
+    assert catalog.get(" Trn1.32xlarge ").instance_type == "trn1.32xlarge"
+    assert "M5A.Large" in CATALOG and "m5a.huge" not in CATALOG and 3 not in CATALOG
+    assert [s.instance_type for s in catalog.filter(family="TRN1")] == ["trn1.2xlarge", "trn1.32xlarge"]
+    assert CATALOG.check_family("G4AD") == "g4ad"
+
+
+def test_unknown_family_is_refused_with_close_matches():
+    with pytest.raises(ConfigurationError, match=r"family: unknown family 'p9'; did you mean 'p5' or 'p3'\?"):
+        catalog.filter(family="p9")
+    with pytest.raises(ConfigurationError, match=r"--family: unknown family 'zz'; known families: c6i, c7g"):
+        CATALOG.check_family("zz", "--family")
+
+
+def test_mlcdk_catalog_names_the_snapshot_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(catalog.CATALOG_ENV, raising=False)
+    assert catalog.catalog_directory() == catalog.DATA_DIR
+    for name in refresh.SNAPSHOT_FILES:
+        shutil.copy(refresh.DATA_DIR / name, tmp_path / name)
+    monkeypatch.setenv("MLCDK_CATALOG", str(tmp_path))
+    assert catalog.catalog_directory() == tmp_path
+    (tmp_path / "prices.json").unlink()
+    with pytest.raises(ConfigurationError, match=r"MLCDK_CATALOG \('.*'\) must be a directory holding .* lacks prices.json"):
+        catalog.catalog_directory()
+
+
+def test_packaged_price_data_is_the_repository_copy():
+    """`catalog refresh --offline` outside the repository reads the gzip copy shipped in the package."""
+    assert gzip.decompress(refresh.PACKAGED_PRICE_CSV.read_bytes()) == PRICE_CSV.read_bytes()
+    note = PRICE_CSV.with_name("aws-ml-instance-prices.source.txt")
+    assert (refresh.PACKAGED_PRICE_CSV.parent / note.name).read_bytes() == note.read_bytes()
+    assert refresh.describe_price_source(refresh.PACKAGED_PRICE_CSV) == refresh.describe_price_source(PRICE_CSV)
+    assert refresh.price_source_date(PRICE_CSV) == dt.date(2026, 11, 22)  # "read 2026-11-22" in the source note
 
 
 def test_specs_are_frozen():

@@ -16,6 +16,7 @@ from mlcdk.presets import refresh
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
+PRICE_CSV = ROOT / "data" / "prices" / "aws-ml-instance-prices.csv"
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
 
 
@@ -148,6 +149,51 @@ def test_patch_for_a_type_without_accelerator_is_refused():
         refresh.apply_patches(spec, [patch])
 
 
+def test_a_patch_with_every_accelerator_field_supplies_a_missing_accelerator():
+    whole = {"kind": "neuron", "manufacturer": "AWS", "name": "Trainium2", "count": 16,
+             "memory_mib_per_device": 98304, "cores_per_device": 8}
+    spec = refresh.apply_patches({"instance_type": "x.1", "accelerator": None, "patches": []},
+                                 [refresh.Patch(("x.1",), whole, "s", "r")])
+    assert spec["accelerator"] == whole
+    assert refresh.added_accelerator_types([refresh.Patch(("x.1",), whole, "s", "r"),
+                                            refresh.Patch(("y.1",), {"count": 1}, "s", "r")]) == {"x.1"}
+
+
+def test_bad_patch_kind_is_refused(tmp_path):
+    path = tmp_path / "patches.json"
+    path.write_text(json.dumps({"patches": [{"instance_types": ["a.b"], "accelerator": {"kind": "tpu"},
+                                             "source": "s", "reason": "r"}]}))
+    with pytest.raises(ConfigurationError, match=r"patches\[0\]: accelerator kind 'tpu' is not gpu, neuron or other"):
+        refresh.load_patches(path)
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({"types": {}}, r"cannot read supplements"),
+    ({"instance_types": {"p3.2xlarge": {"offerings": {}}}}, r"instance_types\['p3.2xlarge'\]: expected an object with"),
+    ({"instance_types": {"p3.2xlarge": {"describe_instance_types": {"InstanceType": "p3.8xlarge"}, "offerings": {},
+                                        "specs_source": "s", "offerings_source": "o"}}},
+     r"describe_instance_types is not the API entry of p3.2xlarge"),
+])
+def test_bad_supplement_file_names_the_file_and_entry(tmp_path, document, message):
+    path = tmp_path / "supplements.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ConfigurationError, match=message) as error:
+        refresh.load_supplements(path)
+    assert str(path) in str(error.value)
+
+
+def test_the_api_answer_wins_over_a_supplement():
+    """A supplement is used only for a type the queried API does not describe."""
+    supplement = refresh.Supplement({"InstanceType": "trn1.2xlarge"}, {"us-west-2": ["usw2-az9"]}, "old", "old")
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+        snapshot = refresh.refresh(session, price_csv=PRICE_CSV, regions=["us-west-2"], supplements={"trn1.2xlarge": supplement},
+                                   provenance=refresh.Provenance("specs", "offers", "prices", NOW.date()))
+    entry = snapshot["instance_types.json"]["instance_types"]["trn1.2xlarge"]
+    assert entry["specs_source"] is None and entry["vcpus"] == 8
+    assert "usw2-az9" not in snapshot["offerings.json"]["offerings"]["trn1.2xlarge"]["us-west-2"]
+
+
 # --------------------------------------------------------------------------------------------
 # The CLI command
 # --------------------------------------------------------------------------------------------
@@ -174,6 +220,41 @@ def test_offline_refresh_writes_a_loadable_stamped_snapshot(tmp_path, monkeypatc
     assert loaded.get("trn1.32xlarge").on_demand_price("us-west-2") == 21.5
     assert loaded.provenance.specs_as_of == "2026-01-02" and "moto" in loaded.provenance.specs_source
     assert "skypilot-catalog" in loaded.provenance.prices_source
+    # Supplemented types come along, limited to the requested region.
+    assert loaded.get("p3.2xlarge").offered_azs("us-west-2") == ("usw2-az1", "usw2-az2", "usw2-az3")
+    assert "moto 5.1.22" in loaded.get("p3.2xlarge").specs_source
+
+
+def test_offline_refresh_outside_the_repository_uses_the_packaged_prices_and_their_date(tmp_path, monkeypatch):
+    """No --prices-csv, no --as-of, no --output, run from a directory that is not the checkout."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    bundled = {name: (refresh.DATA_DIR / name).read_bytes() for name in refresh.SNAPSHOT_FILES}
+    result = CliRunner().invoke(app, ["catalog", "refresh", "--offline", "--region", "eu-north-1"])
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "xdg" / "mlcdk" / "catalog"
+    assert f"export MLCDK_CATALOG={written}" in result.output
+    loaded = load_catalog(written)
+    assert loaded.provenance.prices_as_of == "2026-11-22"  # the price data's date, not today's
+    assert loaded.get("c6i.8xlarge").on_demand_price("eu-north-1") is not None
+    assert {name: (refresh.DATA_DIR / name).read_bytes() for name in refresh.SNAPSHOT_FILES} == bundled  # untouched
+
+
+def test_default_output_is_the_user_data_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert refresh.user_data_dir() == tmp_path / "mlcdk" / "catalog"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert refresh.user_data_dir() == tmp_path / ".local" / "share" / "mlcdk" / "catalog"
+
+
+def test_price_data_without_a_date_needs_as_of(tmp_path):
+    csv_path = tmp_path / "prices.csv"
+    csv_path.write_text("InstanceType,Price,SpotPrice,Region,AvailabilityZone\n")
+    (tmp_path / "prices.source.txt").write_text("some prices, undated\n")
+    assert refresh.price_source_date(csv_path) is None
+    result = CliRunner().invoke(app, ["catalog", "refresh", "--offline", "--prices-csv", str(csv_path)])
+    assert result.exit_code == 2 and "--as-of is needed" in result.output and "prices.source.txt" in result.output
 
 
 def test_refresh_rejects_a_bad_date():

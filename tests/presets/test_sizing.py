@@ -66,6 +66,30 @@ def test_a_count_without_suffix_below_a_million_parameters_is_a_mistake():
     ({"task": "inference", "params": "7B", "sequences": 0}, r"sequences \(0\) must be a whole number"),
     ({"task": "inference", "model": "gpt2-xl", "context_tokens": 4096}, "exceeds gpt2-xl's maximum context of 1024"),
     ({"task": "inference", "params": "7B", "regions": ["us-east-1", ""]}, "regions .* must be region names"),
+    ({"task": "inference", "params": "7B", "regions": ""}, r"regions \(''\) must be region names.*blank"),
+    ({"task": "inference", "params": "7B", "regions": "  "}, r"regions \('  '\) must be region names"),
+    ({"task": "inference", "params": "7B", "regions": "us-east-1,"}, r"regions \('us-east-1,'\) must be"),
+    ({"task": "inference", "params": "7B", "regions": "all,us-east-1"}, "'all' already means every region"),
+    ({"task": "inference", "params": "7B", "regions": 5}, r"regions \(5\) must be region names"),
+    ({"task": "training", "params": "1e40"}, r"params \('1e40'\) is over the maximum of 1e15"),
+    ({"task": "training", "params": 2e15}, r"params \(2000000000000000.0\) is over the maximum of 1e15"),
+    ({"task": "training", "params": "7B", "training_tokens": "1e30"}, r"training_tokens \('1e30'\) is over"),
+    ({"task": "inference", "params": "7B", "sequences": 10**7}, r"sequences \(10000000\) must be a whole number of "
+                                                                r"at least 1 and at most 1,000,000"),
+    ({"task": "inference", "params": "7B", "context_tokens": 10**9}, r"context_tokens \(1000000000\) must be"),
+    ({"task": "training", "params": "7B", "memory_headroom": 0.6}, r"memory_headroom \(0.6\) must be a fraction "
+                                                                   r"from 0 to 0.5"),
+    ({"task": "training", "params": "7B", "memory_headroom": -0.1}, r"memory_headroom \(-0.1\)"),
+    ({"task": "training", "params": "7B", "memory_headroom": float("nan")}, r"memory_headroom \(nan\)"),
+    ({"task": "training", "params": "7B", "memory_headroom": "10%"}, r"memory_headroom \('10%'\)"),
+    ({"task": "training", "params": "7B", "memory_headroom": True}, r"memory_headroom \(True\)"),
+    ({"task": "training", "params": "7B", "rank_by": "weekly"}, r"rank_by \('weekly'\) must be one of job, hourly"),
+    ({"task": "inference", "params": "7B", "rank_by": "job"}, r"rank_by \('job'\) ranks training tasks"),
+    ({"task": "training", "params": "7B", "max_days": 0}, r"max_days \(0\) must be a number above 0"),
+    ({"task": "training", "params": "7B", "max_days": float("inf")}, r"max_days \(inf\)"),
+    ({"task": "training", "params": "7B", "max_days": "3"}, r"max_days \('3'\)"),
+    ({"task": "inference", "params": "7B", "max_days": 3}, "max_days .* applies to training tasks"),
+    ({"task": "training", "params": "7B", "accelerator": ["nvidia"]}, r"accelerator \(\['nvidia'\]\) must be"),
 ])
 def test_bad_workloads_name_the_parameter_the_value_and_what_is_allowed(kwargs, pattern):
     with pytest.raises(ConfigurationError, match=pattern):
@@ -147,7 +171,9 @@ def test_bad_rules_are_rejected_by_name(field, value):
 
 def test_training_flops_are_six_per_parameter_per_token():
     assert training_flops(Workload(task="training", params="70B", training_tokens="1T")) == pytest.approx(6 * 70e9 * 1e12)
-    assert training_flops(Workload(task="training", params="70B")) is None
+    # without a token count, the reference job: 20 tokens per parameter (1.4T tokens for 70B)
+    assert training_flops(Workload(task="training", params="70B")) == pytest.approx(6 * 70e9 * 1.4e12)
+    assert training_flops(Workload(task="inference", params="70B")) is None
 
 
 def test_a_mixture_of_experts_trains_at_its_active_parameters_but_is_held_whole():
@@ -194,3 +220,25 @@ def test_describe_uses_the_largest_unit():
     assert Workload(task="lora", params="350M", precision="int4").describe() == "lora 350M int4"
     assert Workload(task="inference", model="llama-3-8b").describe() == "inference llama-3-8b bf16"
     assert math.isclose(Workload(task="inference", params=1.5e9).params, 1.5e9)
+
+
+def test_new_limits_default_and_normalize():
+    training = Workload(task="training", params="7B")
+    assert (training.memory_headroom, training.rank_by, training.max_days) == (0.10, "job", None)
+    assert training.job_tokens == pytest.approx(140e9)  # 20 tokens per parameter
+    inference = Workload(task="inference", params="7B", memory_headroom=0)
+    assert (inference.memory_headroom, inference.rank_by, inference.job_tokens) == (0.0, "hourly", None)
+    assert Workload(task="lora", params="7B", rank_by=" Hourly ", max_days=2).rank_by == "hourly"
+    assert Workload(task="training", params="1e15").params == 1e15  # the bound itself is allowed
+
+
+def test_gpu_means_nvidia_and_all_means_every_region():
+    assert Workload(task="inference", params="7B", accelerator="GPU").accelerator == "nvidia"
+    assert Workload(task="inference", params="7B", regions="all").regions == ()
+    assert Workload(task="inference", params="7B", regions=("ALL",)).regions == ()
+    assert Workload(task="inference", params="7B", regions="us-east-1, eu-west-1").regions == ("us-east-1", "eu-west-1")
+
+
+def test_weights_at_the_precision_are_what_a_host_loads():
+    assert Workload(task="inference", model="mixtral-8x7b", precision="int4").weight_bytes == pytest.approx(23.35e9)
+    assert Workload(task="training", params="7B").weight_bytes == pytest.approx(14e9)

@@ -64,7 +64,7 @@ def test_types_without_a_catalog_ami_ask_for_machine_image(instance_type, why):
     ("g6.xlarge", "g5.xlarge", False, None),
     ("g6.xlarge", "g5.xlarge", True, "its accelerator is A10G, not L4"),
     ("g5.12xlarge", "g5.xlarge", True, "it has 22.3516 GiB of accelerator memory, less than 89.4062 GiB"),
-    ("g5.xlarge", "inf2.xlarge", False, "its accelerator is AWS Inferentia2, not NVIDIA"),
+    ("g5.xlarge", "inf2.xlarge", False, "its accelerator is AWS Inferentia2, not NVIDIA A10G"),
     ("c7g.xlarge", "c7i.xlarge", False, "it is x86_64, not arm64"),
     ("c7g.xlarge", "g5g.xlarge", False, "one has an accelerator and the other does not"),
 ])

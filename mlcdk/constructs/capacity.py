@@ -1,0 +1,195 @@
+"""Capacity you already hold (CapacityOptions): the rules, the launch template settings and the block's events.
+
+One home for TrainingCluster (both engines) and InferenceFleet. Facts and sources: mlcdk/presets/data/capacity.json.
+
+- An ODCR or group target: ``CapacityReservationSpecification`` with the target and the
+  ``capacity-reservations-only`` preference (the only preference EC2 accepts beside a target), or ``open``
+  with no target.
+- A Capacity Block: the same target plus ``InstanceMarketOptions.MarketType = capacity-block``; no placement
+  group (EC2 places a block's instances close together), and the block's AZ.
+- EC2 terminates a block's instances from 30 minutes before its end and sends an expiration warning 40 minutes
+  before it: a rule forwards the warning to the alarm topic, and with ``block_end`` on engine="nodes" a
+  scheduled action scales the group to zero early enough for the checkpoint lifecycle hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import aws_cdk as cdk
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
+from mlcdk.constructs.validation import check
+from mlcdk.presets import capacity as facts
+from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.settings import MAX_CAPACITY
+
+
+def parse_block_end(value: str | None) -> dt.datetime | None:
+    """``capacity.block_end`` as an aware UTC datetime (ConfigurationError for anything else)."""
+    if value is None:
+        return None
+    parsed = None
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    check([(parsed is None or parsed.tzinfo is None,
+            f"capacity.block_end ({value!r}) must be an ISO 8601 date and time with a UTC offset, e.g. "
+            "'2026-12-08T11:30:00+00:00' (the block's end as EC2 shows it)")])
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: PurchaseOptions, region: str | None,
+             az_id: str | None, placement_group: bool | None, explicit_fallbacks: bool) -> None:
+    """Every rule on CapacityOptions and between it and the other options, before any resource exists."""
+    if capacity is None:
+        return
+    check([(not isinstance(capacity, CapacityOptions), f"capacity ({capacity!r}) must be a CapacityOptions(...)")])
+    c, name = capacity, spec.instance_type
+    preferences = facts.facts().reservation_preferences
+    rid, group = c.reservation_id, c.reservation_group_arn
+    check([
+        (rid is not None and (not isinstance(rid, str) or not facts.RESERVATION_ID.fullmatch(rid)),
+         f"capacity.reservation_id ({rid!r}) must be 'cr-' followed by 17 lowercase hexadecimal digits"),
+        (group is not None and (not isinstance(group, str) or not facts.RESERVATION_GROUP_ARN.fullmatch(group)),
+         f"capacity.reservation_group_arn ({group!r}) must be a resource group ARN, "
+         "arn:aws:resource-groups:REGION:ACCOUNT:group/NAME"),
+        (rid is not None and group is not None,
+         "capacity: give reservation_id or reservation_group_arn, not both (EC2 takes one target)"),
+        (c.preference is not None and c.preference not in preferences,
+         f"capacity.preference ({c.preference!r}) must be one of {', '.join(preferences)}"),
+        (c.preference == "open" and c.targeted,
+         "capacity.preference ('open') cannot go with a reservation target: EC2 accepts a target only with "
+         "'capacity-reservations-only'; drop the target to use any open reservation, or drop preference"),
+        (c.preference == "capacity-reservations-only" and not c.targeted,
+         "capacity.preference ('capacity-reservations-only') needs reservation_id or reservation_group_arn"),
+        (not isinstance(c.capacity_block, bool), f"capacity.capacity_block ({c.capacity_block!r}) must be True or False"),
+        (c.hourly_price_usd is not None and (isinstance(c.hourly_price_usd, bool)
+                                             or not isinstance(c.hourly_price_usd, (int, float))
+                                             or not math.isfinite(c.hourly_price_usd) or c.hourly_price_usd <= 0),
+         f"capacity.hourly_price_usd ({c.hourly_price_usd!r}) must be a positive, finite number of USD per "
+         "instance-hour"),
+        (c.reserved_instances is not None and (isinstance(c.reserved_instances, bool)
+                                               or not isinstance(c.reserved_instances, int)
+                                               or not 1 <= c.reserved_instances <= MAX_CAPACITY),
+         f"capacity.reserved_instances ({c.reserved_instances!r}) must be a whole number from 1 to {MAX_CAPACITY}"),
+        (c.reserved_instances is not None and not c.targeted,
+         "capacity.reserved_instances needs reservation_id or reservation_group_arn (it counts their instances)"),
+        (c.availability_zone_id is not None and not _is_az_id(c.availability_zone_id),
+         f"capacity.availability_zone_id ({c.availability_zone_id!r}) must be an AZ ID such as 'use1-az4' "
+         "(the reservation's, from `aws ec2 describe-capacity-reservations`)"),
+        (purchase.uses_spot,
+         f"purchase ({purchase.option!r}) with capacity: reserved capacity runs on-demand nodes; use "
+         "purchase.option='on-demand', or drop capacity"),
+        (az_id is not None and c.availability_zone_id is not None and az_id != c.availability_zone_id,
+         f"availability_zone_id ({az_id}) differs from capacity.availability_zone_id ({c.availability_zone_id}): "
+         "the nodes must launch in the reservation's AZ"),
+        (c.targeted and explicit_fallbacks,
+         f"purchase.fallback_instance_types with a capacity reservation: a reservation holds {name} only; drop "
+         "the fallbacks"),
+    ])
+    if c.capacity_block:
+        check([
+            (rid is None, "capacity.capacity_block needs capacity.reservation_id (the block's reservation; a "
+                          "reservation group cannot hold a block)"),
+            (c.availability_zone_id is None,
+             "capacity.capacity_block needs capacity.availability_zone_id, the block's AZ ID (EC2 launches a "
+             "block's instances only in its AZ)"),
+            (not facts.sells_capacity_blocks(name),
+             f"capacity.capacity_block: Capacity Blocks for ML are not sold for {name}; they are for "
+             f"{', '.join(sorted(facts.facts().capacity_block_types))} (EC2 User Guide, 'Capacity Blocks for ML')"),
+            (placement_group is True,
+             "placement_group=True with a Capacity Block: EC2 places a block's instances close together and a "
+             "cluster placement group must not be used; drop placement_group"),
+        ])
+    else:
+        check([(c.block_end is not None, "capacity.block_end is for a Capacity Block: set capacity_block=True")])
+    parse_block_end(c.block_end)
+    if region is not None and c.availability_zone_id is not None and spec.offered_in(region):
+        offered = spec.offered_azs(region)
+        check([(c.availability_zone_id not in offered,
+                f"capacity.availability_zone_id: {name} is not offered in {c.availability_zone_id}; in {region} it "
+                f"is offered in {', '.join(offered)}")])
+
+
+def _is_az_id(value) -> bool:
+    return isinstance(value, str) and facts.AZ_ID.fullmatch(value) is not None
+
+
+def apply(launch_template: ec2.LaunchTemplate, capacity: CapacityOptions | None) -> None:
+    """The launch template's CapacityReservationSpecification and, for a block, its market type."""
+    if capacity is None:
+        return
+    template = launch_template.node.default_child
+    spec: dict = {"CapacityReservationPreference": capacity.resolved_preference}
+    if capacity.reservation_id is not None:
+        spec["CapacityReservationTarget"] = {"CapacityReservationId": capacity.reservation_id}
+    elif capacity.reservation_group_arn is not None:
+        spec["CapacityReservationTarget"] = {"CapacityReservationResourceGroupArn": capacity.reservation_group_arn}
+    template.add_property_override("LaunchTemplateData.CapacityReservationSpecification", spec)
+    if capacity.capacity_block:
+        template.add_property_override("LaunchTemplateData.InstanceMarketOptions", {"MarketType": "capacity-block"})
+
+
+def placement_default(capacity: CapacityOptions | None, placement_group: bool | None, multi_node: bool,
+                      spec: InstanceSpec) -> bool:
+    """A cluster placement group by default for multi-node clusters, but not with held capacity: a block
+    needs none, and a new group cannot hold an existing reservation (eksctl #7949)."""
+    if placement_group is not None:
+        return placement_group
+    return multi_node and spec.supports_placement("cluster") and capacity is None
+
+
+def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, topic: sns.ITopic, label: str,
+                        grace: cdk.Duration, auto_scaling_group: autoscaling.AutoScalingGroup | None,
+                        engine: str) -> None:
+    """For a block: the expiration warning to the topic, the early scale-in (engine="nodes" with
+    ``block_end``), and a warning where the checkpoint cannot fit."""
+    if capacity is None or not capacity.capacity_block:
+        return
+    f = facts.facts()
+    events.Rule(scope, "CapacityBlockExpiring",
+                description=f"{label}: the Capacity Block ends in {f.warning_minutes_before_end} minutes",
+                event_pattern=events.EventPattern(
+                    source=["aws.ec2"], detail_type=list(f.warning_detail_types),
+                    detail={"capacity-reservation-id": [capacity.reservation_id]}),
+                targets=[targets.SnsTopic(topic)])
+    grace_minutes = grace.to_minutes(integral=False)
+    end = parse_block_end(capacity.block_end)
+    if end is not None and auto_scaling_group is not None:
+        stop = end - dt.timedelta(minutes=f.termination_minutes_before_end + grace_minutes)
+        # EC2 Auto Scaling rejects a scheduled action in the past.
+        check([(stop <= dt.datetime.now(dt.timezone.utc),
+                f"capacity.block_end ({capacity.block_end!r}): the scale-in before the block's end would be at "
+                f"{stop:%Y-%m-%d %H:%M} UTC, which has passed; drop block_end for a block that is ending")])
+        # One time (no recurrence): the L2's scale_on_schedule always recurs.
+        autoscaling.CfnScheduledAction(
+            scope, "CapacityBlockEnd", auto_scaling_group_name=auto_scaling_group.auto_scaling_group_name,
+            start_time=stop.strftime("%Y-%m-%dT%H:%M:%SZ"), min_size=0, desired_capacity=0)
+        return
+    if grace_minutes > f.checkpoint_window_minutes:
+        how = ("give capacity.block_end so the group scales in early" if engine == "nodes" and end is None else
+               "cancel the job (`mlcdk cancel`) when the expiration warning arrives")
+        cdk.Annotations.of(scope).add_warning_v2(
+            "mlcdk:capacityBlockGrace",
+            f"checkpoint_grace_period ({grace_minutes:g} min) does not fit a Capacity Block's end: the warning comes "
+            f"{f.warning_minutes_before_end} min before it and terminations start {f.termination_minutes_before_end} "
+            f"min before it, {f.checkpoint_window_minutes} min apart; {how}, or shorten the grace period")
+
+
+def az_for(capacity: CapacityOptions | None, az_id: str | None) -> str | None:
+    """The AZ ID the nodes must use: the reservation's when given, else the cluster's."""
+    if capacity is not None and capacity.availability_zone_id is not None:
+        return capacity.availability_zone_id
+    return az_id
+
+
