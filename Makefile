@@ -24,7 +24,7 @@ run: setup
 
 test:
 	@bash scripts/bootstrap.sh --with-checkov
-	python -m pytest
+	python -m pytest -n auto --dist loadfile
 
 # Deploy both stacks to a local moto server with the real CDK CLI, print what was created, tear it down.
 # TARGET=aws deploys to the account of your AWS credentials instead, after you type its account id.
@@ -34,6 +34,7 @@ deploy: setup
 bench: setup
 	python benchmarks/synth.py
 	python benchmarks/catalog.py
+	python benchmarks/advisor.py
 	python benchmarks/advisor.py
 
 # Regenerate the bundled catalog snapshot offline (moto's EC2 data + mlcdk/presets/data/supplements.json +

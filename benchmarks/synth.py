@@ -140,6 +140,7 @@ def main() -> int:
         "app, no nag": [sys.executable, str(scripts["nonag"])],
         "50 replay": [sys.executable, str(scripts["replay"]), str(floors["many"])],
         "50 stacks": [sys.executable, str(scripts["many"]), "50", "nag"],
+        "50 stacks, no nag": [sys.executable, str(scripts["many"]), "50", "none"],
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(runs):  # interleaved, so drift hits every case alike
@@ -165,6 +166,7 @@ def main() -> int:
     line("example app without the nag packs", "app, no nag", "app replay")
     line("50 training stacks replayed", "50 replay", None)
     line("50 training stacks (nag packs)", "50 stacks", "50 replay", TARGET)
+    line("50 training stacks without the nag packs", "50 stacks, no nag", "50 replay")
     return 0
 
 

@@ -110,7 +110,8 @@ def _catalog_root_device(workload: WorkloadSettings, engine: str) -> str:
 
 def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None) -> AppSettings:
     """Read and check every mlcdk context key of ``app`` (raises ConfigurationError)."""
-    context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    everything = app.node.get_all_context()  # one jsii round trip, not one per key
+    context = {key: everything.get(key) for key in CONTEXT_KEYS}
     return read_settings(context, os.environ if environ is None else environ)
 
 

@@ -97,7 +97,7 @@ def catalog_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Every fact about one instance type, with its source and date."""
-    from mlcdk.presets import catalog
+    from mlcdk.presets import capacity, catalog
 
     try:
         spec = catalog.get(instance_type)
@@ -110,6 +110,7 @@ def catalog_show(
     if as_json:
         document = plain(spec)
         document["previous_generation"] = spec.previous_generation
+        document["capacity_blocks"] = capacity.sells_capacity_blocks(spec)
         document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
         document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
                               for r in regions}
@@ -133,6 +134,8 @@ def catalog_show(
     facts.add_row("EFA", f"yes, up to {spec.maximum_efa_interfaces} interfaces" if spec.efa_supported else "no")
     facts.add_row("placement strategies", ", ".join(spec.placement_strategies) or "-")
     facts.add_row("purchase", ", ".join(spec.usage_classes))
+    facts.add_row("Capacity Blocks", ("sold" if capacity.sells_capacity_blocks(spec) else "not sold")
+                  + " for this type (the API's SupportedUsageClasses)")
     facts.add_row("generation", "previous generation (the source's CurrentGeneration is false)"
                   if spec.previous_generation else "current")
     facts.add_row("specs source", f"{spec.specs_source} (snapshot as of {provenance.specs_as_of})")

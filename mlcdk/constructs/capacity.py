@@ -104,9 +104,9 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
             (c.availability_zone_id is None,
              "capacity.capacity_block needs capacity.availability_zone_id, the block's AZ ID (EC2 launches a "
              "block's instances only in its AZ)"),
-            (not facts.sells_capacity_blocks(name),
+            (not facts.sells_capacity_blocks(spec),
              f"capacity.capacity_block: Capacity Blocks for ML are not sold for {name}; they are for "
-             f"{', '.join(sorted(facts.facts().capacity_block_types))} (EC2 User Guide, 'Capacity Blocks for ML')"),
+             f"{', '.join(facts.capacity_block_types())} (the EC2 API's supported usage classes)"),
             (placement_group is True,
              "placement_group=True with a Capacity Block: EC2 places a block's instances close together and a "
              "cluster placement group must not be used; drop placement_group"),

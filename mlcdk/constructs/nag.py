@@ -20,12 +20,14 @@ def acknowledge(construct: IConstruct, rules: str | tuple[str, ...], reason: str
         raise ValueError(f"acknowledgement of {rules} needs a specific reason, got {reason!r}")
     if finding and not finding.startswith(("Resource::", "Action::", "Policy::")):
         finding = f"Resource::{finding}"
+    acknowledgments = []
     for rule in (rules,) if isinstance(rules, str) else rules:
         pack = rule.rpartition("-")[0]
         if pack not in PACKS:
             raise ValueError(f"rule {rule!r} is not from one of the packs mlcdk runs ({', '.join(PACKS)})")
         rule_id = f"{pack}::{rule}" + (f"[{finding}]" if finding else "")
-        cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+        acknowledgments.append(cdk.Acknowledgment(id=rule_id, reason=reason))
+    cdk.Validations.of(construct).acknowledge(*acknowledgments)  # one jsii round trip per construct
 
 
 def resource_finding(scope: IConstruct, value: object) -> str:

@@ -95,7 +95,8 @@ def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRol
             # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
             template.add_property_override("LaunchTemplateData.Placement.GroupName", placement_group.ref)
     if efa:
-        interfaces = [{**nic, "Groups": [security_group.security_group_id]} for nic in efa_interfaces(spec)]
+        group_id = security_group.security_group_id  # one jsii round trip, not one per interface
+        interfaces = [{**nic, "Groups": [group_id]} for nic in efa_interfaces(spec)]
         template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
         # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
         template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")

@@ -17,6 +17,20 @@ def check(rows: Iterable[tuple[bool, str]]) -> None:
             raise ConfigurationError(message)
 
 
+#: How aws-cdk encodes a string token ("${Token[AWS.Region.6]}") inside a Python str.
+_STRING_TOKEN = "${Token["
+
+
 def concrete(value: Any) -> bool:
-    """False for CDK tokens (unresolved until deploy): those are never validated at synth time."""
-    return value is not None and not cdk.Token.is_unresolved(value)
+    """False for CDK tokens (unresolved until deploy): those are never validated at synth time.
+
+    Strings and whole numbers are answered here, without a jsii round trip: aws-cdk encodes a string token as
+    ``${Token[...]}`` text and a number token as a float, never an int. Anything else asks aws-cdk.
+    """
+    if value is None:
+        return False
+    if isinstance(value, (bool, int)):
+        return True
+    if isinstance(value, str):
+        return _STRING_TOKEN not in value
+    return not cdk.Token.is_unresolved(value)

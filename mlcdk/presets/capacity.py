@@ -1,4 +1,4 @@
-"""Capacity facts: which types Capacity Blocks for ML sell, and when a block ends its instances.
+"""Capacity facts: which types run in Capacity Blocks for ML, and when a block ends its instances.
 
 Pure Python (no aws_cdk): the constructs, the advisor and ``mlcdk preflight`` share it. The figures and their
 sources are in ``data/capacity.json``.
@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlcdk.presets import catalog
+from mlcdk.presets.catalog import InstanceSpec
+
 DATA = Path(__file__).parent / "data" / "capacity.json"
 #: An On-Demand Capacity Reservation or Capacity Block ID: "cr-" and 17 hexadecimal digits.
 RESERVATION_ID = re.compile(r"cr-[0-9a-f]{17}")
@@ -23,7 +26,6 @@ RESERVATION_GROUP_ARN = re.compile(r"arn:aws(-[a-z]+)*:resource-groups:[a-z0-9-]
 
 @dataclass(frozen=True)
 class CapacityFacts:
-    capacity_block_types: frozenset[str]
     termination_minutes_before_end: int
     warning_minutes_before_end: int
     warning_detail_types: tuple[str, ...]
@@ -40,7 +42,6 @@ def facts() -> CapacityFacts:
     raw = json.loads(DATA.read_text())
     block = raw["capacity_block"]
     return CapacityFacts(
-        capacity_block_types=frozenset(raw["capacity_block_types"]["types"]),
         termination_minutes_before_end=int(block["termination_minutes_before_end"]),
         warning_minutes_before_end=int(block["warning_minutes_before_end"]),
         warning_detail_types=tuple(block["warning_detail_types"]),
@@ -48,6 +49,12 @@ def facts() -> CapacityFacts:
     )
 
 
-def sells_capacity_blocks(instance_type: str) -> bool:
-    """Whether Capacity Blocks for ML are sold for ``instance_type`` (data/capacity.json, sourced)."""
-    return instance_type.lower() in facts().capacity_block_types
+def sells_capacity_blocks(spec: InstanceSpec) -> bool:
+    """Whether ``spec`` runs in Capacity Blocks for ML: the EC2 API lists "capacity-block" among its supported
+    usage classes (cross-checked against the EC2 User Guide in data/capacity.json)."""
+    return "capacity-block" in spec.usage_classes
+
+
+def capacity_block_types() -> tuple[str, ...]:
+    """Every catalog type that runs in Capacity Blocks."""
+    return tuple(sorted(s.instance_type for s in catalog.default_catalog() if sells_capacity_blocks(s)))

@@ -334,3 +334,15 @@ def test_forced_placement_group_with_a_reservation_warns():
                               capacity=CapacityOptions(reservation_id=CR))
     assert cluster.placement_group is not None
     assert any("nodes in this new placement group match only a reservation made in it" in w for w in warnings(cluster))
+
+
+@pytest.mark.parametrize(("instance_type", "sold"), [
+    # EC2 User Guide, "Capacity Blocks for ML", supported instance types; g5 and inf2 are not among them.
+    ("p5.48xlarge", True), ("p4d.24xlarge", True), ("p5en.48xlarge", True), ("trn1.32xlarge", True),
+    ("trn2.48xlarge", True), ("p6-b200.48xlarge", True), ("trn1n.32xlarge", False), ("g5.48xlarge", False),
+    ("inf2.48xlarge", False), ("p3.16xlarge", False),
+])
+def test_capacity_block_support_is_the_apis_usage_class(instance_type, sold):
+    from mlcdk.presets import capacity, catalog
+
+    assert capacity.sells_capacity_blocks(catalog.get(instance_type)) is sold

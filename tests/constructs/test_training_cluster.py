@@ -464,3 +464,19 @@ def _agnostic(app):
     stack = cdk.Stack(app, "Agnostic")
     TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=2)
     return stack
+
+
+def test_concrete_agrees_with_aws_cdk_on_tokens_and_plain_values():
+    """validation.concrete answers strings and ints without asking jsii; it must agree with Token.is_unresolved."""
+    from mlcdk.constructs.validation import concrete
+
+    stack = cdk.Stack(cdk.App(), "Tokens")
+    values = [
+        stack.region, stack.account, cdk.Aws.REGION, f"prefix-{stack.region}",
+        cdk.CfnParameter(stack, "S").value_as_string, cdk.Fn.join("-", ["a", stack.region]),
+        "us-east-1", "", "plain ${not a token}", 0, 7, True,
+        cdk.CfnParameter(stack, "N", type="Number").value_as_number, 2.5,
+    ]
+    for value in values:
+        assert concrete(value) is (not cdk.Token.is_unresolved(value)), value
+    assert concrete(None) is False
