@@ -31,6 +31,7 @@ _LAZY = {
     "ExistingFileSystem": "mlcdk.constructs.options",
     "ScaleSchedule": "mlcdk.constructs.options",
     "TrainingStack": "mlcdk.stacks",
+    "load_presets": "mlcdk.presets.workloads",
     "InferenceStack": "mlcdk.stacks",
 }
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
         SharedStorageOptions, StorageOptions,
     )
     from mlcdk.constructs.training_cluster import TrainingCluster
+    from mlcdk.presets.workloads import load_presets
     from mlcdk.stacks import InferenceStack, TrainingStack
 
 __all__ = ["ConfigurationError", "__version__", *sorted(_LAZY)]

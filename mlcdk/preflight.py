@@ -35,7 +35,7 @@ from typing import Any
 from mlcdk.errors import ConfigurationError, unknown_name
 from mlcdk.presets import capacity, catalog, workloads
 
-QUOTAS_FILE = Path(__file__).parent / "presets" / "data" / "quotas.json"
+QUOTAS_FILE = catalog.DATA_DIR / "quotas.json"
 STATUSES = ("pass", "fail", "unknown")
 AZ_ID = capacity.AZ_ID
 #: The IAM action each check needs, named when AWS refuses it.

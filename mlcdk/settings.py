@@ -134,12 +134,9 @@ def offered_azs(spec: catalog.InstanceSpec, region: str | None, parameter: str) 
     """The AZ IDs of ``region`` that offer ``spec`` (at most MAX_NETWORK_AZS); error if none."""
     if region is None:
         return ()
-    azs = spec.offered_azs(region)
-    if not azs:
-        where = ", ".join(spec.regions) or "no region in the catalog"
-        raise ConfigurationError(
-            f"{parameter}: {spec.instance_type} is not offered in {region}; it is offered in {where}")
-    return azs[:MAX_NETWORK_AZS]
+    if problem := workloads.offering_problem(spec, region):
+        raise ConfigurationError(f"{parameter}: {problem}")
+    return spec.offered_azs(region)[:MAX_NETWORK_AZS]
 
 
 def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None, preset_file: str | None) -> WorkloadSettings:
@@ -147,17 +144,16 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
     preset_key = f"{prefix}preset"
     name = _str(context, preset_key) or (DEFAULT_INFERENCE_PRESET if inference else DEFAULT_TRAINING_PRESET)
     preset = workloads.get(name, preset_file, parameter=preset_key)
-    if inference != (preset.task == "inference"):
-        wanted = "an inference" if inference else "a training or fine-tuning"
-        raise ConfigurationError(f"{preset_key} ({name!r}) is a {preset.task} preset; {preset_key} needs {wanted} preset")
+    if problem := workloads.preset_task_problem(preset, inference=inference, needed_by=preset_key):
+        raise ConfigurationError(f"{preset_key} ({name!r}) {problem}")
     type_key = f"{prefix}instance_type"
     instance_type = _str(context, type_key) or preset.instance_type
     spec = catalog.get(instance_type, parameter=type_key)
     azs = offered_azs(spec, region, type_key)
     purchase_key = f"{prefix}purchase_option"
     purchase = _choice(context, purchase_key, workloads.PURCHASE_OPTIONS, preset.purchase_option)
-    if purchase != "on-demand" and not spec.spot_supported:
-        raise ConfigurationError(f"{purchase_key} ({purchase!r}): {spec.instance_type} cannot run on spot")
+    if problem := workloads.purchase_problem(purchase, spec):
+        raise ConfigurationError(f"{purchase_key} ({purchase!r}): {problem}")
     if inference:
         low = _int(context, "min_capacity", 0, MAX_CAPACITY)
         high = _int(context, "max_capacity", 1, MAX_CAPACITY)

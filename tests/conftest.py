@@ -15,3 +15,24 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 os.environ.pop("MLCDK_CATALOG", None)
 os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/mlcdk-tests")
 os.environ.setdefault("AWS_CONFIG_FILE", "/nonexistent/mlcdk-tests")
+# Apps built without an outdir make aws-cdk write to a temporary directory of its own (cdk.outXXXX); the jsii
+# Node process, started on the first aws_cdk import, inherits TMPDIR, so those land here and go at exit.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+_SCRATCH = tempfile.mkdtemp(prefix="mlcdk-tests-")
+os.environ["TMPDIR"] = tempfile.tempdir = _SCRATCH
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _synth_output_under_pytest_tmp(tmp_path_factory):
+    """Cloud assemblies go under pytest's temporary directory (kept for the last 3 runs), not loose in /tmp."""
+    from tests import harness
+
+    harness.OUTPUT_ROOT = tmp_path_factory.mktemp("synth")
+    yield

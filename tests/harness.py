@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 IGNORED_LINT_RULES = {"W3005"}
 
 
+#: Where synth() writes cloud assemblies: pytest's per-session temporary directory (set by tests/conftest.py),
+#: which pytest prunes itself, so runs leave nothing in /tmp. None outside pytest: the system's temp dir.
+OUTPUT_ROOT: Path | None = None
+
 #: The modules that mean "aws_cdk and its jsii kernel were loaded".
 CDK_MODULES = ("aws_cdk", "jsii", "constructs")
 
@@ -56,7 +60,7 @@ def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | No
 
     from mlcdk.constructs.nag import add_checks
 
-    outdir = Path(tempfile.mkdtemp(prefix="mlcdk-synth-"))
+    outdir = Path(tempfile.mkdtemp(prefix="mlcdk-synth-", dir=OUTPUT_ROOT))
     app = cdk.App(context=dict(context if context is not None else cli_context()), outdir=str(outdir))
     stacks = {s.stack_name: s for s in build(app)}
     if nag:
@@ -166,3 +170,10 @@ def _cfn_lint_data_lags(match) -> bool:
         return False
     found = re.match(r"^'([^']+)' is not one of .* in '([a-z0-9-]+)'$", match.message)
     return bool(found) and found.group(1) in catalog.default_catalog() and catalog.get(found.group(1)).offered_in(found.group(2))
+
+
+def nothing_built(stack: Any, construct_id: str) -> bool:
+    """True when the construct ``construct_id`` of ``stack`` left no resource behind: it was refused before its
+    first child (or before it existed at all, when the parameter check refused the call)."""
+    child = stack.node.try_find_child(construct_id)
+    return child is None or not child.node.children

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mlcdk import (
-    CapacityOptions, ConfigurationError, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions, StorageOptions, TrainingCluster,
+    CapacityOptions, ConfigurationError, FleetAlarmOptions, GuardrailOptions, InferenceFleet, LoadBalancerOptions, PurchaseOptions,
+    ScaleSchedule, ScalingOptions, StorageOptions, TrainingCluster,
 )
 from mlcdk.cli import app as cli
 from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
 from mlcdk.presets import workloads
+from mlcdk.presets.sizing import Workload
 from mlcdk.settings import read_settings
 from tests.harness import cli_context
 
@@ -45,6 +47,31 @@ def fleet(**kwargs):
 def preset_file(tmp_path, entry):
     path = tmp_path / "presets.json"
     path.write_text(json.dumps({"presets": {"team": entry}}))
+    return workloads.load_presets(path)
+
+
+def token_nodes():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region="us-east-1"))
+    nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2).value_as_number
+    TrainingCluster(stack, "Cluster", instance_type="g5.xlarge", nodes=nodes, engine="nodes")
+
+
+def corrupt_catalog(tmp_path, name, text):
+    """A snapshot directory whose ``name`` is replaced by ``text`` (None: removed), loaded as a refreshed one."""
+    from mlcdk.presets import catalog
+
+    for file in catalog.SNAPSHOT_FILES:
+        (tmp_path / file).write_text((catalog.DATA_DIR / file).read_text())
+    if text is None:
+        (tmp_path / name).unlink()
+    else:
+        (tmp_path / name).write_text(text)
+    catalog.load_catalog(tmp_path)
+
+
+def raw_preset_file(tmp_path, content: bytes):
+    path = tmp_path / "presets.json"
+    path.write_bytes(content)
     return workloads.load_presets(path)
 
 
@@ -89,8 +116,8 @@ CASES = [
     ("cluster-mount-relative", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=10, data_mount_point="scratch")), "storage.data_mount_point ('scratch') must be an absolute path"),
     ("cluster-volume-huge", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=70000)), "storage.data_volume_size_gib (70000) must be from 1 to 16384"),
     ("cluster-root-tiny", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(root_volume_size_gib=2)), "storage.root_volume_size_gib (2) must be from 8 to 16384"),
-    ("cluster-negative-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=-1), "guardrails.max_hourly_cost_usd (-1) must be positive"),
-    ("cluster-zero-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=0), "guardrails.max_hourly_cost_usd (0) must be positive"),
+    ("cluster-negative-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=-1), "guardrails.max_hourly_cost_usd (-1) must be in (0, inf)"),
+    ("cluster-zero-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=0), "guardrails.max_hourly_cost_usd (0) must be in (0, inf)"),
     # options that contradict the type
     ("cluster-efa-unsupported", lambda t: training(instance_type="g5.2xlarge", efa=True), "efa: g5.2xlarge does not support EFA"),
     ("cluster-bad-purchase", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="savings")), "purchase.option ('savings') must be one of on-demand, spot, mixed"),
@@ -103,7 +130,7 @@ CASES = [
     ("capacity-block-other-az", lambda t: training(instance_type="p5.48xlarge", nodes=2, availability_zone_id="use1-az1", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", capacity_block=True, availability_zone_id="use1-az6")), "availability_zone_id (use1-az1) differs from capacity.availability_zone_id (use1-az6)"),
     ("capacity-spot", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="spot"), capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0")), "purchase ('spot') with capacity: reserved capacity runs on-demand nodes"),
     ("capacity-open-target", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", preference="open")), "capacity.preference ('open') cannot go with a reservation target"),
-    ("capacity-price-inf", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", hourly_price_usd=float("inf"))), "capacity.hourly_price_usd (inf) must be a positive, finite number"),
+    ("capacity-price-inf", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0", hourly_price_usd=float("inf"))), "capacity.hourly_price_usd (inf) must be a finite number (not NaN or infinity)"),
     ("fleet-capacity-no-az", lambda t: fleet(instance_type="inf2.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789abcdef0")), "capacity: a fleet with a reservation target needs capacity.availability_zone_id"),
     # shared storage (FSx for Lustre)
     ("storage-capacity", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(storage_capacity_gib=1000)), "shared_storage.storage_capacity_gib (1000) must be 1200, 2400 or a multiple of 2400 GiB for PERSISTENT_2"),
@@ -119,6 +146,64 @@ CASES = [
     ("context-bad-purchase", lambda t: read_settings({"purchase_option": "reserved"}), "purchase_option ('reserved') must be one of on-demand, spot, mixed"),
     ("context-bad-account", lambda t: read_settings({"region": "us-east-1", "account": "abc"}), "account ('abc') must be a 12-digit AWS account ID"),
     ("context-bad-stacks", lambda t: read_settings({"stacks": "Training"}), "stacks ('Training') must be TrainingStack and/or InferenceStack"),
+    # wrong types, caught by the one parameter check (mlcdk.params) before any resource exists
+    ("type-efa-string", lambda t: training(instance_type="g5.xlarge", efa="false"), "efa ('false') must be True or False"),
+    ("type-placement-string", lambda t: training(instance_type="p5.48xlarge", nodes=2, placement_group="no"), "placement_group ('no') must be True or False"),
+    ("type-nodes-string", lambda t: training(instance_type="g5.xlarge", nodes="4"), "nodes ('4') must be a whole number"),
+    ("type-nodes-float", lambda t: training(instance_type="g5.xlarge", nodes=2.0), "nodes (2.0) must be a whole number"),
+    ("type-instance-type-blank", lambda t: training(instance_type=""), "instance_type ('') must be a non-blank string"),
+    ("type-instance-type-spaces", lambda t: training(instance_type="g5.xlarge "), "instance_type ('g5.xlarge ') must be a string without leading or trailing whitespace"),
+    ("type-emails-none", lambda t: training(instance_type="g5.xlarge", alarm_emails=None), "alarm_emails (None) must be a list or tuple of a string"),
+    ("type-emails-one-string", lambda t: training(instance_type="g5.xlarge", alarm_emails="ops@example.com"), "alarm_emails ('ops@example.com') must be a list or tuple of a string, not one string"),
+    ("type-user-data-string", lambda t: training(instance_type="g5.xlarge", user_data_commands="echo hi"), "user_data_commands ('echo hi') must be a list or tuple of a string, not one string"),
+    ("type-removal-policy-string", lambda t: training(instance_type="g5.xlarge", removal_policy="destroy"), "removal_policy ('destroy') must be an aws-cdk RemovalPolicy"),
+    ("type-grace-seconds", lambda t: training(instance_type="g5.xlarge", checkpoint_grace_period=600), "checkpoint_grace_period (600) must be an aws-cdk Duration"),
+    ("type-purchase-dict", lambda t: training(instance_type="g5.xlarge", purchase={"option": "spot"}), "purchase ({'option': 'spot'}) must be a PurchaseOptions(...) or None"),
+    ("type-fallbacks-one-string", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(fallback_instance_types="g5.2xlarge")), "purchase.fallback_instance_types ('g5.2xlarge') must be a list or tuple of a string, not one string"),
+    ("type-base-capacity-string", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(on_demand_base_capacity="1")), "purchase.on_demand_base_capacity ('1') must be a whole number"),
+    ("type-cost-inf", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=float("inf")), "max_hourly_cost_usd (inf) must be a finite number (not NaN or infinity)"),
+    ("type-threshold-nan", lambda t: training(instance_type="g5.xlarge", guardrails=GuardrailOptions(high_memory_percent=float("nan"))), "guardrails.high_memory_percent (nan) must be a finite number"),
+    ("type-root-volume-float", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(root_volume_size_gib=100.5)), "storage.root_volume_size_gib (100.5) must be a whole number"),
+    ("type-vpc-id-string", lambda t: training(instance_type="g5.xlarge", vpc="vpc-0123"), "vpc ('vpc-0123') must be an aws-cdk ec2.IVpc"),
+    ("type-unknown-keyword", lambda t: training(instance_type="g5.xlarge", gpus=8), "TrainingCluster: got an unexpected keyword argument 'gpus'"),
+    ("type-fleet-port-string", lambda t: fleet(instance_type="g6.xlarge", port="8080"), "port ('8080') must be a whole number"),
+    ("type-fleet-tls-string", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(allow_public_without_tls="false")), "load_balancer.allow_public_without_tls ('false') must be True or False"),
+    ("type-fleet-scaling-dict", lambda t: fleet(instance_type="g6.xlarge", scaling={"signal": "cpu"}), "scaling ({'signal': 'cpu'}) must be a ScalingOptions(...) or None"),
+    # the fleet: deploy-time limits and refusals (tests/constructs/test_inference_fleet.py has more)
+    ("fleet-warm-pool-preset-fallbacks", lambda t: fleet(preset="serving-nvidia", purchase=PurchaseOptions(), scaling=ScalingOptions(warm_pool=True)), "scaling.warm_pool cannot be used with fallback instance types (g6.2xlarge, g5.xlarge, g5.2xlarge, the preset's)"),
+    ("fleet-warm-pool-explicit-fallbacks", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool=True), purchase=PurchaseOptions(fallback_instance_types=("g6.2xlarge",))), "scaling.warm_pool cannot be used with fallback instance types (g6.2xlarge, from purchase.fallback_instance_types)"),
+    ("fleet-warm-pool-spot", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool=True), purchase=PurchaseOptions(option="spot")), "scaling.warm_pool cannot be used with purchase option 'spot'"),
+    ("fleet-public-nlb-ssh", lambda t: fleet(instance_type="g6.xlarge", port=22, scaling=ScalingOptions(signal="cpu"), load_balancer=LoadBalancerOptions(kind="network", internet_facing=True, allow_public_without_tls=True)), "port (22) is the usual port of SSH"),
+    ("fleet-public-alb-postgres", lambda t: fleet(instance_type="g6.xlarge", port=5432, load_balancer=LoadBalancerOptions(internet_facing=True, allow_public_without_tls=True)), "port (5432) is the usual port of PostgreSQL"),
+    ("fleet-waf-other-region", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(web_acl_arn="arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")), "is in eu-west-1; a load balancer in us-east-1 can use only a web ACL of us-east-1"),
+    ("fleet-certificate-other-region", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(certificate="arn:aws:acm:eu-west-1:123456789012:certificate/abc")), "is in eu-west-1; a load balancer in us-east-1 can use only an ACM certificate of us-east-1"),
+    ("fleet-certificate-not-an-arn", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(certificate="my-cert")), "load_balancer.certificate ('my-cert') must be an ACM certificate or its ARN"),
+    ("fleet-p99-negative", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=-1)), "fleet_alarms.p99_latency_seconds (-1) must be above 0"),
+    ("fleet-p99-nan", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=float("nan"))), "fleet_alarms.p99_latency_seconds (nan) must be a finite number"),
+    ("fleet-error-rate-above-100", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(error_rate_percent=150)), "fleet_alarms.error_rate_percent (150) must be above 0 and at most 100"),
+    ("fleet-error-rate-inf", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(error_rate_percent=float("inf"))), "fleet_alarms.error_rate_percent (inf) must be a finite number"),
+    ("fleet-scaling-target-above-100-percent", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(signal="cpu", target=150)), "scaling.target (150) must be positive and at most 100"),
+    ("fleet-warm-pool-string", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool="false")), "scaling.warm_pool ('false') must be True or False"),
+    # the training cluster: deploy-time limits and refusals (tests/constructs/test_training_cluster.py has more)
+    ("cluster-cron-words", lambda t: training(instance_type="g5.xlarge", engine="nodes", schedule=ScaleSchedule(stop="every night", start="0 7 * * 1-5")), "schedule.stop ('every night') has 2 field(s); Auto Scaling takes five cron fields"),
+    ("cluster-cron-eventbridge", lambda t: training(instance_type="g5.xlarge", engine="nodes", schedule=ScaleSchedule(stop="cron(0 20 * * ? *)", start="0 7 * * 1-5")), "schedule.stop ('cron(0 20 * * ? *)') is EventBridge schedule syntax"),
+    ("cluster-time-zone", lambda t: training(instance_type="g5.xlarge", engine="nodes", schedule=ScaleSchedule(stop="0 20 * * 1-5", start="0 7 * * 1-5", time_zone="Mars/Base")), "schedule.time_zone ('Mars/Base') is not an IANA time zone name"),
+    ("cluster-grace-3h", lambda t: training(instance_type="g5.xlarge", engine="nodes", checkpoint_grace_period=cdk.Duration.hours(3)), "checkpoint_grace_period (3 hours) must be a whole number of seconds from 30 s to 7,200 s"),
+    ("cluster-gp3-iops-per-gib", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=10, data_volume_iops=6000)), "storage.data_volume_iops (6000) exceeds gp3's 500 IOPS per GiB"),
+    ("cluster-gp3-throughput", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_volume_throughput_mibs=1000)), "storage.data_volume_throughput_mibs (1000) exceeds gp3's 0.25 MiB/s per IOPS"),
+    ("cluster-mount-space", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/my data")), "storage.data_mount_point ('/my data') must be an absolute path of letters"),
+    ("cluster-mount-etc", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/etc")), "storage.data_mount_point ('/etc') would hide the system directory /etc"),
+    ("cluster-percent-150", lambda t: training(instance_type="g5.xlarge", guardrails=GuardrailOptions(high_memory_percent=150)), "guardrails.high_memory_percent (150) must be in (0, 100]"),
+    ("cluster-inferentia", lambda t: training(instance_type="inf2.48xlarge", nodes=2), "instance_type: inf2.48xlarge cannot train: Inferentia2 is inference-only"),
+    ("cluster-az-id-unpinned-vpc", lambda t: training_in_vpc("vpc-0aaa", instance_type="g5.xlarge", availability_zone_id="use1-az4"), "availability_zone_id (use1-az4): the VPC you brought does not pin its subnets by AZ ID"),
+    ("cluster-token-nodes", lambda t: token_nodes(), "nodes: a deploy-time token cannot size a training cluster"),
+    ("workload-other-region", lambda t: TrainingCluster.from_workload(cdk.Stack(cdk.App(context=cli_context()), "W", env=cdk.Environment(region="us-west-2")), "X", workload=Workload(task="training", params="7B", accelerator="nvidia", regions="eu-west-1")), "workload.regions (eu-west-1) does not include the stack's region (us-west-2)"),
+    # corrupt data files: a refreshed catalog (MLCDK_CATALOG) or a preset file that cannot be read
+    ("data-catalog-not-json", lambda t: corrupt_catalog(t, "instance_types.json", "{not json"), "instance_types.json"),
+    ("data-catalog-wrong-shape", lambda t: corrupt_catalog(t, "offerings.json", json.dumps({"offerings": []})), "offerings.json"),
+    ("data-catalog-missing-file", lambda t: corrupt_catalog(t, "prices.json", None), "prices.json"),
+    ("preset-not-utf8", lambda t: raw_preset_file(t, b'{"presets": {"team": "\xff\xfe"}}'), "not UTF-8 text"),
+    ("preset-not-json", lambda t: raw_preset_file(t, b"{presets: "), "not valid JSON"),
     # malformed custom preset files
     ("preset-unknown-field", lambda t: preset_file(t, {**GOOD_PRESET, "gpu": 1}), "presets['team']: unknown field 'gpu'"),
     ("preset-wrong-type", lambda t: preset_file(t, {**GOOD_PRESET, "min_capacity": "1"}), "presets['team']: field 'min_capacity' should be int, got '1'"),
@@ -134,11 +219,11 @@ def test_invalid_configuration_is_a_configuration_error_naming_the_value(tmp_pat
     assert message in str(error.value)
 
 
-def test_the_table_has_at_least_40_cases_and_the_readme_says_how_many():
+def test_the_table_has_at_least_100_cases_and_the_readme_says_how_many():
     import re
     from pathlib import Path
 
-    assert len(CASES) >= 40
+    assert len(CASES) >= 100
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert re.search(r"a table of (\d+) invalid configurations", readme).group(1) == str(len(CASES))
 
@@ -150,6 +235,14 @@ CLI_CASES = [
     (["advise", "--task", "training", "--params", "-3B", "--region", "us-east-1"], "error: --params"),
     (["advise", "--task", "teaching", "--params", "7B"], "error: --task"),
     (["advise", "--task", "inference", "--params", "7B", "--precision", "fp7"], "error: --precision"),
+    (["advise", "--task", "training", "--params", "1e40"], "error: --params ('1e40') is over the maximum"),
+    (["advise", "--task", "training", "--params", "7B", "--region", ""], "error: --region ('')"),
+    (["advise", "--task", "training", "--params", "7B", "--json", "--emit-context"], "error: --json and --emit-context cannot be combined"),
+    (["advise", "--task", "training", "--params", "7B", "--memory-headroom", "80"], "error: --memory-headroom"),
+    (["catalog", "list", "--family", "p9"], "error: --family: unknown family 'p9'"),
+    (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "0"], "error: --nodes"),
+    (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "2", "--reservation-id", "cr-123"], "error: --reservation-id"),
+    (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "2", "--availability-zone-id", "use1az4"], "error: --availability-zone-id"),
 ]
 
 

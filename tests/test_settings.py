@@ -22,7 +22,7 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"instance_type": "trn1.32xlarg"}, r"instance_type: unknown instance type 'trn1.32xlarg'; did you mean 'trn1.32xlarge'"),
         ({"inference_instance_type": "inf3.xlarge"}, r"inference_instance_type: unknown instance type 'inf3.xlarge'"),
         ({"preset": "llm-pretrain-trainum"}, r"preset: unknown preset 'llm-pretrain-trainum'; did you mean 'llm-pretrain-trainium'"),
-        ({"preset": "serving-nvidia"}, r"preset \('serving-nvidia'\) is a inference preset; preset needs a training"),
+        ({"preset": "serving-nvidia"}, r"preset \('serving-nvidia'\) is an inference preset; preset needs a training"),
         ({"inference_preset": "llm-pretrain-nvidia"}, r"inference_preset \('llm-pretrain-nvidia'\) is a training preset"),
         ({"region": "us-wets-2"}, r"region: unknown region 'us-wets-2'; did you mean 'us-west-2'"),
         ({"region": "eu-west-1"}, r"instance_type: trn1.32xlarge is not offered in eu-west-1; it is offered in ap-south-1, .*us-west-2"),

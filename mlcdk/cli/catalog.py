@@ -231,8 +231,8 @@ def catalog_refresh(
     except OSError as exc:
         fail(f"--output {str(output)!r}: cannot write the snapshot ({exc.strerror})")
     for path in written:
-        out.print(f"wrote {path}")
+        out.print(f"wrote {path}", soft_wrap=True)  # paths are copied whole: never folded at the width
     count = len(snapshot["instance_types.json"]["instance_types"])
     out.print(f"{count_of(count, 'instance type')}, as of {date}.")
     if output.resolve() != refresh.DATA_DIR.resolve():
-        out.print(f"Use it with: export {CATALOG_ENV}={output}")
+        out.print(f"Use it with: export {CATALOG_ENV}={output}", soft_wrap=True)

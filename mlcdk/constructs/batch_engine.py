@@ -27,7 +27,6 @@ from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -155,7 +154,7 @@ class BatchEngine(Construct):
                     event_pattern=events.EventPattern(
                         source=["aws.batch"], detail_type=["Batch Job State Change"],
                         detail={"status": ["FAILED", "SUCCEEDED"], "jobQueue": [self.job_queue.job_queue_arn]}),
-                    targets=[targets.SnsTopic(alarm_topic)])
+                    targets=[security.TopicTarget(alarm_topic)])
 
         # Logs: KMS-encrypted, with a retention period. CloudWatch Logs may use the key for this account's
         # log groups in this region only.

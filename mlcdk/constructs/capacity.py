@@ -15,19 +15,19 @@ One home for TrainingCluster (both engines) and InferenceFleet. Facts and source
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import aws_cdk as cdk
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlcdk.constructs import security
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import check
 from mlcdk.presets import capacity as facts
+from mlcdk.presets import workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_CAPACITY
 
@@ -36,12 +36,10 @@ def parse_block_end(value: str | None) -> dt.datetime | None:
     """``capacity.block_end`` as an aware UTC datetime (ConfigurationError for anything else)."""
     if value is None:
         return None
-    parsed = None
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
     check([(parsed is None or parsed.tzinfo is None,
             f"capacity.block_end ({value!r}) must be an ISO 8601 date and time with a UTC offset, e.g. "
             "'2026-12-08T11:30:00+00:00' (the block's end as EC2 shows it)")])
@@ -53,14 +51,13 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
     """Every rule on CapacityOptions and between it and the other options, before any resource exists."""
     if capacity is None:
         return
-    check([(not isinstance(capacity, CapacityOptions), f"capacity ({capacity!r}) must be a CapacityOptions(...)")])
-    c, name = capacity, spec.instance_type
+    c, name = capacity, spec.instance_type  # types were checked by mlcdk.params; these are the ranges and rules
     preferences = facts.facts().reservation_preferences
     rid, group = c.reservation_id, c.reservation_group_arn
     check([
-        (rid is not None and (not isinstance(rid, str) or not facts.RESERVATION_ID.fullmatch(rid)),
+        (rid is not None and not facts.RESERVATION_ID.fullmatch(rid),
          f"capacity.reservation_id ({rid!r}) must be 'cr-' followed by 17 lowercase hexadecimal digits"),
-        (group is not None and (not isinstance(group, str) or not facts.RESERVATION_GROUP_ARN.fullmatch(group)),
+        (group is not None and not facts.RESERVATION_GROUP_ARN.fullmatch(group),
          f"capacity.reservation_group_arn ({group!r}) must be a resource group ARN, "
          "arn:aws:resource-groups:REGION:ACCOUNT:group/NAME"),
         (rid is not None and group is not None,
@@ -72,15 +69,9 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
          "'capacity-reservations-only'; drop the target to use any open reservation, or drop preference"),
         (c.preference == "capacity-reservations-only" and not c.targeted,
          "capacity.preference ('capacity-reservations-only') needs reservation_id or reservation_group_arn"),
-        (not isinstance(c.capacity_block, bool), f"capacity.capacity_block ({c.capacity_block!r}) must be True or False"),
-        (c.hourly_price_usd is not None and (isinstance(c.hourly_price_usd, bool)
-                                             or not isinstance(c.hourly_price_usd, (int, float))
-                                             or not math.isfinite(c.hourly_price_usd) or c.hourly_price_usd <= 0),
-         f"capacity.hourly_price_usd ({c.hourly_price_usd!r}) must be a positive, finite number of USD per "
-         "instance-hour"),
-        (c.reserved_instances is not None and (isinstance(c.reserved_instances, bool)
-                                               or not isinstance(c.reserved_instances, int)
-                                               or not 1 <= c.reserved_instances <= MAX_CAPACITY),
+        (c.hourly_price_usd is not None and c.hourly_price_usd <= 0,
+         f"capacity.hourly_price_usd ({c.hourly_price_usd!r}) must be a positive number of USD per instance-hour"),
+        (c.reserved_instances is not None and not 1 <= c.reserved_instances <= MAX_CAPACITY,
          f"capacity.reserved_instances ({c.reserved_instances!r}) must be a whole number from 1 to {MAX_CAPACITY}"),
         (c.reserved_instances is not None and not c.targeted,
          "capacity.reserved_instances needs reservation_id or reservation_group_arn (it counts their instances)"),
@@ -115,14 +106,12 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
         check([(c.block_end is not None, "capacity.block_end is for a Capacity Block: set capacity_block=True")])
     parse_block_end(c.block_end)
     if region is not None and c.availability_zone_id is not None and spec.offered_in(region):
-        offered = spec.offered_azs(region)
-        check([(c.availability_zone_id not in offered,
-                f"capacity.availability_zone_id: {name} is not offered in {c.availability_zone_id}; in {region} it "
-                f"is offered in {', '.join(offered)}")])
+        problem = workloads.offering_problem(spec, region, c.availability_zone_id)
+        check([(problem is not None, f"capacity.availability_zone_id: {problem}")])
 
 
 def _is_az_id(value) -> bool:
-    return isinstance(value, str) and facts.AZ_ID.fullmatch(value) is not None
+    return facts.AZ_ID.fullmatch(value) is not None
 
 
 def apply(launch_template: ec2.LaunchTemplate, capacity: CapacityOptions | None) -> None:
@@ -162,7 +151,7 @@ def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, t
                 event_pattern=events.EventPattern(
                     source=["aws.ec2"], detail_type=list(f.warning_detail_types),
                     detail={"capacity-reservation-id": [capacity.reservation_id]}),
-                targets=[targets.SnsTopic(topic)])
+                targets=[security.TopicTarget(topic)])
     grace_minutes = grace.to_minutes(integral=False)
     end = parse_block_end(capacity.block_end)
     if end is not None and auto_scaling_group is not None:

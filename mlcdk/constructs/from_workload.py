@@ -16,12 +16,18 @@ from mlcdk.presets.sizing import Workload
 
 def recommend_for_stack(scope: Construct, workload: Workload, *, training: bool) -> tuple[Recommendation, PurchaseOptions]:
     """The cheapest configuration that fits ``workload`` in the stack's region (or, for an env-agnostic
-    stack, in the workload's own regions), and the purchase option it was priced at."""
+    stack, in the workload's own regions), and the purchase option it was priced at. A workload whose
+    ``regions`` leave out the stack's region is refused: it would be sized and priced for somewhere else."""
     if training != workload.trains:
         kind = "TrainingCluster" if training else "InferenceFleet"
         raise ConfigurationError(f"workload.task ({workload.task!r}) does not suit {kind}; use "
                                  f"{'InferenceFleet' if training else 'TrainingCluster'}.from_workload")
     region = cdk.Stack.of(scope).region
+    if concrete(region) and workload.regions and region not in workload.regions:
+        raise ConfigurationError(
+            f"workload.regions ({', '.join(workload.regions)}) does not include the stack's region ({region}); "
+            f"give the workload regions={region!r}, leave regions out, or put the construct in a stack for "
+            f"{' or '.join(workload.regions)}")
     if concrete(region):
         workload = dataclasses.replace(workload, regions=(region,))
     elif not workload.regions:

@@ -10,7 +10,6 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_autoscaling as autoscaling
@@ -21,16 +20,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlcdk.constructs import limits
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import catalog, metrics
-from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.presets.catalog import HOURS_PER_MONTH, InstanceSpec
 
 COST_TAG = "mlcdk:cost-group"
-HOURS_PER_MONTH = 730
+#: The CpuIdle alarm's threshold: CPU utilization (%) below which in-service nodes count as idle, a fallback
+#: signal for when accelerator metrics stop.
+CPU_IDLE_PERCENT = 2
 #: Region whose price stands in for env-agnostic stacks (a stack parameter lets a deploy correct it).
 REFERENCE_REGION = "us-east-1"
-_SERVICE_REGIONS = json.loads((Path(__file__).parent.parent / "presets" / "data" / "service_regions.json").read_text())
+_SERVICE_REGIONS = json.loads((catalog.DATA_DIR / "service_regions.json").read_text())
 BUDGETS_UNSUPPORTED_REGIONS = tuple(_SERVICE_REGIONS["budgets_unsupported"]["regions"])
 
 
@@ -102,6 +104,36 @@ def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptio
     return HourlyPrice(on_demand, "on-demand" if on_demand is not None else "unknown", where, as_of)
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The alarm thresholds in force: GuardrailOptions, then the preset's, then the defaults."""
+
+    low_utilization_percent: float
+    low_utilization_hours: float
+    high_memory_percent: float
+
+
+def validate_guardrail_options(options: GuardrailOptions, preset_thresholds=None) -> Thresholds:
+    """Resolve and check the thresholds and amounts, before any resource exists: percentages in (0, 100], hours
+    from 0.25 to 24, costs positive. Every number must be finite; NaN and infinity are refused here, before
+    they reach jsii (whose kernel dies on them). Tokens pass unchecked."""
+    check([(not isinstance(options, GuardrailOptions), f"guardrails ({options!r}) must be a GuardrailOptions(...)")])
+    defaults = preset_thresholds
+    thresholds = Thresholds(
+        _first(options.low_utilization_percent, defaults and defaults.low_utilization_percent, 10),
+        _first(options.low_utilization_hours, defaults and defaults.low_utilization_hours, 2),
+        _first(options.high_memory_percent, defaults and defaults.high_memory_percent, 90))
+    limits.check_number("guardrails.low_utilization_percent", thresholds.low_utilization_percent, high=100)
+    limits.check_number("guardrails.low_utilization_hours", thresholds.low_utilization_hours, low=0.25,
+                        low_inclusive=True, high=24)
+    limits.check_number("guardrails.high_memory_percent", thresholds.high_memory_percent, high=100)
+    for name in ("max_hourly_cost_usd", "monthly_budget_usd", "billing_alarm_usd"):
+        value = getattr(options, name)
+        if value is not None:
+            limits.check_number(f"guardrails.{name}", value)
+    return thresholds
+
+
 class Guardrails(Construct):
     """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes.
 
@@ -118,26 +150,13 @@ class Guardrails(Construct):
                  topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
                  preset_thresholds=None, label: str, extra_alarms=None,
                  capacity: CapacityOptions | None = None, extra_monthly_costs: Sequence[tuple[str, float]] = ()) -> None:
+        thresholds = validate_guardrail_options(options, preset_thresholds)  # before any resource exists
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
-        defaults = preset_thresholds
-        self.low_utilization_percent = _first(options.low_utilization_percent,
-                                              defaults and defaults.low_utilization_percent, 10)
-        self.low_utilization_hours = _first(options.low_utilization_hours, defaults and defaults.low_utilization_hours, 2)
-        self.high_memory_percent = _first(options.high_memory_percent, defaults and defaults.high_memory_percent, 90)
-        check([
-            (not 0 < self.low_utilization_percent <= 100,
-             f"guardrails.low_utilization_percent ({self.low_utilization_percent}) must be in (0, 100]"),
-            (not 0.25 <= self.low_utilization_hours <= 24,
-             f"guardrails.low_utilization_hours ({self.low_utilization_hours}) must be from 0.25 to 24"),
-            (not 0 < self.high_memory_percent <= 100,
-             f"guardrails.high_memory_percent ({self.high_memory_percent}) must be in (0, 100]"),
-            (options.max_hourly_cost_usd is not None and not options.max_hourly_cost_usd > 0,
-             f"guardrails.max_hourly_cost_usd ({options.max_hourly_cost_usd}) must be positive"),
-            (options.monthly_budget_usd is not None and not options.monthly_budget_usd > 0,
-             f"guardrails.monthly_budget_usd ({options.monthly_budget_usd}) must be positive"),
-        ])
+        self.low_utilization_percent = thresholds.low_utilization_percent
+        self.low_utilization_hours = thresholds.low_utilization_hours
+        self.high_memory_percent = thresholds.high_memory_percent
         self.topic, self._action = topic, actions.SnsAction(topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         self.price = hourly_price(spec, region, purchase, capacity)
@@ -150,34 +169,50 @@ class Guardrails(Construct):
                 "mlcdk:capacityBlockPrice", f"the cost metric and budget price the Capacity Block at the on-demand "
                 f"rate of {spec.instance_type}; give capacity.hourly_price_usd (the block's upfront price / instance-hours)")
         in_service = source.metric_in_service_instances(period=cdk.Duration.minutes(5))
+        self._cost_alarms(spec, options, label, region, in_service)
+        self._utilization_alarms(source, spec, options, label, auto_scaling_group, in_service)
+        if options.hardware_alarms:
+            self._hardware_alarms(source, spec, label, auto_scaling_group)
+        if purchase.option == "mixed" and options.spot_fallback_alarm:
+            self._spot_fallback_alarm(source, purchase, label, in_service)
+        self._budget_and_estimate(scope, spec, options, label, region, topic, emails, max_nodes, extra_monthly_costs)
+        if extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
+            extra_alarms(self)
+        self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
 
-        # Cost: a per-group hourly burn from in-service instances x the catalog price.
+    def _cost_alarms(self, spec: InstanceSpec, options: GuardrailOptions, label: str, region: str | None,
+                     in_service: cloudwatch.IMetric) -> None:
+        """A per-group hourly burn from in-service instances x the catalog price, and its alarm."""
         self.hourly_price_parameter = None
         price_value: float | str | None = self.price.usd
         if region is None and self.price.usd is not None:
+            stack = cdk.Stack.of(self)
             self.hourly_price_parameter = cdk.CfnParameter(
                 stack, f"{cdk.Names.unique_id(self)}HourlyPriceUsd", type="Number", default=self.price.usd,
                 description=f"{label}: USD per instance-hour of {spec.instance_type} ({self.price.kind} in "
                             f"{self.price.region}, prices as of {self.price.as_of}); set it for your region")
             price_value = self.hourly_price_parameter.value_as_number
         self.metric_hourly_cost = None
-        if price_value is not None:
-            price_text = cdk.Token.as_string(price_value) if cdk.Token.is_unresolved(price_value) else repr(price_value)
-            billed = (f"IF(FILL(inservice, 0) > {self.reserved_nodes}, FILL(inservice, 0), {self.reserved_nodes})"
-                      if self.reserved_nodes else "inservice")
-            self.metric_hourly_cost = cloudwatch.MathExpression(
-                expression=f"{billed} * {price_text}", using_metrics={"inservice": in_service},
-                label=f"hourly cost (USD, {self.price.kind})", period=cdk.Duration.minutes(5))
-            if options.max_hourly_cost_usd is not None:
-                self.add_alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
-                            cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
-                            description=f"{label}: hourly cost burn above ${options.max_hourly_cost_usd}/h "
-                                        f"({spec.instance_type} at ${self.price.usd}/h {self.price.kind}, {self.price.as_of})")
-        else:
+        if price_value is None:
             cdk.Annotations.of(self).add_warning_v2("mlcdk:noPrice", f"no catalog price for {spec.instance_type} in "
                                                     f"{self.price.region}: no cost metric, and the budget needs monthly_budget_usd")
+            return
+        price_text = cdk.Token.as_string(price_value) if cdk.Token.is_unresolved(price_value) else repr(price_value)
+        billed = (f"IF(FILL(inservice, 0) > {self.reserved_nodes}, FILL(inservice, 0), {self.reserved_nodes})"
+                  if self.reserved_nodes else "inservice")
+        self.metric_hourly_cost = cloudwatch.MathExpression(
+            expression=f"{billed} * {price_text}", using_metrics={"inservice": in_service},
+            label=f"hourly cost (USD, {self.price.kind})", period=cdk.Duration.minutes(5))
+        if options.max_hourly_cost_usd is not None:
+            self.add_alarm("CostBurn", self.metric_hourly_cost, options.max_hourly_cost_usd,
+                           cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                           description=f"{label}: hourly cost burn above ${options.max_hourly_cost_usd}/h "
+                                       f"({spec.instance_type} at ${self.price.usd}/h {self.price.kind}, {self.price.as_of})")
 
-        # Utilization: idle accelerators (or CPUs) while instances are in service.
+    def _utilization_alarms(self, source, spec: InstanceSpec, options: GuardrailOptions, label: str,
+                            auto_scaling_group: autoscaling.AutoScalingGroup | None,
+                            in_service: cloudwatch.IMetric) -> None:
+        """Idle accelerators (or CPUs) while instances are in service; accelerator memory; idle CPUs."""
         idle_periods = max(1, math.ceil(self.low_utilization_hours * 12))
         names = metrics.metric_names(spec.accelerator.kind if spec.accelerator else None)
         busy = source.metric_accelerator_utilization() if names else source.metric_cpu_utilization()
@@ -194,55 +229,66 @@ class Guardrails(Construct):
         paid_idle = (f"; the reservation's {self.reserved_nodes} instances are paid whether used or not"
                      if self.reserved_nodes else "")
         idle = self.add_alarm("Idle", idle_signal, self.low_utilization_percent, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                           periods=idle_periods, description=f"{label}: {'accelerator' if names else 'CPU'} utilization "
-                           f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run"
-                           f"{paid_idle}", missing=cloudwatch.TreatMissingData.BREACHING if self.reserved_nodes else None)
+                              periods=idle_periods, description=f"{label}: {'accelerator' if names else 'CPU'} utilization "
+                              f"below {self.low_utilization_percent}% for {self.low_utilization_hours} h while instances run"
+                              f"{paid_idle}", missing=cloudwatch.TreatMissingData.BREACHING if self.reserved_nodes else None)
         if options.scale_to_zero_when_idle:
             stop = autoscaling.StepScalingAction(self, "ScaleToZero", auto_scaling_group=auto_scaling_group,
                                                  adjustment_type=autoscaling.AdjustmentType.EXACT_CAPACITY)
             stop.add_adjustment(adjustment=0, upper_bound=0)
             idle.add_alarm_action(actions.AutoScalingAction(stop))
-        if names:
-            self.add_alarm("AcceleratorMemoryHigh", source.metric_accelerator_memory_utilization(), self.high_memory_percent,
-                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
-                        description=f"{label}: accelerator memory above {self.high_memory_percent}%")
-            cpu_signal = cloudwatch.MathExpression(
-                expression="IF(inservice > 0, FILL(cpu, 0), 100)",
-                using_metrics={"inservice": in_service, "cpu": source.metric_cpu_utilization()},
-                label="CPU utilization while in service (%)", period=cdk.Duration.minutes(5))
-            self.add_alarm("CpuIdle", cpu_signal, 2, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, periods=idle_periods,
-                        description=f"{label}: CPU below 2% for {self.low_utilization_hours} h while instances run "
-                                    "(fallback idle signal if accelerator metrics stop)")
-        if options.hardware_alarms:
-            if names and names.hardware_errors:
-                ecc = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.hardware_errors,
-                                        dimensions_map=source._metric_dimensions(), statistic="Maximum",
-                                        period=cdk.Duration.minutes(5))
-                self.add_alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
-                            description=f"{label}: uncorrectable accelerator ECC errors; replace the node")
-        if options.hardware_alarms and auto_scaling_group is not None:  # EC2 metrics address a group by its name
+        if not names:
+            return
+        self.add_alarm("AcceleratorMemoryHigh", source.metric_accelerator_memory_utilization(), self.high_memory_percent,
+                       cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                       description=f"{label}: accelerator memory above {self.high_memory_percent}%")
+        cpu_signal = cloudwatch.MathExpression(
+            expression="IF(inservice > 0, FILL(cpu, 0), 100)",
+            using_metrics={"inservice": in_service, "cpu": source.metric_cpu_utilization()},
+            label="CPU utilization while in service (%)", period=cdk.Duration.minutes(5))
+        self.add_alarm("CpuIdle", cpu_signal, CPU_IDLE_PERCENT, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                       periods=idle_periods,
+                       description=f"{label}: CPU below {CPU_IDLE_PERCENT}% for {self.low_utilization_hours} h while "
+                                   "instances run (fallback idle signal if accelerator metrics stop)")
+
+    def _hardware_alarms(self, source, spec: InstanceSpec, label: str,
+                         auto_scaling_group: autoscaling.AutoScalingGroup | None) -> None:
+        """Uncorrectable accelerator ECC errors (where published) and EC2 status checks (groups only)."""
+        names = metrics.metric_names(spec.accelerator.kind if spec.accelerator else None)
+        if names and names.hardware_errors:
+            ecc = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.hardware_errors,
+                                    dimensions_map=source._metric_dimensions(), statistic="Maximum",
+                                    period=cdk.Duration.minutes(5))
+            self.add_alarm("HardwareErrors", ecc, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
+                           description=f"{label}: uncorrectable accelerator ECC errors; replace the node")
+        if auto_scaling_group is not None:  # EC2 metrics address a group by its name
             status = cloudwatch.Metric(namespace="AWS/EC2", metric_name="StatusCheckFailed",
                                        dimensions_map={metrics.ASG_DIMENSION: auto_scaling_group.auto_scaling_group_name},
                                        statistic="Maximum", period=cdk.Duration.minutes(5))
             self.add_alarm("StatusCheckFailed", status, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=2,
-                        description=f"{label}: an instance fails EC2 status checks")
+                           description=f"{label}: an instance fails EC2 status checks")
 
-        # Spot fallback: more nodes on demand than the mix allows.
-        if purchase.option == "mixed" and options.spot_fallback_alarm:
-            on_demand = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.ON_DEMAND_NODES,
-                                          dimensions_map=source._metric_dimensions(), statistic="Sum",
-                                          period=cdk.Duration.minutes(5))
-            share = purchase.on_demand_percentage_above_base / 100
-            expected = cloudwatch.MathExpression(
-                expression=f"(od / 5) - ({purchase.on_demand_base_capacity} + "
-                           f"CEIL({share} * MAX([inservice - {purchase.on_demand_base_capacity}, 0])))",
-                using_metrics={"od": on_demand, "inservice": in_service},
-                label="on-demand nodes above the configured mix", period=cdk.Duration.minutes(5))
-            self.add_alarm("SpotFallback", expected, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
-                        description=f"{label}: more nodes on demand than the base of {purchase.on_demand_base_capacity} "
-                                    f"plus {purchase.on_demand_percentage_above_base}% (spot capacity is short)")
+    def _spot_fallback_alarm(self, source, purchase: PurchaseOptions, label: str, in_service: cloudwatch.IMetric) -> None:
+        """Mixed groups: more nodes on demand than the base and percentage allow (spot capacity is short). The
+        nodes' purchase gauge reports 1 per on-demand node every minute, so a 5-minute Sum / 5 counts them."""
+        on_demand = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.ON_DEMAND_NODES,
+                                      dimensions_map=source._metric_dimensions(), statistic="Sum",
+                                      period=cdk.Duration.minutes(5))
+        share = purchase.on_demand_percentage_above_base / 100
+        expected = cloudwatch.MathExpression(
+            expression=f"(od / 5) - ({purchase.on_demand_base_capacity} + "
+                       f"CEIL({share} * MAX([inservice - {purchase.on_demand_base_capacity}, 0])))",
+            using_metrics={"od": on_demand, "inservice": in_service},
+            label="on-demand nodes above the configured mix", period=cdk.Duration.minutes(5))
+        self.add_alarm("SpotFallback", expected, 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=3,
+                       description=f"{label}: more nodes on demand than the base of {purchase.on_demand_base_capacity} "
+                                   f"plus {purchase.on_demand_percentage_above_base}% (spot capacity is short)")
 
-        # Budget on the group's cost-allocation tag, and the account-wide billing alarm in us-east-1.
+    def _budget_and_estimate(self, scope: Construct, spec: InstanceSpec, options: GuardrailOptions, label: str,
+                             region: str | None, topic: sns.ITopic, emails: tuple[str, ...], max_nodes,
+                             extra_monthly_costs: Sequence[tuple[str, float]]) -> None:
+        """The budget on the group's cost-allocation tag, the account-wide billing alarm in us-east-1, and the
+        EstimatedMonthlyCostUsd output."""
         self.cost_tag = (COST_TAG, cdk.Names.unique_id(scope))
         cdk.Tags.of(scope).add(*self.cost_tag)
         billed_nodes = max(max_nodes if concrete(max_nodes) else 1, self.reserved_nodes)
@@ -256,8 +302,8 @@ class Guardrails(Construct):
             billing = cloudwatch.Metric(namespace="AWS/Billing", metric_name="EstimatedCharges",
                                         dimensions_map={"Currency": "USD"}, statistic="Maximum", period=cdk.Duration.hours(6))
             self.add_alarm("BillingEstimatedCharges", billing, options.billing_alarm_usd or self.monthly_budget_usd or 1000,
-                        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
-                        description=f"{label}: the ACCOUNT's estimated charges this month passed the threshold")
+                           cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, periods=1,
+                           description=f"{label}: the ACCOUNT's estimated charges this month passed the threshold")
         self.monthly_cost_at_full_size = (round(full_size * HOURS_PER_MONTH + fixed, 2) if self.price.usd is not None
                                           else None)
         plus = "".join(f"; plus {what}: ${usd:.2f}/month" for what, usd in extra_monthly_costs)
@@ -266,9 +312,6 @@ class Guardrails(Construct):
                           description=f"{label} at full size: {billed_nodes} x {spec.instance_type} x {HOURS_PER_MONTH} h at "
                                       f"${self.price.usd}/h ({self.price.kind}, {self.price.region}, prices as of {self.price.as_of})"
                                       f"{plus}")
-        if extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
-            extra_alarms(self)
-        self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
 
     # ----------------------------------------------------------------------------------------
 

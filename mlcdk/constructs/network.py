@@ -11,25 +11,36 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from mlcdk.params import checked
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.errors import ConfigurationError
 
 
 class PrivateNetwork(Construct):
-    """A VPC for accelerated nodes: private subnets with NAT egress, and encrypted VPC flow logs.
+    """A VPC for accelerated nodes: private subnets with NAT egress, encrypted VPC flow logs, and a
+    default security group with no rules.
 
     Nodes go in the private subnets and get no public IPs. Public subnets hold only the NAT gateways
     (and, for a public inference fleet, its load balancer).
 
+    The VPC's default security group is emptied whatever the app's feature flags say
+    (``restrict_default_security_group=True``): CloudFormation cannot change that group, so aws-cdk adds
+    its ``Custom::VpcRestrictDefaultSG`` resource, a Lambda function whose role may only revoke and
+    authorize rules of this VPC's default group (plus AWSLambdaBasicExecutionRole for its own logs).
+
     :param availability_zone_ids: AZ IDs (``use1-az4``) for the subnets, usually the catalog's
-        offerings of the instance type. Default: CDK's choice of AZ names (two for env-agnostic
-        stacks); then nothing guarantees that the type is offered there.
+        offerings of the instance type. Default: the first two AZs that CDK picks for the stack, by name:
+        in an env-agnostic stack, the first two that ``Fn::GetAZs`` returns in the region at deploy time;
+        in a stack with an account and region, the first two of its AZ lookup (``cdk.context.json``).
+        Nothing then guarantees that they offer the instance type, and synth says so in a warning
+        (``mlcdk:unpinnedAvailabilityZones``).
     :param cidr: the VPC's IPv4 range. Default: 10.0.0.0/16.
     :param nat_gateways: NAT gateways for egress. Default: 1 (one AZ's NAT serves all; set it to the AZ
         count for AZ-independent egress).
     :param flow_log_retention: how long flow logs are kept. Default: one year.
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -51,7 +62,8 @@ class PrivateNetwork(Construct):
                                     map_public_ip_on_launch=False),
             ec2.SubnetConfiguration(name="Private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=19),
         ]
-        common = dict(ip_addresses=ec2.IpAddresses.cidr(cidr), nat_gateways=nat_gateways, subnet_configuration=subnets)
+        common = dict(ip_addresses=ec2.IpAddresses.cidr(cidr), nat_gateways=nat_gateways, subnet_configuration=subnets,
+                      restrict_default_security_group=True)  # explicit: not left to the app's feature flags
         stack_azs = cdk.Stack.of(self).availability_zones
         if ids and len(ids) > len(stack_azs):
             # Only when the account is unresolved (CDK offers two AZ tokens): the IDs stand in as names,
@@ -68,6 +80,8 @@ class PrivateNetwork(Construct):
                         "with no route from the internet")
         if ids:
             self._pin_subnets_by_az_id(ids)
+        else:
+            self._warn_unpinned()
 
         self.flow_log_key = kms.Key(self, "FlowLogKey", enable_key_rotation=True,
                                     description="Encrypts the VPC flow logs", removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -89,6 +103,20 @@ class PrivateNetwork(Construct):
     @property
     def private_subnets(self) -> list[ec2.ISubnet]:
         return self.vpc.private_subnets
+
+    def _warn_unpinned(self) -> None:
+        """Say which AZs the subnets went to without AZ IDs, and that nothing checks the instance type there."""
+        names = self.vpc.availability_zones
+        if any(cdk.Token.is_unresolved(name) for name in names):
+            where = (f"the first {len(names)} AZs that Fn::GetAZs returns in the deploy region (the stack is "
+                     "env-agnostic, so CDK cannot name them)")
+        else:
+            where = f"{', '.join(names)} (by name; AZ names map to different AZ IDs in each account)"
+        cdk.Annotations.of(self).add_warning_v2(
+            "mlcdk:unpinnedAvailabilityZones",
+            f"no availability_zone_ids: the subnets are in {where}, and nothing guarantees that these AZs offer "
+            "the instance type; pass availability_zone_ids (the AZ IDs that `mlcdk catalog show TYPE` lists for "
+            "the region) to pin them")
 
     def _pin_subnets_by_az_id(self, ids: Sequence[str]) -> None:
         """Place subnet i of each tier in AZ ``ids[i]`` by AvailabilityZoneId (names differ per account)."""

@@ -17,8 +17,8 @@ from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
-from mlcdk.constructs.validation import check
-from mlcdk.presets import catalog, metrics, workloads
+from mlcdk.constructs.validation import check, concrete
+from mlcdk.presets import catalog, metrics, precision, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA_DEVICE = "/dev/sdf"
@@ -31,20 +31,83 @@ def resolve_preset(kind: str, preset, instance_type: str | None, purchase: Purch
     if isinstance(preset, str):
         preset = workloads.get(preset)
     check([(instance_type is None and preset is None, f"{kind} needs instance_type or preset")])
-    if preset is not None:
-        wanted = "an inference" if inference else "a training or fine-tuning"
-        check([((preset.task == "inference") != inference,
-                f"preset ({preset.name!r}) is a{'n' if preset.task == 'inference' else ''} {preset.task} preset; "
-                f"{kind} needs {wanted} preset")])
+    task_problem = workloads.preset_task_problem(preset, inference=inference, needed_by=kind) if preset else None
+    check([(task_problem is not None, f"preset ({preset.name if preset else ''!r}) {task_problem}")])
     spec = catalog.get(instance_type or preset.instance_type)
     acc = spec.accelerator
+    cannot_train = precision.training_problem(acc.name) if acc is not None and not inference else None
     check([(acc is not None and acc.kind == "gpu" and acc.manufacturer != "NVIDIA",
             f"instance_type: {kind} runs NVIDIA GPUs, AWS Neuron devices or CPUs; {spec.instance_type} has "
             f"{acc.manufacturer if acc else ''} {acc.name if acc else ''} accelerators, for which mlcdk has no AMI, "
-            "driver metrics or job container")])
+            "driver metrics or job container"),
+           (cannot_train is not None,
+            f"instance_type: {spec.instance_type} cannot train: {cannot_train}. {kind} needs a type that trains "
+            "(Trainium or an NVIDIA GPU); serve models on Inferentia with InferenceFleet")])
     purchase = purchase or PurchaseOptions(option=preset.purchase_option if preset else "on-demand",
                                            on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
+    validate_purchase(purchase, spec)
     return preset, spec, purchase
+
+
+def validate_purchase(purchase: PurchaseOptions, spec: InstanceSpec) -> None:
+    """The purchase options both constructs share: the option, spot capacity, and the on-demand mix."""
+    check([(not isinstance(purchase, PurchaseOptions), f"purchase ({purchase!r}) must be a PurchaseOptions(...)")])
+    problem = workloads.purchase_problem(purchase.option, spec)
+    base, share = purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base
+    check([
+        (problem is not None, f"purchase.option ({purchase.option!r}) {problem}" if problem and problem.startswith("must")
+         else f"purchase.option ({purchase.option!r}): {problem}"),
+        (concrete(share) and not 0 <= share <= 100,
+         f"purchase.on_demand_percentage_above_base ({share}) must be 0-100"),
+        (concrete(base) and base < 0, f"purchase.on_demand_base_capacity ({base}) must be at least 0"),
+        (isinstance(purchase.fallback_instance_types, str),
+         f"purchase.fallback_instance_types ({purchase.fallback_instance_types!r}) must be a tuple of instance types, "
+         f"e.g. ({purchase.fallback_instance_types!r},), not one string"),
+    ])
+
+
+def select_fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, *, same_accelerator_model: bool,
+                     efa: bool = False, region: str | None = None, az_id: str | None = None,
+                     ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The fallback types a group may launch beside ``spec``, and the preset's that were dropped, with why.
+
+    Explicit ``purchase.fallback_instance_types`` must all fit (ConfigurationError naming the first that does
+    not); the preset's are kept where they fit. A fallback fits when it can replace the type
+    (:func:`~mlcdk.presets.workloads.fallback_problem`), has the EFA interfaces the launch template attaches
+    (``efa``), runs on spot where the group buys spot, and is offered where the nodes go: in ``region`` and
+    its AZ ``az_id`` when known; for an env-agnostic stack (``region`` None), in every region that offers
+    ``spec``. One home for TrainingCluster and InferenceFleet.
+    """
+    explicit = purchase.fallback_instance_types is not None
+    candidates = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
+    kept, dropped = [], []
+    for name in candidates:
+        fallback = catalog.get(name, parameter="purchase.fallback_instance_types")
+        if fallback.instance_type == spec.instance_type:
+            continue
+        problem = workloads.fallback_problem(spec, fallback, same_accelerator_model=same_accelerator_model)
+        if problem is None and efa and fallback.maximum_efa_interfaces < spec.maximum_efa_interfaces:
+            problem = (f"it supports {fallback.maximum_efa_interfaces} EFA interfaces; the launch template "
+                       f"attaches {spec.maximum_efa_interfaces}")
+        if problem is None and purchase.uses_spot and not fallback.spot_supported:
+            problem = "it cannot run on spot"
+        if problem is None and region is not None and not fallback.offered_in(region):
+            problem = f"it is not offered in {region}"
+        if problem is None and region is not None and az_id and az_id not in fallback.offered_azs(region):
+            problem = f"it is not offered in the cluster's AZ {az_id}"
+        if problem is None and region is None:
+            missing = [r for r in spec.regions if not fallback.offered_in(r)]
+            if missing:
+                problem = (f"the stack is env-agnostic and it is not offered in {', '.join(missing)}, where "
+                           f"{spec.instance_type} is")
+        if problem and explicit:
+            raise ConfigurationError(
+                f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")
+        if problem:
+            dropped.append((fallback.instance_type, problem))
+        else:
+            kept.append(fallback.instance_type)
+    return tuple(kept), tuple(dropped)
 
 
 def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,
@@ -212,34 +275,59 @@ class NodeGroupMixin:
             raise ConfigurationError(f"{self.spec.instance_type} has no accelerator metrics that mlcdk publishes")
         return names
 
-    def metric_accelerator_utilization(self, *, period: cdk.Duration | None = None,
-                                       statistic: str = "Average") -> cloudwatch.IMetric:
-        """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster."""
-        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=self._names().utilization,
-                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(5),
-                                 statistic=statistic, unit=None)
+    #: The options every ``metric_*`` method takes, as for aws-cdk's ``cloudwatch.MetricOptions`` (the
+    #: dimensions are the group's own) and, for metric math, ``cloudwatch.MathExpressionOptions``.
+    METRIC_OPTIONS = ("account", "color", "id", "label", "period", "region", "stack_account", "stack_region",
+                      "statistic", "unit", "visible")
+    MATH_OPTIONS = ("color", "label", "period", "search_account", "search_region")
 
-    def metric_accelerator_memory_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        """Accelerator memory in use, in percent of the cluster's accelerator memory."""
-        names, period = self._names(), period or cdk.Duration.minutes(5)
+    @classmethod
+    def _options(cls, options: dict, allowed: tuple[str, ...], **defaults) -> dict:
+        """``defaults`` overridden by the caller's ``options`` (None means "the default"); unknown names refused."""
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConfigurationError(f"metric options ({', '.join(unknown)}) must be among {', '.join(allowed)}")
+        return {**defaults, **{k: v for k, v in options.items() if v is not None}}
+
+    def _metric(self, namespace: str, name: str, options: dict, *, period: cdk.Duration,
+                statistic: str = "Average") -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map=self._metric_dimensions(),
+                                 **self._options(options, self.METRIC_OPTIONS, period=period, statistic=statistic))
+
+    def metric_accelerator_utilization(self, **options) -> cloudwatch.IMetric:
+        """Accelerator (GPU or NeuronCore) utilization in percent, averaged over the cluster. ``options``:
+        any of METRIC_OPTIONS (period, statistic, label, unit, color...). Default: Average over 5 minutes."""
+        return self._metric(metrics.NAMESPACE, self._names().utilization, options, period=cdk.Duration.minutes(5))
+
+    def metric_accelerator_memory_utilization(self, **options) -> cloudwatch.IMetric:
+        """Accelerator memory in use, in percent of the cluster's accelerator memory. ``options``: as for
+        metric_accelerator_utilization; where the percentage is metric math (used / total), period, label and
+        color apply to the expression and the other options to both of its metrics."""
+        names = self._names()
         if names.memory_utilization:
-            return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=names.memory_utilization,
-                                     dimensions_map=self._metric_dimensions(), period=period, statistic="Average")
-        used, total = (cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=n, dimensions_map=self._metric_dimensions(),
-                                         period=period, statistic="Sum") for n in (names.memory_used, names.memory_total))
+            return self._metric(metrics.NAMESPACE, names.memory_utilization, options, period=cdk.Duration.minutes(5))
+        outer = self._options({k: v for k, v in options.items() if k in self.MATH_OPTIONS}, self.MATH_OPTIONS,
+                              period=cdk.Duration.minutes(5), label="accelerator memory utilization (%)")
+        inner = {k: v for k, v in options.items() if k not in ("color", "label", "search_account", "search_region")}
+        used, total = (self._metric(metrics.NAMESPACE, n, inner, period=outer["period"], statistic="Sum")
+                       for n in (names.memory_used, names.memory_total))
         return cloudwatch.MathExpression(expression="100 * used / total", using_metrics={"used": used, "total": total},
-                                         label="accelerator memory utilization (%)", period=period)
+                                         **outer)
 
-    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        return cloudwatch.Metric(namespace="AWS/EC2", metric_name="CPUUtilization", dimensions_map=self._metric_dimensions(),
-                                 period=period or cdk.Duration.minutes(5), statistic="Average")
+    def metric_cpu_utilization(self, **options) -> cloudwatch.IMetric:
+        """CPU utilization in percent (AWS/EC2). ``options``: any of METRIC_OPTIONS. Default: Average, 5 minutes."""
+        return self._metric("AWS/EC2", "CPUUtilization", options, period=cdk.Duration.minutes(5))
 
-    def metric_hourly_cost(self) -> cloudwatch.IMetric | None:
-        """In-service instances x the catalog's hourly price (None when the catalog has no price)."""
-        return self.guardrails.metric_hourly_cost
+    def metric_hourly_cost(self, **options) -> cloudwatch.IMetric | None:
+        """In-service instances x the catalog's hourly price (None when the catalog has no price). ``options``:
+        any of MATH_OPTIONS (period, label, color...)."""
+        metric = self.guardrails.metric_hourly_cost
+        given = {k: v for k, v in options.items() if v is not None}
+        if metric is None or not given:
+            return metric
+        return metric.with_(**self._options(given, self.MATH_OPTIONS))
 
-    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        """Nodes in service (Auto Scaling group metrics are enabled on the group)."""
-        return cloudwatch.Metric(namespace="AWS/AutoScaling", metric_name="GroupInServiceInstances",
-                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(1),
-                                 statistic="Average")
+    def metric_in_service_instances(self, **options) -> cloudwatch.IMetric:
+        """Nodes in service (Auto Scaling group metrics are enabled on the group). ``options``: any of
+        METRIC_OPTIONS. Default: Average over 1 minute."""
+        return self._metric("AWS/AutoScaling", "GroupInServiceInstances", options, period=cdk.Duration.minutes(1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PURCHASE_OPTIONS = ("on-demand", "spot", "mixed")
+from mlcdk.presets.workloads import PURCHASE_OPTIONS  # noqa: F401  (defined once there; re-exported for the constructs)
 #: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s.
 GP3_MAX_GIB = 16384
 GP3_IOPS = (3000, 16000)
@@ -86,9 +86,13 @@ class StorageOptions:
     :param root_volume_size_gib: root volume. Default: 200 GiB (DLAMIs need about 100 GiB with room for
         containers and caches).
     :param data_volume_size_gib: an extra data volume mounted at ``data_mount_point``. Default: none.
-    :param data_volume_iops: gp3 IOPS of the data volume. Default: 3,000 (the gp3 baseline).
-    :param data_volume_throughput_mibs: gp3 throughput of the data volume. Default: 125 MiB/s.
-    :param data_mount_point: where the data volume is mounted. Default: /data.
+    :param data_volume_iops: gp3 IOPS of the data volume; above 3,000, at most 500 per GiB of its size.
+        Default: 3,000 (the gp3 baseline).
+    :param data_volume_throughput_mibs: gp3 throughput of the data volume, at most 0.25 MiB/s per IOPS.
+        Default: 125 MiB/s.
+    :param data_mount_point: where the data volume is mounted: an absolute path of letters, digits, '.', '_',
+        '-' and '/', not / nor a system directory such as /etc or /usr, nor inside /proc, /sys, /dev or /run
+        (mlcdk.constructs.limits.mount_point_problem). Default: /data.
     :param root_device_name: the AMI's root device. Default: the catalog AMI's (/dev/sda1 for the DLAMIs).
     """
 
@@ -104,9 +108,10 @@ class StorageOptions:
 class ScaleSchedule:
     """Scale the group to zero and back on a schedule (cron in ``time_zone``), e.g. off at night.
 
-    :param stop: cron expression for scaling to 0, e.g. "0 20 * * 1-5" (20:00 on weekdays).
+    :param stop: cron expression for scaling to 0, e.g. "0 20 * * 1-5" (20:00 on weekdays): Auto Scaling's five
+        fields (minute hour day-of-month month day-of-week), not EventBridge's ``cron(...)``.
     :param start: cron expression for scaling back to the configured size, e.g. "0 7 * * 1-5".
-    :param time_zone: an IANA time zone. Default: UTC.
+    :param time_zone: an IANA time zone name, e.g. "Europe/Berlin". Default: UTC.
     """
 
     stop: str

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -17,6 +19,8 @@ from mlcdk.constructs.nag import acknowledge, resource_finding
 from mlcdk.presets import metrics
 
 _DATA_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+#: What a service needs on a topic's key to publish to a KMS-encrypted SNS topic.
+_TOPIC_PUBLISHER_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
 def encryption_key(scope: Construct, construct_id: str, *, description: str,
@@ -27,6 +31,9 @@ def encryption_key(scope: Construct, construct_id: str, *, description: str,
     goes through ``kms:ViaService`` for EC2 in this account rather than naming that role, because the
     role does not exist in an account that has never used Auto Scaling, and a key policy naming a
     missing principal fails to create.
+
+    Topic publishers: CloudWatch alarms and Budgets of this account. EventBridge is added by
+    :class:`TopicTarget` only where a rule publishes to the topic.
     """
     stack = cdk.Stack.of(scope)
     key = kms.Key(scope, construct_id, enable_key_rotation=True, description=description, removal_policy=removal_policy)
@@ -38,11 +45,11 @@ def encryption_key(scope: Construct, construct_id: str, *, description: str,
         sid="EbsGrantsThroughEc2", actions=["kms:CreateGrant"], principals=[iam.AnyPrincipal()], resources=["*"],
         conditions={"StringEquals": via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}}))
     key.add_to_resource_policy(iam.PolicyStatement(
-        sid="EncryptedTopicPublishers", actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("events.amazonaws.com"),
-                    iam.ServicePrincipal("budgets.amazonaws.com")],
+        sid="EncryptedTopicPublishers", actions=_TOPIC_PUBLISHER_KEY_ACTIONS,
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com"), iam.ServicePrincipal("budgets.amazonaws.com")],
         resources=["*"], conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
     return key
+
 
 
 def cluster_security_group(scope: Construct, construct_id: str, *, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
@@ -69,13 +76,40 @@ def allow_self_traffic(scope: Construct, construct_id: str, group: ec2.ISecurity
                                description="EFA/NCCL/Neuron collectives between nodes")
 
 
+#: What the SSM agent needs for Session Manager and nothing else: register the instance, and open the
+#: control and data channels of a session. From the Systems Manager user guide, "Step 2: Verify or add
+#: instance permissions for Session Manager" (a custom policy with Session Manager permissions only;
+#: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-getting-started-instance-profile.html).
+#: AmazonSSMManagedInstanceCore is not used: it also grants ssm:GetParameter(s) and ssm:GetDocument on every
+#: resource, and the containers on a node reach the node role through IMDS (hop limit 2). Run Command,
+#: State Manager, Patch Manager and Inventory are therefore not available on mlcdk's nodes.
+SESSION_MANAGER_ACTIONS = ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+                           "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+                           "ssmmessages:OpenDataChannel"]
+
+
 def node_role(scope: Construct, construct_id: str, *, description: str) -> iam.Role:
-    """An EC2 role with SSM Session Manager (no SSH) and the CloudWatch agent's minimum."""
-    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"), description=description,
-                    managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")])
-    acknowledge(role, "AwsSolutions-IAM4", "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session "
-                "Manager, which replaces SSH; a copy would drift from it", finding="Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore")
+    """An EC2 role with SSM Session Manager only (no SSH, no other Systems Manager feature), through
+    :func:`session_manager_policy`; no AWS managed policy."""
+    role = iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"), description=description)
+    session_manager_policy(scope, f"{construct_id}SessionManagerPolicy", role)
     return role
+
+
+def session_manager_policy(scope: Construct, construct_id: str, role: iam.IRole) -> iam.Policy:
+    """The SSM agent's Session Manager actions (:data:`SESSION_MANAGER_ACTIONS`) for one node role.
+
+    Resource is "*": the four ``ssmmessages`` actions define no resource type, and the instance that
+    calls ``ssm:UpdateInstanceInformation`` is not known when the role is made (AWS's documented
+    minimal Session Manager policy uses "*" for all five). Session logging to S3 or CloudWatch Logs and
+    KMS session encryption are off, so their extra permissions are not granted.
+    """
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[
+        iam.PolicyStatement(actions=SESSION_MANAGER_ACTIONS, resources=["*"])])
+    acknowledge(policy, "AwsSolutions-IAM5", "the ssmmessages channel actions support no resource-level "
+                "permissions and ssm:UpdateInstanceInformation is called for an instance that does not exist "
+                "yet; the statement holds the five Session Manager actions only", finding="Resource::*")
+    return _inline(policy, "Session Manager permissions of one node role (in place of AmazonSSMManagedInstanceCore)")
 
 
 def _inline(policy: iam.Policy, purpose: str) -> iam.Policy:
@@ -197,20 +231,53 @@ def alarm_topic(scope: Construct, construct_id: str, *, key: kms.IKey, emails: S
     return topic
 
 
+@jsii.implements(events.IRuleTarget)
+class TopicTarget:
+    """An EventBridge rule target that publishes to an SNS topic, allowed for that one rule only.
+
+    ``aws_events_targets.SnsTopic`` grants ``events.amazonaws.com`` publishing with no condition, so any
+    rule in any account could publish to the topic. This target instead adds a topic policy statement
+    conditioned on ``aws:SourceArn`` equal to the rule's ARN (the form the EventBridge user guide gives,
+    "Using resource-based policies for Amazon EventBridge", Amazon SNS permissions), and no role: EventBridge
+    delivers to KMS-encrypted SNS topics only through the resource policy. If the topic has a KMS key
+    that mlcdk can edit, EventBridge gets kms:Decrypt and kms:GenerateDataKey* on it, conditioned on
+    ``aws:SourceAccount`` (the rule's ARN cannot appear in the key policy: the rule depends on the topic,
+    which depends on the key). Topic policy statements on an imported topic are dropped, as with
+    ``SnsTopic``; that topic's owner grants publishing.
+    """
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self.topic = topic
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:  # noqa: A002 (jsii name)
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            resources=[self.topic.topic_arn], conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}}))
+        key = self.topic.master_key
+        if key is not None:
+            key.add_to_resource_policy(iam.PolicyStatement(
+                sid="EventBridgeToEncryptedTopic", actions=_TOPIC_PUBLISHER_KEY_ACTIONS,
+                principals=[iam.ServicePrincipal("events.amazonaws.com")], resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(rule).account}}))
+        return events.RuleTargetConfig(arn=self.topic.topic_arn, target_resource=self.topic)
+
+
 def access_log_bucket(scope: Construct, construct_id: str, *, of: str, retention: cdk.Duration,
                       removal_policy: cdk.RemovalPolicy, key: kms.IKey | None = None) -> s3.Bucket:
-    """A bucket that receives access logs: SSL-only, no public access, versioned so that a deleted log
-    stays recoverable for 30 days, expired after ``retention``.
+    """A bucket that receives access logs: SSL-only, no public access, ACLs disabled (object ownership
+    "bucket owner enforced"), versioned so that a deleted log stays recoverable for 30 days, expired after
+    ``retention``.
 
-    With ``key`` (S3 server access logs may go to an SSE-KMS bucket; CDK grants the logging service the
-    key) it is encrypted with that key; without, SSE-S3, the only encryption ALB log delivery accepts.
+    With ``key`` (S3 server access logs may go to an SSE-KMS bucket; :func:`log_server_access` grants the
+    logging service the key) it is encrypted with that key; without, SSE-S3, the only encryption ALB log
+    delivery accepts. Log delivery is granted by bucket policy only, never by the LogDeliveryWrite ACL, so
+    the bucket is the same in apps with or without CDK's feature flags.
     """
     encryption = dict(encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True) if key else \
         dict(encryption=s3.BucketEncryption.S3_MANAGED)
     logs = s3.Bucket(scope, construct_id, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                      removal_policy=removal_policy, versioned=True, **encryption,
-                     # Object ownership is left to CDK: log delivery uses a bucket policy under the current
-                     # feature flags, and an ACL (which needs ObjectWriter) in apps without them.
+                     object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
                      lifecycle_rules=[s3.LifecycleRule(expiration=retention,
                                                        noncurrent_version_expiration=cdk.Duration.days(30))])
     acknowledge(logs, ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled"),
@@ -231,11 +298,39 @@ def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
     bucket = s3.Bucket(
         scope, construct_id, encryption=s3.BucketEncryption.KMS, encryption_key=key, bucket_key_enabled=True,
         versioned=True, enforce_ssl=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        server_access_logs_bucket=logs, server_access_logs_prefix="checkpoints/", removal_policy=removal_policy,
+        removal_policy=removal_policy,
         lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(30),
                                           abort_incomplete_multipart_upload_after=cdk.Duration.days(7))],
     )
+    log_server_access(bucket, logs, prefix="checkpoints/", key=key)
     acknowledge(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", "checkpoints are versioned for 30 days; "
                 "replicating terabytes of checkpoints to a second region doubles storage and transfer cost, so "
                 "cross-region copies are left to the training job's own export")
     return bucket
+
+
+def log_server_access(bucket: s3.Bucket, logs: s3.IBucket, *, prefix: str, key: kms.IKey | None = None) -> None:
+    """S3 server access logs of ``bucket`` into ``logs`` under ``prefix``, granted by bucket policy only.
+
+    aws-cdk's ``server_access_logs_bucket`` grants delivery by bucket policy under the feature flag
+    ``@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy`` and by the legacy LogDeliveryWrite ACL without it
+    (cfn-lint W3045), and gives the logging service ``key`` with no condition. Here the result does not
+    depend on the app's flags: the L1 logging configuration, and a bucket policy statement for
+    ``logging.s3.amazonaws.com`` limited to ``prefix`` and conditioned on ``aws:SourceArn`` (this bucket) and
+    ``aws:SourceAccount`` (the S3 user guide's "Permissions for log delivery" form). With ``key`` (the key
+    of an SSE-KMS log bucket) the logging service may generate data keys with it, conditioned on
+    ``aws:SourceAccount``: the key cannot name the bucket, which depends on it.
+    """
+    account = cdk.Stack.of(bucket).account
+    bucket.node.default_child.logging_configuration = s3.CfnBucket.LoggingConfigurationProperty(
+        destination_bucket_name=logs.bucket_name, log_file_prefix=prefix)
+    logging_service = iam.ServicePrincipal("logging.s3.amazonaws.com")
+    logs.add_to_resource_policy(iam.PolicyStatement(
+        sid="S3ServerAccessLogs", actions=["s3:PutObject"], principals=[logging_service],
+        resources=[logs.arn_for_objects(f"{prefix}*")],
+        conditions={"ArnLike": {"aws:SourceArn": bucket.bucket_arn}, "StringEquals": {"aws:SourceAccount": account}}))
+    if key is not None:
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="S3ServerAccessLogsToEncryptedBucket", actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+            principals=[logging_service], resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": account}}))

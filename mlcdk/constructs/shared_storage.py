@@ -46,6 +46,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlcdk.constructs.limits import mount_point_problem
 from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
 from mlcdk.constructs.validation import check, concrete
@@ -101,8 +102,8 @@ def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, paramete
         (throughput is not None and bool(tiers) and (isinstance(throughput, bool) or throughput not in tiers),
          f"{p}.throughput_mbps_per_tib ({throughput!r}) must be one of {', '.join(map(str, tiers))} for "
          f"{options.deployment_type}"),
-        (not isinstance(options.mount_point, str) or not _PATH.match(options.mount_point) or options.mount_point == "/",
-         f"{p}.mount_point ({options.mount_point!r}) must be an absolute path other than / (letters, digits, . _ - /)"),
+        (mount_point_problem(options.mount_point) is not None,
+         f"{p}.mount_point ({options.mount_point!r}) {mount_point_problem(options.mount_point)}"),
         (isinstance(percent, bool) or not isinstance(percent, (int, float)) or not math.isfinite(percent)
          or not 0 < percent < 100, f"{p}.free_capacity_alarm_percent ({percent!r}) must be a number above 0 and below 100"),
         (len(links) > limit, f"{p}: {len(links)} data repository associations (the checkpoint link and "

@@ -12,22 +12,25 @@ from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlcdk.params import checked
 from mlcdk.constructs import capacity as held_capacity
 from mlcdk.constructs import security
 from mlcdk.constructs.batch_engine import BatchEngine
 from mlcdk.constructs.efa import efa_device_count
-from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails
+from mlcdk.constructs import limits
+from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails, validate_guardrail_options
 from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.node_group import NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset
+from mlcdk.constructs.node_group import (
+    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
+)
 from mlcdk.constructs.options import (
-    GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS, JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS, PURCHASE_OPTIONS,
+    JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS,
     CapacityOptions, JobOptions, PurchaseOptions, ScaleSchedule, SharedStorageOptions, StorageOptions,
 )
 from mlcdk.constructs.shared_storage import SharedStorage
@@ -35,7 +38,8 @@ from mlcdk.constructs.shared_storage import validate as validate_shared_storage
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, metrics, workloads
+from mlcdk.presets import metrics, workloads
+from mlcdk.presets.advisor import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
 
@@ -64,11 +68,14 @@ class TrainingCluster(NodeGroupMixin, Construct):
     :param job: the Batch job definition's image, timeout, retries and log retention (``engine="batch"``
         only). Default: JobOptions().
     :param nodes: cluster size: the most nodes a Batch job may use, or the group's desired and maximum.
+        A whole number, never a deploy-time token: it decides EFA, the placement group and the cost at synth.
         Default: the preset's, else 1.
     :param vpc: the VPC. Default: a PrivateNetwork with private subnets in the AZ IDs (up to 3) of the
         stack's region that offer the type. A VPC from PrivateNetwork lets the cluster check its AZs.
-    :param availability_zone_id: pin the nodes to this AZ ID (e.g. "use1-az4"). Default: the first AZ ID
-        of the network that offers the type. All nodes share one AZ (one subnet).
+    :param availability_zone_id: pin the nodes to this AZ ID (e.g. "use1-az4"). Needs a VPC whose subnets are
+        pinned by AZ ID (PrivateNetwork, or none given); with another VPC it is refused, since a subnet's AZ
+        name maps to an ID differently in every account. Default: the first AZ ID of the network that offers
+        the type. All nodes share one AZ (one subnet).
     :param efa: attach every EFA interface the type supports. Default: on for multi-node clusters of
         EFA-capable types, off otherwise.
     :param placement_group: put the nodes in a cluster placement group. Default: on for multi-node
@@ -96,11 +103,14 @@ class TrainingCluster(NodeGroupMixin, Construct):
     :param alarm_topic: the SNS topic for spot events, scaling notifications and alarms. Default: a new
         KMS-encrypted topic, with ``alarm_emails`` subscribed.
     :param alarm_emails: e-mail addresses subscribed to a new topic. Default: none.
-    :param user_data_commands: shell commands run at the end of the node bootstrap. Default: none.
-    :param schedule: scale to zero and back on a schedule. Default: no schedule.
+    :param user_data_commands: shell commands run at the end of the node bootstrap, one per item. A single
+        string is refused (write ["echo hi"]). Default: none.
+    :param schedule: scale to zero and back on a schedule, in Auto Scaling's five-field cron and an IANA
+        time zone (checked at synth). Default: no schedule.
     :param checkpoint_grace_period: how long a stopping job or node may take to checkpoint: on "nodes", a
         termination lifecycle hook; on "batch", the time between SIGTERM and SIGKILL of a job's container
-        (ECS_CONTAINER_STOP_TIMEOUT). Default: 10 minutes.
+        (ECS_CONTAINER_STOP_TIMEOUT). Whole seconds from 30 s to 2 hours (the hook's limit, kept on both
+        engines). Default: 10 minutes.
     :param removal_policy: for the checkpoint bucket and the key. Default: RETAIN (checkpoints outlive
         the stack; the key must outlive them).
     :param guardrails: alarms, budget and dashboard (see GuardrailOptions). Default: all on, with the
@@ -109,6 +119,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         ``GuardrailOptions.max_hourly_cost_usd``). Default: no burn alarm.
     """
 
+    @checked
     def __init__(
         self,
         scope: Construct,
@@ -142,6 +153,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
         max_hourly_cost_usd: float | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        #: The advisor's recommendation this cluster was built from (set by :meth:`from_workload`); None otherwise.
+        self.recommendation: Recommendation | None = None
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
 
@@ -150,25 +163,45 @@ class TrainingCluster(NodeGroupMixin, Construct):
         nodes = nodes if nodes is not None else (preset.nodes if preset else 1)
         storage = storage or StorageOptions()
         emails = parse_emails(list(alarm_emails), "alarm_emails")
-        multi_node = concrete(nodes) and nodes > 1
+        user_data_commands = limits.commands(user_data_commands, "user_data_commands")
+        guardrail_options = guardrails or GuardrailOptions()
+        if max_hourly_cost_usd is not None:
+            guardrail_options = dataclasses.replace(guardrail_options, max_hourly_cost_usd=max_hourly_cost_usd)
 
         # 2. Validate, before any resource exists.
-        self._validate(spec, nodes, purchase, storage, efa, placement_group, region, availability_zone_id)
+        self._validate(spec, nodes, storage, efa, placement_group, region, availability_zone_id)
+        multi_node = nodes > 1
         self._validate_engine(engine, job, nodes, purchase, schedule, guardrails)
+        grace_seconds = limits.grace_period_seconds(checkpoint_grace_period or cdk.Duration.minutes(10), engine)
+        if schedule is not None:
+            limits.check_schedule(schedule)
+        validate_guardrail_options(guardrail_options, preset.alarms if preset else None)
         if shared_storage is not None:
             validate_shared_storage(shared_storage, cluster_vpc_id=vpc.vpc_id if vpc is not None else None,
                                     creates_vpc=vpc is None)
         held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=availability_zone_id,
                                placement_group=placement_group,
                                explicit_fallbacks=purchase.fallback_instance_types is not None)
+        pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
+            "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
+        if vpc is not None and availability_zone_id is not None and not self._pinned_by_az_id(vpc):
+            raise ConfigurationError(
+                f"{pinned_by} ({availability_zone_id}): the VPC you brought does not pin its subnets by AZ ID (AZ "
+                "names map to IDs differently in every account), so mlcdk cannot place the nodes in that AZ; build "
+                "the VPC with PrivateNetwork(availability_zone_ids=[...]), or leave the AZ ID out (the nodes then go "
+                "to the VPC's first private subnet)")
         job = job or JobOptions()
         batch_engine = engine == "batch"
         efa = efa if efa is not None else (multi_node and spec.efa_supported)
         cluster_placement = held_capacity.placement_default(capacity, placement_group, multi_node, spec)
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name, engine)
-        fallbacks = self._fallbacks(spec, purchase, preset, efa, region,
-                                    self._intended_az(vpc, spec, region, availability_zone_id))
+        fallbacks, dropped = select_fallbacks(spec, purchase, preset, same_accelerator_model=True, efa=efa,
+                                              region=region, az_id=self._intended_az(vpc, spec, region, availability_zone_id))
+        if dropped:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:presetFallbacksDropped", f"preset fallback types not used with {spec.instance_type}: "
+                + "; ".join(f"{name} ({why})" for name, why in dropped))
         if capacity is not None and capacity.targeted and fallbacks:
             cdk.Annotations.of(self).add_warning_v2(
                 "mlcdk:capacityFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: "
@@ -221,7 +254,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         user_data.add_commands(*bootstrap(
             spec, efa=efa, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None,
             cluster=self.cluster_name, batch_efa_devices=devices if batch_engine else None,
-            batch_stop_timeout_s=int(grace.to_seconds()) if batch_engine else None,
+            batch_stop_timeout_s=grace_seconds if batch_engine else None,
             shared_storage=self.shared_storage.mount_commands(neuron=neuron) if self.shared_storage else (),
             extra=[f"echo MLCDK_CHECKPOINT_BUCKET={self.checkpoint_bucket.bucket_name} >> /etc/environment",
                    *([] if batch_engine else [f"echo MLCDK_LIFECYCLE_HOOK={CHECKPOINT_HOOK} >> /etc/environment"]),
@@ -239,9 +272,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
             (self.auto_scaling_group or self.compute_environment).node.add_dependency(self.shared_storage)
 
         # 6. Guardrails: alarms, budget, dashboard, cost.
-        options = guardrails or GuardrailOptions()
-        if max_hourly_cost_usd is not None:
-            options = dataclasses.replace(options, max_hourly_cost_usd=max_hourly_cost_usd)
+        options = guardrail_options
         self.guardrails = Guardrails(
             self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
             purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
@@ -256,7 +287,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         if purchase.uses_spot:
             events.Rule(self, "SpotInterruptions", description=f"{construct_id}: spot interruption and rebalance notices",
                         event_pattern=events.EventPattern(source=["aws.ec2"], detail_type=SPOT_EVENTS),
-                        targets=[targets.SnsTopic(self.alarm_topic)])
+                        targets=[security.TopicTarget(self.alarm_topic)])
         if multi_node and efa and not cluster_placement and not (capacity is not None and capacity.capacity_block):
             why = ("a reservation made outside it cannot serve nodes placed in a new one (eksctl #7949), so it "
                    "stays off; ask for a reservation in a cluster placement group if latency matters"
@@ -274,6 +305,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
             cdk.Annotations.of(self).add_warning_v2(
                 "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
                 f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
+        if multi_node and not spec.efa_supported:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:noEfa", f"{spec.instance_type} has no EFA: the {nodes} nodes' collectives will run over TCP "
+                f"at up to {spec.network_performance or 'its network bandwidth'}; for multi-node training choose a "
+                "type with EFA (trn1, p4d, p5 and others; `mlcdk catalog list`)")
 
     def _build_nodes(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
                      cluster_placement, purchase, node_policies, grace, schedule, construct_id) -> None:
@@ -335,24 +371,24 @@ class TrainingCluster(NodeGroupMixin, Construct):
             return {metrics.CLUSTER_DIMENSION: self.cluster_name}
         return super()._metric_dimensions()
 
-    def metric_cpu_utilization(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
-        """CPU utilization in percent, averaged over the nodes (the CloudWatch agent's on Batch)."""
+    def metric_cpu_utilization(self, **options) -> cloudwatch.IMetric:
+        """CPU utilization in percent, averaged over the nodes (the CloudWatch agent's on Batch). ``options``:
+        any of METRIC_OPTIONS. Default: Average, 5 minutes."""
         if self.engine != "batch":
-            return super().metric_cpu_utilization(period=period)
-        return cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.CPU_ACTIVE,
-                                 dimensions_map=self._metric_dimensions(), period=period or cdk.Duration.minutes(5),
-                                 statistic="Average")
+            return super().metric_cpu_utilization(**options)
+        return self._metric(metrics.NAMESPACE, metrics.CPU_ACTIVE, options, period=cdk.Duration.minutes(5))
 
-    def metric_in_service_instances(self, *, period: cdk.Duration | None = None) -> cloudwatch.IMetric:
+    def metric_in_service_instances(self, **options) -> cloudwatch.IMetric:
         """Nodes running: the group's in-service count ("nodes"), or on Batch the nodes' per-minute
-        ``mlcdk_nodes`` gauges summed and divided by the minutes in the period."""
+        ``mlcdk_nodes`` gauges summed and divided by the minutes in the period. ``options``: as for
+        NodeGroupMixin (on Batch, a metric-math expression: MATH_OPTIONS only). Default: 1 minute."""
         if self.engine != "batch":
-            return super().metric_in_service_instances(period=period)
-        period = period or cdk.Duration.minutes(1)
+            return super().metric_in_service_instances(**options)
+        outer = self._options(options, self.MATH_OPTIONS, period=cdk.Duration.minutes(1), label="nodes running")
         gauge = cloudwatch.Metric(namespace=metrics.NAMESPACE, metric_name=metrics.NODES,
-                                  dimensions_map=self._metric_dimensions(), statistic="Sum", period=period)
+                                  dimensions_map=self._metric_dimensions(), statistic="Sum", period=outer["period"])
         return cloudwatch.MathExpression(expression="FILL(nodes, 0) / (PERIOD(nodes) / 60)", using_metrics={"nodes": gauge},
-                                         label="nodes running", period=period)
+                                         **outer)
 
     @classmethod
     def from_workload(cls, scope: Construct, construct_id: str, *, workload, **kwargs) -> TrainingCluster:
@@ -372,44 +408,25 @@ class TrainingCluster(NodeGroupMixin, Construct):
     # ----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _validate(spec: InstanceSpec, nodes, purchase: PurchaseOptions, storage: StorageOptions, efa, placement_group,
+    def _validate(spec: InstanceSpec, nodes, storage: StorageOptions, efa, placement_group,
                   region: str | None, az_id: str | None) -> None:
         name = spec.instance_type
-        rows = []
-        if concrete(nodes):
-            rows.append((isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES,
-                         f"nodes ({nodes!r}) must be a whole number from 1 to {MAX_NODES}"))
-        if region is not None:
-            rows.append((not spec.offered_in(region),
-                         f"instance_type: {name} is not offered in {region}; it is offered in {', '.join(spec.regions)}"))
-            if az_id is not None:
-                rows.append((spec.offered_in(region) and az_id not in spec.offered_azs(region),
-                             f"availability_zone_id: {name} is not offered in {az_id}; in {region} it is offered in "
-                             f"{', '.join(spec.offered_azs(region))}"))
-        rows += [
+        offering = workloads.offering_problem(spec, region, az_id)
+        offering_parameter = "availability_zone_id" if region and spec.offered_in(region) else "instance_type"
+        token = isinstance(nodes, float) and math.isfinite(nodes) and not concrete(nodes)  # NaN never reaches jsii
+        check([
+            (token,
+             "nodes: a deploy-time token cannot size a training cluster: the node count decides at synth time whether "
+             "EFA and the cluster placement group are on, the Batch job definition's size, and the cost alarm and "
+             "budget; give a whole number (e.g. from context: -c nodes=4)"),
+            (isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES,
+             f"nodes ({nodes!r}) must be a whole number from 1 to {MAX_NODES}"),
+            (offering is not None, f"{offering_parameter}: {offering}"),
             (efa is True and not spec.efa_supported, f"efa: {name} does not support EFA"),
             (placement_group is True and not spec.supports_placement("cluster"),
              f"placement_group: {name} does not support cluster placement groups"),
-            (purchase.option not in PURCHASE_OPTIONS,
-             f"purchase.option ({purchase.option!r}) must be one of {', '.join(PURCHASE_OPTIONS)}"),
-            (purchase.uses_spot and not spec.spot_supported, f"purchase.option ({purchase.option!r}): {name} cannot run on spot"),
-            (not 0 <= purchase.on_demand_percentage_above_base <= 100,
-             f"purchase.on_demand_percentage_above_base ({purchase.on_demand_percentage_above_base}) must be 0-100"),
-            (purchase.on_demand_base_capacity < 0,
-             f"purchase.on_demand_base_capacity ({purchase.on_demand_base_capacity}) must be at least 0"),
-            (not 8 <= storage.root_volume_size_gib <= GP3_MAX_GIB,
-             f"storage.root_volume_size_gib ({storage.root_volume_size_gib}) must be from 8 to {GP3_MAX_GIB}"),
-            (storage.data_volume_size_gib is not None and not 1 <= storage.data_volume_size_gib <= GP3_MAX_GIB,
-             f"storage.data_volume_size_gib ({storage.data_volume_size_gib}) must be from 1 to {GP3_MAX_GIB}"),
-            (not GP3_IOPS[0] <= storage.data_volume_iops <= GP3_IOPS[1],
-             f"storage.data_volume_iops ({storage.data_volume_iops}) must be from {GP3_IOPS[0]} to {GP3_IOPS[1]}"),
-            (not GP3_THROUGHPUT_MIBS[0] <= storage.data_volume_throughput_mibs <= GP3_THROUGHPUT_MIBS[1],
-             f"storage.data_volume_throughput_mibs ({storage.data_volume_throughput_mibs}) must be from "
-             f"{GP3_THROUGHPUT_MIBS[0]} to {GP3_THROUGHPUT_MIBS[1]}"),
-            (not storage.data_mount_point.startswith("/") or storage.data_mount_point == "/",
-             f"storage.data_mount_point ({storage.data_mount_point!r}) must be an absolute path other than /"),
-        ]
-        check(rows)
+        ])
+        limits.validate_storage(storage)
 
     @staticmethod
     def _validate_engine(engine, job, nodes, purchase: PurchaseOptions, schedule, guardrails) -> None:
@@ -425,11 +442,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
         job = job or JobOptions()
         timeout = job.timeout_hours
         image_problem = workloads.image_reference_problem(job.image) if job.image is not None else None
-        purchase_problem = workloads.engine_purchase_problem(engine, purchase.option, nodes) if concrete(nodes) else None
-        check([
-            (not concrete(nodes), "nodes: engine='batch' needs a concrete node count (it sizes the job definition and "
-                                  "the compute environment's MaxvCpus), not a deploy-time token"),
-            (image_problem is not None, f"job.image ({job.image!r}) {image_problem}"),
+        purchase_problem = workloads.engine_purchase_problem(engine, purchase.option, nodes)
+        check([            (image_problem is not None, f"job.image ({job.image!r}) {image_problem}"),
             (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
              or not JOB_TIMEOUT_HOURS[0] <= timeout <= JOB_TIMEOUT_HOURS[1],
              f"job.timeout_hours ({timeout!r}) must be a number of hours from 1/60 (Batch's 60 s minimum) to "
@@ -451,29 +465,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
         ])
 
     @staticmethod
-    def _fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, efa: bool, region: str | None,
-                   az_id: str | None) -> tuple[str, ...]:
-        """Fallback types: explicit ones must fit; the preset's are kept where they fit. All nodes share one
-        AZ, so a fallback must be offered in it."""
-        explicit = purchase.fallback_instance_types is not None
-        candidates = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
-        kept = []
-        for name in candidates:
-            fallback = catalog.get(name, parameter="purchase.fallback_instance_types")
-            problem = workloads.fallback_problem(spec, fallback, same_accelerator_model=True)
-            if problem is None and efa and fallback.maximum_efa_interfaces < spec.maximum_efa_interfaces:
-                problem = (f"it supports {fallback.maximum_efa_interfaces} EFA interfaces; the launch template "
-                           f"attaches {spec.maximum_efa_interfaces}")
-            if problem is None and purchase.uses_spot and not fallback.spot_supported:
-                problem = "it cannot run on spot"
-            if problem is None and region and az_id and az_id not in fallback.offered_azs(region):
-                problem = f"it is not offered in the cluster's AZ {az_id}"
-            if problem and explicit:
-                raise ConfigurationError(
-                    f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")
-            if not problem and name != spec.instance_type:
-                kept.append(name)
-        return tuple(kept)
+    def _pinned_by_az_id(vpc: ec2.IVpc) -> bool:
+        """True for a VPC from PrivateNetwork with AZ IDs: only there does mlcdk know each subnet's AZ ID at synth
+        (``ec2.ISubnet.availability_zone`` is an AZ name, which maps to an ID differently in every account)."""
+        network = vpc.node.scope
+        return isinstance(network, PrivateNetwork) and bool(network.availability_zone_ids)
 
     @staticmethod
     def _intended_az(vpc: ec2.IVpc | None, spec: InstanceSpec, region: str | None, az_id: str | None) -> str | None:

@@ -15,7 +15,7 @@ at what cost, under these rules:
   types, and never more than ``workload.max_nodes``. Inference runs on one node (one replica).
 - **Accelerators.** ``any`` means every GPU and Neuron type: CPU-only types are considered only with ``cpu``.
   ``trainium`` and ``inferentia`` match the accelerator name, ``nvidia`` the manufacturer. Inferentia never
-  trains. Excluded with a reason: FPGA, media and other accelerators; fractional GPUs; types no catalog AMI runs
+  trains (``"training": false`` in ``data/precision.json``, read through ``Accelerator.trains``). Excluded with a reason: FPGA, media and other accelerators; fractional GPUs; types no catalog AMI runs
   (inf1; GPUs whose maker is not NVIDIA, since the GPU AMIs carry NVIDIA's driver).
 - **Prices.** On-demand, or the lowest spot sample of the region's AZs. An unknown price excludes the
   candidate; it is never taken as free.
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from mlcdk.presets import catalog as catalog_module
-from mlcdk.presets.catalog import Catalog, InstanceSpec
+from mlcdk.presets.catalog import HOURS_PER_MONTH, Catalog, InstanceSpec
 from mlcdk.presets.precision import (AcceleratorThroughput, accelerator_throughputs, compute_precision,
                                      describe_problem, load_accelerator_throughputs, precision_problem, support)
 from mlcdk.presets.sizing import (GIB, REFERENCE_TOKENS_PER_PARAM, MemoryEstimate, SizingRules, Workload,
@@ -50,7 +50,6 @@ from mlcdk.presets.workloads import machine_images
 __all__ = ["AcceleratorThroughput", "Advice", "Baseline", "Exclusion", "Recommendation", "Suggestion", "advise",
            "accelerator_throughputs", "load_accelerator_throughputs"]
 
-HOURS_PER_MONTH = 730
 RANK_BY_HOURLY_COST = "hourly cost"
 RANK_BY_JOB_COST = "job cost"
 MIB = 1024 * 1024
@@ -323,7 +322,7 @@ def _spec_problem(spec: InstanceSpec, workload: Workload,
         what = "CPU-only" if acc is None else _device(acc)
         hint = " (CPU types are considered only with accelerator 'cpu')" if acc is None else ""
         return NOT_PREFERRED, f"{what} does not match accelerator {workload.accelerator!r}{hint}", None, None
-    if acc is not None and (acc.name or "").startswith("Inferentia") and workload.trains:
+    if acc is not None and not acc.trains and workload.trains:
         return INFERENCE_ONLY, f"{acc.name} is inference-only; it cannot run {workload.task}", None, None
     if acc is not None and acc.count == 0:
         return FRACTIONAL_GPU, f"a fraction of one {acc.name}; the advisor sizes whole devices", None, None

@@ -10,12 +10,11 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlcdk.presets import catalog
 from mlcdk.presets.catalog import InstanceSpec
 
-DATA = Path(__file__).parent / "data" / "capacity.json"
+DATA = catalog.DATA_DIR / "capacity.json"
 #: An On-Demand Capacity Reservation or Capacity Block ID: "cr-" and 17 hexadecimal digits.
 RESERVATION_ID = re.compile(r"cr-[0-9a-f]{17}")
 #: An AZ ID ("use1-az4") or a Local Zone's ("use1-dfw2-az1"); group 1 is the region's short code ("use1").

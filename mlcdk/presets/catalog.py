@@ -29,7 +29,10 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError, unknown_name
 
+#: The bundled data files (catalog snapshot and hand-curated tables): the one definition, imported elsewhere.
 DATA_DIR = Path(__file__).parent / "data"
+#: Hours in an average month (8,760 / 12), for every monthly figure (advisor, budget, cost output).
+HOURS_PER_MONTH = 730
 #: The environment variable that points the library and the CLI at a refreshed snapshot.
 CATALOG_ENV = "MLCDK_CATALOG"
 SNAPSHOT_FILES = ("instance_types.json", "offerings.json", "prices.json")
@@ -63,6 +66,14 @@ class Accelerator:
         if self.kind != "neuron" or self.cores_per_device is None:
             return None
         return self.cores_per_device * self.count
+
+    @property
+    def trains(self) -> bool:
+        """False for inference-only accelerators (Inferentia), from the ``training`` field of
+        ``data/precision.json`` (see :func:`mlcdk.presets.precision.training_problem`)."""
+        from mlcdk.presets.precision import training_problem  # precision imports catalog
+
+        return training_problem(self.name) is None
 
     def matches(self, term: str) -> bool:
         """True when ``term`` names this accelerator's kind, manufacturer, or a prefix of its name.

@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
-DATA_FILE = Path(__file__).parent / "data" / "fsx.json"
+from mlcdk.presets.catalog import DATA_DIR
+
+DATA_FILE = DATA_DIR / "fsx.json"
 #: Deployment types mlcdk builds, the default first.
 BUILT_DEPLOYMENT_TYPES = ("PERSISTENT_2", "SCRATCH_2")
 

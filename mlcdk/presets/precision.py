@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from mlcdk.presets.catalog import DATA_DIR
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
-
-DATA_DIR = Path(__file__).parent / "data"
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 LEVELS = ("native", "weight-only", "no", "unknown")
 #: The entry that stands for CPU-only instance types (no accelerator).
@@ -42,6 +41,8 @@ class PrecisionSupport:
     levels: Mapping[str, str]  #: precision -> one of LEVELS
     sources: tuple[str, ...]
     note: str
+    training: bool = True  #: False: the accelerator is inference-only (the file's ``training`` field)
+    training_source: str | None = None  #: where ``training: false`` comes from
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class AcceleratorThroughput:
 def load_precision_support(path: Path) -> dict[str, PrecisionSupport]:
     """Read a precision file; an error names the file, the entry and the field."""
     table = {}
-    fields = {**{p: str for p in PRECISIONS}, "sources": list, "note": str}
+    fields = {**{p: str for p in PRECISIONS}, "sources": list, "note": str, "training": bool, "training_source": str}
     for name, entry in _load_mapping(path, "accelerators").items():
         read = _EntryReader(path, f"accelerators[{name!r}]", entry, fields)
         levels = {}
@@ -73,7 +74,11 @@ def load_precision_support(path: Path) -> dict[str, PrecisionSupport]:
         sources = read("sources", list)
         if not sources or not all(isinstance(s, str) and s.startswith("https://") for s in sources):
             raise read.error("sources", "must be a non-empty list of https:// URLs")
-        table[name] = PrecisionSupport(name, MappingProxyType(levels), tuple(sources), read("note", str))
+        training, training_source = read("training", bool, True), read("training_source", str, None)
+        if not training and not (training_source or "").startswith("https://"):
+            raise read.error("training_source", "must be an https:// URL that says the accelerator cannot train")
+        table[name] = PrecisionSupport(name, MappingProxyType(levels), tuple(sources), read("note", str),
+                                       training, training_source)
     return table
 
 
@@ -111,6 +116,15 @@ def support(accelerator: str | None, precision: str) -> str:
     """The support level of ``precision`` on ``accelerator`` (None: a CPU-only type); ``unknown`` when unlisted."""
     entry = precision_support().get(CPU if accelerator is None else accelerator)
     return "unknown" if entry is None else entry.levels[precision]
+
+
+def training_problem(accelerator: str | None) -> str | None:
+    """Why ``accelerator`` (a catalog accelerator name; None: CPU-only) cannot train at all, or None. The one
+    home of the rule that Inferentia is inference-only: the advisor and TrainingCluster both ask here."""
+    entry = precision_support().get(CPU if accelerator is None else accelerator)
+    if entry is None or entry.training:
+        return None
+    return f"{accelerator} is inference-only (source: {entry.training_source})"
 
 
 def runs(level: str, precision: str, task: str) -> bool:

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
-
-DATA_DIR = Path(__file__).parent / "data"
+from mlcdk.presets.catalog import DATA_DIR
 
 #: The sections of DescribeInstanceTypes that mean "this type has an accelerator".
 ACCELERATOR_SECTIONS = ("GpuInfo", "NeuronInfo", "InferenceAcceleratorInfo", "FpgaInfo", "MediaAcceleratorInfo")

@@ -29,12 +29,10 @@ from types import MappingProxyType
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, close_matches, unknown_name
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.presets.workloads import PURCHASE_OPTIONS as _PURCHASE_OPTIONS
+from mlcdk.presets.workloads import TASKS, _EntryReader, _load_mapping
 
-DATA_DIR = Path(__file__).parent / "data"
-
-#: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters on frozen weights.
-TASKS = ("training", "fine-tuning", "lora", "inference")
 TRAINING_TASKS = ("training", "fine-tuning", "lora")
 PRECISION_BYTES: Mapping[str, float] = MappingProxyType(
     {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5})
@@ -45,7 +43,8 @@ ACCELERATOR_PREFERENCES = ("any", "trainium", "inferentia", "nvidia", "cpu")
 ACCELERATOR_ALIASES: Mapping[str, str] = MappingProxyType({"gpu": "nvidia"})
 #: How advice is ranked: by the whole job's cost (training tasks) or by hourly cost.
 RANKINGS = ("job", "hourly")
-PURCHASE_OPTIONS = ("on-demand", "spot")
+#: What a workload may be priced at: every purchase option but "mixed", which the advisor does not price.
+ADVISED_PURCHASE_OPTIONS = tuple(o for o in _PURCHASE_OPTIONS if o != "mixed")
 DEFAULT_CONTEXT_TOKENS = 4096
 DEFAULT_MAX_NODES = 64
 #: Smaller counts are almost always a missing suffix ("7" meant as 7B).
@@ -331,7 +330,7 @@ class Workload:
         put("sequences", sequences)
         put("training_tokens", tokens)
         put("regions", regions)
-        put("purchase_option", _choice("purchase_option", self.purchase_option, PURCHASE_OPTIONS))
+        put("purchase_option", _choice("purchase_option", self.purchase_option, ADVISED_PURCHASE_OPTIONS))
         put("accelerator", accelerator)
         put("max_nodes", max_nodes)
         put("max_price_per_hour_usd", max_price)

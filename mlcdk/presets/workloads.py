@@ -18,11 +18,12 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError, unknown_name
 from mlcdk.presets import catalog
-from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 
-DATA_DIR = Path(__file__).parent / "data"
-
-TASKS = ("training", "fine-tuning", "inference")
+#: Every task: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters on frozen weights.
+TASKS = ("training", "fine-tuning", "lora", "inference")
+#: Tasks a preset may name (a preset sizes whole-model work; lora is sized by the advisor only).
+PRESET_TASKS = ("training", "fine-tuning", "inference")
 #: Where a TrainingCluster runs work: AWS Batch multi-node jobs, or an Auto Scaling group of persistent nodes.
 ENGINES = ("batch", "nodes")
 PURCHASE_OPTIONS = ("on-demand", "spot", "mixed")
@@ -192,6 +193,40 @@ def ecr_repository(uri: str) -> tuple[str, str, str] | None:
     return (registry.group("account"), registry.group("region"), found.group("repository")) if registry else None
 
 
+def preset_task_problem(preset: WorkloadPreset, *, inference: bool, needed_by: str) -> str | None:
+    """Why ``preset`` does not suit ``needed_by`` (an inference construct or flag when ``inference``, else a
+    training one), or None. One home for the rule and its wording, shared by the constructs and the context
+    flags: "is an inference preset; TrainingCluster needs a training or fine-tuning preset"."""
+    if (preset.task == "inference") == inference:
+        return None
+    article = "an" if preset.task[0] in "aeiou" else "a"
+    wanted = "an inference" if inference else "a training or fine-tuning"
+    return f"is {article} {preset.task} preset; {needed_by} needs {wanted} preset"
+
+
+def offering_problem(spec: InstanceSpec, region: str | None, az_id: str | None = None) -> str | None:
+    """Why ``spec`` cannot run in ``region`` (or in its AZ ``az_id``), naming where it is offered, or None. One
+    home for the region-offering rule of the constructs and the context flags. None when ``region`` is None."""
+    if region is None:
+        return None
+    if not spec.offered_in(region):
+        return (f"{spec.instance_type} is not offered in {region}; it is offered in "
+                f"{', '.join(spec.regions) or 'no region in the catalog'}")
+    if az_id is not None and az_id not in spec.offered_azs(region):
+        return f"{spec.instance_type} is not offered in {az_id}; in {region} it is offered in {', '.join(spec.offered_azs(region))}"
+    return None
+
+
+def purchase_problem(option: object, spec: InstanceSpec) -> str | None:
+    """Why purchase ``option`` cannot buy ``spec``, or None: one of PURCHASE_OPTIONS, and spot only where the
+    type has spot capacity. Shared by the constructs, the context flags and preset files."""
+    if option not in PURCHASE_OPTIONS:
+        return f"must be one of {', '.join(PURCHASE_OPTIONS)}"
+    if option != "on-demand" and not spec.spot_supported:
+        return f"{spec.instance_type} cannot run on spot"
+    return None
+
+
 def engine_purchase_problem(engine: str, option: str, nodes: int) -> str | None:
     """Why ``engine`` cannot buy ``nodes`` nodes with purchase ``option``, or None. One home for the rule that
     the constructs and the context flags share."""
@@ -304,9 +339,11 @@ class _EntryReader:
 
 def _load_mapping(path: Path, key: str) -> dict:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from exc
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -326,16 +363,16 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
     read = _EntryReader(path, where, entry, _PRESET_FIELDS)
     values = {f: read(f, kind, ... if required else None) for f, (kind, required) in _PRESET_FIELDS.items()}
     task, purchase = values["task"], values["purchase_option"]
-    if task not in TASKS:
-        raise read.error("task", f"is {task!r}; allowed: {', '.join(TASKS)}")
+    if task not in PRESET_TASKS:
+        raise read.error("task", f"is {task!r}; allowed: {', '.join(PRESET_TASKS)}")
     if purchase not in PURCHASE_OPTIONS:
         raise read.error("purchase_option", f"is {purchase!r}; allowed: {', '.join(PURCHASE_OPTIONS)}")
     try:
         spec = catalog.get(values["instance_type"])
     except ConfigurationError as exc:
         raise read.error("instance_type", f"is invalid: {exc}") from None
-    if purchase != "on-demand" and not spec.spot_supported:
-        raise read.error("purchase_option", f"is {purchase!r}, but {spec.instance_type} cannot run on spot")
+    if problem := purchase_problem(purchase, spec):
+        raise read.error("purchase_option", f"is {purchase!r}, but {problem}")
     for number in ("nodes", "min_capacity", "max_capacity", "on_demand_base_capacity"):
         if values[number] is not None and values[number] < (1 if number == "nodes" else 0):
             raise read.error(number, f"is {values[number]}; it must be at least {1 if number == 'nodes' else 0}")

@@ -13,7 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 
 from mlcdk import ConfigurationError, GuardrailOptions, JobOptions, PurchaseOptions, ScaleSchedule, TrainingCluster
 from mlcdk.presets import catalog
-from tests.harness import cli_context, lint, nag_problems, synth
+from tests.harness import cli_context, lint, nag_problems, synth, nothing_built
 
 REGION = "us-east-1"
 
@@ -300,7 +300,7 @@ BAD = [
      r"purchase \('mixed'\) with engine='batch'"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(image="Not An Image")),
      r"job.image \('Not An Image'\) is not a valid image reference"),
-    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(image="")), r"job.image \(''\) must be a non-empty"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(image="")), r"job.image \(''\) must be a non-blank string"),
     (dict(instance_type="p5.48xlarge", nodes=513), r"nodes \(513\) must be a whole number from 1 to 512"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(timeout_hours=float("nan"))), r"job.timeout_hours \(nan\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(timeout_hours=0)), r"job.timeout_hours \(0\)"),
@@ -327,14 +327,15 @@ def test_bad_input_is_refused_before_any_resource(kwargs, message):
     stack = cdk.Stack(app, "Bad", env=cdk.Environment(region=REGION))
     with pytest.raises(ConfigurationError, match=message):
         TrainingCluster(stack, "Cluster", **kwargs)
-    assert not stack.node.find_child("Cluster").node.children  # nothing was built
+    assert nothing_built(stack, "Cluster")  # nothing was built
 
 
 def test_token_node_count_is_refused_with_the_reason():
     app = cdk.App(context=cli_context())
     stack = cdk.Stack(app, "Token", env=cdk.Environment(region=REGION))
     nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2).value_as_number
-    with pytest.raises(ConfigurationError, match="nodes: engine='batch' needs a concrete node count"):
+    with pytest.raises(ConfigurationError, match=r"nodes: a deploy-time token cannot size a training cluster: .*the "
+                                                 r"Batch job definition's size"):
         TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=nodes)
 
 
@@ -386,8 +387,23 @@ def test_every_catalog_family_builds_or_is_refused_with_a_configuration_error(en
             refused[instance_type] = str(error)
     # Refused: accelerators without NVIDIA drivers (Gaudi, AMD), types no catalog AMI runs (Qualcomm dl2q, FPGA f2,
     # Xilinx vt1, Inferentia 1 on current Neuron), and on Batch the arm64 GPU g5g (no arm64 ECS GPU AMI).
-    expected = ["dl1.24xlarge", "dl2q.24xlarge", "f2.12xlarge", "g4ad.16xlarge", "inf1.24xlarge", "vt1.24xlarge"]
+    # Inferentia (inf1, inf2) serves and does not train: refused by the catalog's training fact.
+    expected = ["dl1.24xlarge", "dl2q.24xlarge", "f2.12xlarge", "g4ad.16xlarge", "inf1.24xlarge", "inf2.24xlarge",
+                "vt1.24xlarge"]
     if engine == "batch":
         expected = sorted([*expected, "g5g.16xlarge"])
     assert sorted(refused) == expected, refused
     assert all(message.startswith("instance_type: ") for message in refused.values())
+
+
+def test_batch_metrics_take_the_usual_metric_options():
+    app = cdk.App(context=cli_context())
+    stack = cdk.Stack(app, "Metrics", env=cdk.Environment(region=REGION))
+    cluster = TrainingCluster(stack, "Cluster", instance_type="p5.48xlarge", nodes=2)
+    cpu = cluster.metric_cpu_utilization(period=cdk.Duration.minutes(1), statistic="Maximum", label="cpu")
+    assert (cpu.metric_name, cpu.statistic, cpu.label, cpu.period.to_minutes()) == ("cpu_usage_active", "Maximum", "cpu", 1)
+    nodes = cluster.metric_in_service_instances(period=cdk.Duration.minutes(5), label="running")
+    assert (nodes.label, nodes.period.to_minutes()) == ("running", 5)
+    assert nodes.using_metrics["nodes"].period.to_minutes() == 5
+    with pytest.raises(ConfigurationError, match=r"metric options \(statistic\) must be among color, label, period"):
+        cluster.metric_in_service_instances(statistic="Sum")

@@ -49,3 +49,12 @@ def test_inference_fleet_from_a_workload():
 def test_workloads_that_cannot_be_realized_fail_at_construction(build, message):
     with pytest.raises(ConfigurationError, match=message):
         build()
+
+
+def test_a_workload_for_another_region_than_the_stacks_is_refused():
+    workload = Workload(task="training", params="7B", accelerator="nvidia", regions="eu-west-1")
+    with pytest.raises(ConfigurationError, match=r"workload.regions \(eu-west-1\) does not include the stack's region "
+                                                 r"\(us-west-2\); give the workload regions='us-west-2'"):
+        TrainingCluster.from_workload(stack("us-west-2"), "X", workload=workload)
+    cluster = TrainingCluster.from_workload(stack("eu-west-1"), "Y", workload=workload)
+    assert cluster.recommendation.region == "eu-west-1"

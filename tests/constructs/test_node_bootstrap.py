@@ -114,3 +114,21 @@ def test_converter_sends_statsd_gauges_and_skips_bad_lines(capsys):
     assert sent == 4
     assert b"neuroncore_utilization:40.0|g" in packets
     assert "skipping a line that is not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("life_cycle", "gauge"), [("spot", 0), ("on-demand", 1), ("", 1)])
+def test_the_purchase_gauge_reports_one_for_on_demand_and_zero_for_spot(tmp_path, life_cycle, gauge):
+    """Runs the gauge's own shell loop once, with IMDS answering ``life_cycle``: the spot-fallback alarm counts
+    on-demand nodes as the sum of these gauges, so a flipped polarity would alarm on every healthy spot group."""
+    import subprocess
+
+    unit = heredoc(user_data.purchase_gauge(), "/etc/systemd/system/mlcdk-purchase-gauge.service")
+    (command,) = re.findall(r"^ExecStart=/bin/bash -c '(.*)'$", unit, re.MULTILINE)
+    udp = f"/dev/udp/127.0.0.1/{metrics.STATSD_PORT}"
+    assert udp in command and "sleep 60; done" in command
+    once = command.replace(udp, '"$OUT"').replace("sleep 60; done", "break; done")
+    fake_imds = 'curl() { case "$*" in *instance-life-cycle*) printf %s "$LIFE" ;; *) printf token ;; esac; }; '
+    out = tmp_path / "gauge"
+    subprocess.run(["bash", "-c", fake_imds + once], check=True, timeout=10,
+                   env={"PATH": "/usr/bin:/bin", "LIFE": life_cycle, "OUT": str(out)})
+    assert out.read_text() == f"{metrics.ON_DEMAND_NODES}:{gauge}|g\n"

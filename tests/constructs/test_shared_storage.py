@@ -16,7 +16,7 @@ from aws_cdk import aws_ec2 as ec2
 from mlcdk import ConfigurationError, PrivateNetwork, TrainingCluster
 from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
 from mlcdk.presets import catalog
-from tests.harness import cli_context, lint, nag_problems, synth
+from tests.harness import cli_context, lint, nag_problems, synth, nothing_built
 
 REGION = "us-east-1"
 DATA = DataRepositoryLink(s3_uri="s3://example-datasets/imagenet/", path="/datasets")
@@ -380,7 +380,7 @@ BAD = [
     (S(data_repositories=(DataRepositoryLink("s3://example-data/", "/checkpoints/data"),)),
      r"the association paths '/checkpoints' and '/checkpoints/data' overlap"),
     (S(data_repositories=[DataRepositoryLink("s3://a-data/", "/a"), "s3://b"]),
-     r"shared_storage.data_repositories \(.*\) must be a tuple of DataRepositoryLink"),
+     r"shared_storage.data_repositories\[1\] \(.s3://b.\) must be a DataRepositoryLink\(...\)"),
     ({"storage_capacity_gib": 1200}, r"shared_storage \(\{'storage_capacity_gib': 1200\}\) must be a SharedStorageOptions"),
     (S(existing_file_system=_existing()), r"shared_storage.existing_file_system.vpc_id \(vpc-0bbb\) is not the "
                                           r"cluster's VPC \(vpc-0aaa\)"),
@@ -400,7 +400,7 @@ def test_bad_shared_storage_is_refused_before_any_resource(options, message):
         kwargs["vpc"] = _vpc(stack)
     with pytest.raises(ConfigurationError, match=message):
         TrainingCluster(stack, "Cluster", instance_type="g5.12xlarge", shared_storage=options, **kwargs)
-    assert not stack.node.find_child("Cluster").node.children  # nothing was built
+    assert nothing_built(stack, "Cluster")  # nothing was built
 
 
 def test_mount_lines_are_valid_bash(tmp_path):

@@ -9,8 +9,9 @@ from aws_cdk.assertions import Match, Template
 
 from mlcdk import ConfigurationError, PrivateNetwork, PurchaseOptions, ScaleSchedule, StorageOptions, TrainingCluster
 from mlcdk.constructs.efa import INTERFACE_TYPES
+from mlcdk.constructs.guardrails import GuardrailOptions
 from mlcdk.presets import catalog
-from tests.harness import cli_context, lint, nag_problems, synth
+from tests.harness import cli_context, lint, nag_problems, synth, nothing_built
 
 REGION = "us-east-1"
 
@@ -170,13 +171,12 @@ def test_security_group_allows_only_itself_no_ssh_and_nothing_from_the_internet(
         assert rule.get("CidrIp") != "0.0.0.0/0" and rule.get("FromPort") != 22
 
 
-def test_role_has_ssm_core_scoped_metrics_and_no_wildcard_actions(clusters):
+def test_role_has_session_manager_only_scoped_metrics_and_no_wildcard_actions(clusters):
     template = template_of(clusters, "trn1.32xlarge")
     roles = [r for r in resources(template, "AWS::IAM::Role")
              if r["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service") == "ec2.amazonaws.com"]
     (role,) = roles
-    assert [str(m) for m in role["ManagedPolicyArns"]] == [str(role["ManagedPolicyArns"][0])]
-    assert "AmazonSSMManagedInstanceCore" in str(role["ManagedPolicyArns"][0])
+    assert "ManagedPolicyArns" not in role  # no AmazonSSMManagedInstanceCore: its ssm:GetParameter* on * is gone
     statements = [s for p in resources(template, "AWS::IAM::Policy") for s in p["PolicyDocument"]["Statement"]]
     node_actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
     assert "cloudwatch:PutMetricData" in node_actions
@@ -369,16 +369,15 @@ def test_metric_methods_name_the_published_metrics_with_the_group_dimension(clus
     assert cluster.metric_in_service_instances().metric_name == "GroupInServiceInstances"
 
 
-def test_node_count_from_a_token_is_not_validated_and_synthesizes():
-    def build(app):
-        stack = cdk.Stack(app, "Tok", env=cdk.Environment(region=REGION))
-        nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2)
-        TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=nodes.value_as_number, efa=True,
-                        placement_group=True)
-        return [stack]
-    template = synth(build, cli_context()).templates["Tok"]
-    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
-    assert asg["MaxSize"] == {"Ref": "Nodes"}
+@pytest.mark.parametrize("engine", ["nodes", "batch"])
+def test_node_count_from_a_token_is_refused_because_it_decides_efa_placement_and_cost(engine):
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Tok", env=cdk.Environment(region=REGION))
+    nodes = cdk.CfnParameter(stack, "Nodes", type="Number", default=2)
+    with pytest.raises(ConfigurationError, match=r"nodes: a deploy-time token cannot size a training cluster: the node "
+                                                 r"count decides at synth time whether EFA and the cluster placement "
+                                                 r"group are on, .* and the cost alarm and budget"):
+        TrainingCluster(stack, "Cluster", engine=engine, instance_type="trn1.32xlarge", nodes=nodes.value_as_number)
+    assert nothing_built(stack, "Cluster")
 
 
 def test_placement_group_off_for_an_efa_cluster_warns():
@@ -430,7 +429,9 @@ def test_placement_group_off_for_an_efa_cluster_warns():
      r"storage.data_volume_iops \(20000\) must be from 3000 to 16000"),
     ({"instance_type": "g5.xlarge", "storage": StorageOptions(data_volume_size_gib=100, data_mount_point="data")},
      r"storage.data_mount_point \('data'\) must be an absolute path"),
-    ({"instance_type": "inf1.xlarge"}, r"instance_type: no catalog AMI runs inf1.xlarge; pass machine_image= explicitly"),
+    ({"instance_type": "inf1.xlarge"}, r"instance_type: inf1.xlarge cannot train: Inferentia is inference-only"),
+    ({"instance_type": "inf2.48xlarge", "nodes": 2},
+     r"instance_type: inf2.48xlarge cannot train: Inferentia2 is inference-only \(source: https://"),
     ({"instance_type": "g5.xlarge", "alarm_emails": ["ops"]}, r"alarm_emails \('ops'\) is not an e-mail address"),
 ])
 def test_bad_configuration_fails_at_construction_with_the_value_in_the_message(kwargs, message):
@@ -442,7 +443,7 @@ def test_bad_configuration_fails_at_construction_with_the_value_in_the_message(k
     stack = cdk.Stack(app, "Bad", env=cdk.Environment(region=region))
     with pytest.raises(ConfigurationError, match=message):
         TrainingCluster(stack, "Cluster", **kwargs)
-    assert stack.node.try_find_child("Cluster") is None or not stack.node.find_child("Cluster").node.children
+    assert nothing_built(stack, "Cluster")
 
 
 def test_vpc_without_an_az_offering_the_type_is_rejected():
@@ -480,3 +481,211 @@ def test_concrete_agrees_with_aws_cdk_on_tokens_and_plain_values():
     for value in values:
         assert concrete(value) is (not cdk.Token.is_unresolved(value)), value
     assert concrete(None) is False
+
+
+# --------------------------------------------------------------------------------------------
+# Deploy-time limits at synth time, tokens, refuse-or-warn (issue 14)
+# --------------------------------------------------------------------------------------------
+
+def _schedule(stop="0 20 * * 1-5", start="0 7 * * 1-5", time_zone="UTC"):
+    return ScaleSchedule(stop=stop, start=start, time_zone=time_zone)
+
+
+def _storage(**kwargs):
+    return StorageOptions(**{"data_volume_size_gib": 100, **kwargs})
+
+
+#: (id, TrainingCluster keyword arguments in us-east-1, expected message). Each names the parameter, the value and
+#: what is allowed.
+BAD_INPUT = [
+    ("schedule-words", dict(instance_type="g5.xlarge", engine="nodes", schedule=_schedule(stop="every night")),
+     r"schedule.stop \('every night'\) has 2 field\(s\); Auto Scaling takes five cron fields \(minute hour "
+     r"day-of-month month day-of-week\), e.g. '0 20 \* \* 1-5'"),
+    ("schedule-eventbridge", dict(instance_type="g5.xlarge", engine="nodes", schedule=_schedule(stop="cron(0 20 * * ? *)")),
+     r"schedule.stop \('cron\(0 20 \* \* \? \*\)'\) is EventBridge schedule syntax; Auto Scaling takes the five "
+     r"plain cron fields"),
+    ("schedule-question-mark", dict(instance_type="g5.xlarge", engine="nodes", schedule=_schedule(start="0 7 ? * MON")),
+     r"schedule.start \('0 7 \? \* MON'\) uses '\?', which is EventBridge syntax"),
+    ("schedule-hour-24", dict(instance_type="g5.xlarge", engine="nodes", schedule=_schedule(stop="0 24 * * *")),
+     r"schedule.stop \('0 24 \* \* \*'\) its hour field has '24'; allowed: 0-23"),
+    ("schedule-time-zone", dict(instance_type="g5.xlarge", engine="nodes", schedule=_schedule(time_zone="Mars/Base")),
+     r"schedule.time_zone \('Mars/Base'\) is not an IANA time zone name"),
+    ("grace-3h-nodes", dict(instance_type="g5.xlarge", engine="nodes", checkpoint_grace_period=cdk.Duration.hours(3)),
+     r"checkpoint_grace_period \(3 hours\) must be a whole number of seconds from 30 s to 7,200 s"),
+    ("grace-10s-batch", dict(instance_type="g5.xlarge", checkpoint_grace_period=cdk.Duration.seconds(10)),
+     r"checkpoint_grace_period \(10 seconds\) must be a whole number of seconds from 30 s to 7,200 s"),
+    ("grace-fraction", dict(instance_type="g5.xlarge", engine="nodes", checkpoint_grace_period=cdk.Duration.millis(30500)),
+     r"checkpoint_grace_period \(30 seconds 500 millis\) must be a whole number of seconds"),
+    ("gp3-iops-per-gib", dict(instance_type="g5.xlarge", storage=_storage(data_volume_size_gib=10, data_volume_iops=6000)),
+     r"storage.data_volume_iops \(6000\) exceeds gp3's 500 IOPS per GiB: a 10 GiB volume takes at most 5,000 IOPS"),
+    ("gp3-throughput-per-iops", dict(instance_type="g5.xlarge", storage=_storage(data_volume_throughput_mibs=1000)),
+     r"storage.data_volume_throughput_mibs \(1000\) exceeds gp3's 0.25 MiB/s per IOPS: 3,000 IOPS allow at most 750"),
+    ("mount-space", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/my data")),
+     r"storage.data_mount_point \('/my data'\) must be an absolute path of letters, digits"),
+    ("mount-quote", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/data';reboot;'")),
+     r"storage.data_mount_point \(\"/data';reboot;'\"\) must be an absolute path of letters"),
+    ("mount-root", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/")),
+     r"storage.data_mount_point \('/'\) must not be / \(the root file system\)"),
+    ("mount-etc", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/etc")),
+     r"storage.data_mount_point \('/etc'\) would hide the system directory /etc"),
+    ("mount-proc", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/proc/data")),
+     r"storage.data_mount_point \('/proc/data'\) lies in /proc, a virtual file system"),
+    ("mount-dot-dot", dict(instance_type="g5.xlarge", storage=_storage(data_mount_point="/data/../etc")),
+     r"storage.data_mount_point \('/data/../etc'\) must not contain '.' or '..' components"),
+    ("user-data-string", dict(instance_type="g5.xlarge", user_data_commands="echo hi"),
+     r"user_data_commands \('echo hi'\) must be a list"),
+    ("cost-infinite", dict(instance_type="g5.xlarge", max_hourly_cost_usd=float("inf")),
+     r"max_hourly_cost_usd \(inf\) must be a finite number"),
+    ("percent-nan", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(low_utilization_percent=float("nan"))),
+     r"low_utilization_percent \(nan\) must be a finite number"),
+    ("percent-above-100", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(high_memory_percent=150)),
+     r"guardrails.high_memory_percent \(150\) must be in \(0, 100\]"),
+    ("percent-negative", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(low_utilization_percent=-5)),
+     r"guardrails.low_utilization_percent \(-5\) must be in \(0, 100\]"),
+    ("hours-infinite", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(low_utilization_hours=float("inf"))),
+     r"low_utilization_hours \(inf\) must be a finite number"),
+    ("budget-negative", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(monthly_budget_usd=-1)),
+     r"guardrails.monthly_budget_usd \(-1\) must be in \(0, inf\)"),
+    ("billing-infinite", dict(instance_type="g5.xlarge", guardrails=GuardrailOptions(billing_alarm_usd=float("inf"))),
+     r"billing_alarm_usd \(inf\) must be a finite number"),
+    ("inference-only", dict(instance_type="inf2.48xlarge", nodes=2),
+     r"instance_type: inf2.48xlarge cannot train: Inferentia2 is inference-only"),
+    ("fallbacks-one-string", dict(instance_type="g5.12xlarge", purchase=PurchaseOptions(fallback_instance_types="g5.24xlarge")),
+     r"fallback_instance_types \('g5.24xlarge'\)"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [pytest.param(k, m, id=i) for i, k, m in BAD_INPUT])
+def test_deploy_time_limits_fail_at_synth_before_any_resource(kwargs, message):
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=REGION))
+    with pytest.raises(ConfigurationError, match=message):
+        TrainingCluster(stack, "Cluster", **kwargs)
+    assert nothing_built(stack, "Cluster")
+
+
+#: Five-field cron as Auto Scaling's Recurrence takes it, and forms it refuses (checked without any synth).
+GOOD_CRON = ["0 20 * * 1-5", "*/15 * * * *", "30 0 1 1,6,12 *", "0 7 * JAN-MAR MON-FRI", "0 0 * * sun", "0 8-18/2 * * *",
+             "5 4 * * 0", "59 23 31 12 6", "0 0 1/5 * *", "  0 20 * * 1-5  "]
+BAD_CRON = {
+    "every night": "has 2 field(s)", "cron(0 20 * * ? *)": "EventBridge schedule syntax", "@daily": "has 1 field(s)",
+    "0 20 * * ? *": "has 6 field(s)", "0 20 ? * MON": "uses '?'", "60 * * * *": "minute field has '60'",
+    "0 24 * * *": "hour field has '24'", "0 0 0 * *": "day-of-month field has '0'", "0 0 32 * *": "day-of-month field has '32'",
+    "0 0 * 13 *": "month field has '13'", "0 0 * * 7": "Sunday is 0 or SUN", "0 0 * * MON-SUN": "runs backwards",
+    "0 0 L * *": "day-of-month field has 'L'", "0 0 * * 1#2": "is not a value, range, step or list",
+    "*/0 * * * *": "a step runs from 1 to 60", "0 0 15W * *": "day-of-month field has '15W'", "0,,5 * * * *": "is not a value",
+    "0 0 * FOO *": "month field has 'FOO'", "-1 * * * *": "is not a value",
+}
+
+
+@pytest.mark.parametrize("expression", GOOD_CRON)
+def test_auto_scaling_cron_expressions_are_accepted(expression):
+    from mlcdk.constructs.limits import cron_problem
+    assert cron_problem(expression) is None
+
+
+@pytest.mark.parametrize(("expression", "problem"), BAD_CRON.items())
+def test_cron_forms_auto_scaling_refuses_are_named(expression, problem):
+    from mlcdk.constructs.limits import cron_problem
+    assert problem in (cron_problem(expression) or "")
+
+
+def test_a_grace_period_token_passes_on_nodes_and_is_refused_on_batch():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Grace", env=cdk.Environment(region=REGION))
+    seconds = cdk.CfnParameter(stack, "Grace", type="Number", default=600).value_as_number
+    cluster = TrainingCluster(stack, "Nodes", engine="nodes", instance_type="g5.xlarge",
+                              checkpoint_grace_period=cdk.Duration.seconds(seconds))
+    assert stack.resolve(cluster.auto_scaling_group.node.find_child("LifecycleHookCheckpointOnTermination")
+                         .node.default_child.heartbeat_timeout) == {"Ref": "Grace"}
+    with pytest.raises(ConfigurationError, match=r"checkpoint_grace_period: engine='batch' writes it into the nodes' "
+                                                 r"ECS configuration at synth time"):
+        TrainingCluster(stack, "Batch", instance_type="g5.xlarge", checkpoint_grace_period=cdk.Duration.seconds(seconds))
+
+
+def _warnings(stack) -> list[str]:
+    found = cdk.assertions.Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    return [str(w.entry.data) for w in found]
+
+
+def test_multi_node_cluster_of_a_type_without_efa_warns_that_collectives_use_tcp():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Tcp", env=cdk.Environment(region=REGION))
+    TrainingCluster(stack, "Cluster", engine="nodes", instance_type="g4dn.xlarge", nodes=4)
+    efa = cdk.Stack(stack.node.scope, "Efa", env=cdk.Environment(region=REGION))
+    TrainingCluster(efa, "Cluster", engine="nodes", instance_type="trn1.32xlarge", nodes=2)
+    assert [w for w in _warnings(stack) if "g4dn.xlarge has no EFA: the 4 nodes' collectives will run over TCP" in w]
+    assert not [w for w in _warnings(efa) if "collectives will run over TCP" in w]
+
+
+def test_dropped_preset_fallbacks_are_named_with_the_reason():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Drop", env=cdk.Environment(region=REGION))
+    cluster = TrainingCluster(stack, "Cluster", engine="nodes", preset="llm-pretrain-trainium", availability_zone_id="use1-az4")
+    assert cluster.instance_types == ("trn1.32xlarge",)
+    assert [w for w in _warnings(stack) if "preset fallback types not used with trn1.32xlarge: trn1n.32xlarge (it is "
+                                           "not offered in the cluster's AZ use1-az4)" in w]
+
+
+def test_env_agnostic_stacks_keep_only_fallbacks_offered_wherever_the_type_is():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Anywhere")
+    cluster = TrainingCluster(stack, "Cluster", engine="nodes", preset="llm-pretrain-trainium")
+    assert cluster.instance_types == ("trn1.32xlarge",)
+    (warning,) = [w for w in _warnings(stack) if "preset fallback types not used" in w]
+    assert "trn1n.32xlarge (the stack is env-agnostic and it is not offered in ap-south-1, ap-southeast-2, " \
+           "ap-southeast-4, where trn1.32xlarge is)" in warning
+    with pytest.raises(ConfigurationError, match=r"purchase.fallback_instance_types: trn1n.32xlarge cannot replace "
+                                                 r"trn1.32xlarge: the stack is env-agnostic"):
+        TrainingCluster(stack, "Explicit", engine="nodes", instance_type="trn1.32xlarge",
+                        purchase=PurchaseOptions(fallback_instance_types=("trn1n.32xlarge",)))
+
+
+def test_an_az_id_with_a_vpc_not_pinned_by_az_id_is_refused_not_ignored():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Byo", env=cdk.Environment(region="us-west-2"))
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2)
+    with pytest.raises(ConfigurationError, match=r"availability_zone_id \(usw2-az4\): the VPC you brought does not pin "
+                                                 r"its subnets by AZ ID .* build the VPC with PrivateNetwork"):
+        TrainingCluster(stack, "Cluster", engine="nodes", instance_type="trn1.32xlarge", vpc=vpc,
+                        availability_zone_id="usw2-az4")
+    assert nothing_built(stack, "Cluster")
+    cluster = TrainingCluster(stack, "Unpinned", engine="nodes", instance_type="g5.xlarge", vpc=vpc)
+    assert cluster.availability_zone_id is None  # no AZ ID is reported that the nodes may not be in
+
+
+def test_recommendation_is_declared_and_none_without_a_workload():
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Plain", env=cdk.Environment(region=REGION))
+    assert TrainingCluster(stack, "Cluster", instance_type="g5.xlarge").recommendation is None
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviours a one-line change would break: specific resources and values
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_data_volume_is_encrypted_with_the_clusters_own_key():
+    cluster, template = one_cluster(instance_type="trn1.2xlarge", storage=StorageOptions(data_volume_size_gib=500))
+    stack = cdk.Stack.of(cluster)
+    key = {"Fn::GetAtt": [stack.get_logical_id(cluster.encryption_key.node.default_child), "Arn"]}
+    mappings = {m["DeviceName"]: m["Ebs"] for m in launch_template_data(template)["BlockDeviceMappings"]}
+    assert mappings["/dev/sdf"]["KmsKeyId"] == key and mappings["/dev/sdf"]["Encrypted"] is True
+    assert mappings["/dev/sda1"]["KmsKeyId"] == key
+
+
+def test_only_this_group_lifecycle_actions_are_granted_to_the_node_role():
+    cluster, template = one_cluster(instance_type="g5.xlarge")
+    stack = cdk.Stack.of(cluster)
+    statements = [(p["PolicyName"], p["Roles"], s) for p in resources(template, "AWS::IAM::Policy")
+                  for s in p["PolicyDocument"]["Statement"]
+                  if any(a.startswith("autoscaling:") for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))]
+    (_, roles, statement), = statements
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+    assert statement["Resource"] == stack.resolve(cluster.auto_scaling_group.auto_scaling_group_arn)
+    assert roles == [{"Ref": stack.get_logical_id(cluster.role.node.default_child)}]
+
+
+def test_an_on_demand_group_with_fallbacks_buys_every_node_on_demand():
+    cluster, template = one_cluster(instance_type="trn1.32xlarge", nodes=2, availability_zone_id="use1-az6",
+                                    purchase=PurchaseOptions(fallback_instance_types=("trn1n.32xlarge",)))
+    (asg,) = resources(template, "AWS::AutoScaling::AutoScalingGroup")
+    distribution = asg["MixedInstancesPolicy"]["InstancesDistribution"]
+    assert distribution["OnDemandPercentageAboveBaseCapacity"] == 100
+    assert distribution["OnDemandBaseCapacity"] == 0
+    assert distribution["OnDemandAllocationStrategy"] == "prioritized"
+    assert "CapacityRebalance" not in asg
