@@ -113,3 +113,16 @@ def test_lint_gate_accepts_e3628_only_where_the_ec2_api_shows_the_type_offered()
     path = synth(build, nag=False).template_paths["Lag"]
     assert lint(path, ["ap-south-1"]) == []  # cfn-lint's data lags; DescribeInstanceTypeOfferings lists it
     assert lint(path, ["eu-west-1"]) != []   # not offered there by any source
+
+
+def test_tests_write_temporary_files_only_under_a_scratch_directory_removed_at_exit(tmp_path):
+    """Synth output goes under pytest's tmp; aws-cdk's own temp dirs (its Node process reads TMPDIR) go to the
+    scratch directory that tests/conftest.py removes at exit: a run leaves nothing in /tmp."""
+    import os
+    import tempfile
+
+    from tests import conftest, harness
+
+    assert os.environ["TMPDIR"] == tempfile.gettempdir() == conftest._SCRATCH
+    assert harness.OUTPUT_ROOT is not None and str(harness.OUTPUT_ROOT).startswith(conftest._SCRATCH)
+    assert str(tmp_path).startswith(conftest._SCRATCH)

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from mlcdk.constructs import limits
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
-from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.validation import concrete
 from mlcdk.presets import catalog, metrics
 from mlcdk.presets.catalog import HOURS_PER_MONTH, InstanceSpec
 
@@ -117,7 +117,6 @@ def validate_guardrail_options(options: GuardrailOptions, preset_thresholds=None
     """Resolve and check the thresholds and amounts, before any resource exists: percentages in (0, 100], hours
     from 0.25 to 24, costs positive. Every number must be finite; NaN and infinity are refused here, before
     they reach jsii (whose kernel dies on them). Tokens pass unchecked."""
-    check([(not isinstance(options, GuardrailOptions), f"guardrails ({options!r}) must be a GuardrailOptions(...)")])
     defaults = preset_thresholds
     thresholds = Thresholds(
         _first(options.low_utilization_percent, defaults and defaults.low_utilization_percent, 10),

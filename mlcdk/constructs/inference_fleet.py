@@ -337,19 +337,16 @@ class InferenceFleet(NodeGroupMixin, Construct):
             ]
         if concrete(low) and concrete(high):
             rows += [
-                (not isinstance(low, int) or isinstance(low, bool) or low < 0,
-                 f"min_capacity ({low!r}) must be a whole number of at least 0"),
-                (not isinstance(high, int) or isinstance(high, bool) or not 1 <= high <= MAX_CAPACITY,
-                 f"max_capacity ({high!r}) must be a whole number from 1 to {MAX_CAPACITY}"),
-                (isinstance(low, int) and isinstance(high, int) and low > high,
+                (low < 0, f"min_capacity ({low!r}) must be a whole number of at least 0"),
+                (not 1 <= high <= MAX_CAPACITY, f"max_capacity ({high!r}) must be a whole number from 1 to {MAX_CAPACITY}"),
+                (low > high,
                  f"min_capacity ({low}) must not exceed max_capacity ({high})"),
             ]
         acl_region = balancing.arn_region(WEB_ACL_ARN, balancer.web_acl_arn)
         percent = scale.signal in ("accelerator", "cpu")
         rows += [
-            (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535,
-             f"port ({port!r}) must be from 1 to 65535"),
-            (not isinstance(path, str) or not path.startswith("/"), f"health_check_path ({path!r}) must start with '/'"),
+            (not 1 <= port <= 65535, f"port ({port!r}) must be from 1 to 65535"),
+            (not path.startswith("/"), f"health_check_path ({path!r}) must start with '/'"),
             (balancer.kind not in ("application", "network"),
              f"load_balancer.kind ({balancer.kind!r}) must be application or network"),
             balancing.sensitive_port_row(port, balancer),

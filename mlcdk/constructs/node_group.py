@@ -51,7 +51,6 @@ def resolve_preset(kind: str, preset, instance_type: str | None, purchase: Purch
 
 def validate_purchase(purchase: PurchaseOptions, spec: InstanceSpec) -> None:
     """The purchase options both constructs share: the option, spot capacity, and the on-demand mix."""
-    check([(not isinstance(purchase, PurchaseOptions), f"purchase ({purchase!r}) must be a PurchaseOptions(...)")])
     problem = workloads.purchase_problem(purchase.option, spec)
     base, share = purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base
     check([
@@ -60,9 +59,6 @@ def validate_purchase(purchase: PurchaseOptions, spec: InstanceSpec) -> None:
         (concrete(share) and not 0 <= share <= 100,
          f"purchase.on_demand_percentage_above_base ({share}) must be 0-100"),
         (concrete(base) and base < 0, f"purchase.on_demand_base_capacity ({base}) must be at least 0"),
-        (isinstance(purchase.fallback_instance_types, str),
-         f"purchase.fallback_instance_types ({purchase.fallback_instance_types!r}) must be a tuple of instance types, "
-         f"e.g. ({purchase.fallback_instance_types!r},), not one string"),
     ])
 
 

@@ -47,7 +47,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlcdk.constructs.limits import mount_point_problem
-from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
+from mlcdk.constructs.options import ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import fsx as facts
@@ -68,13 +68,10 @@ _ID = re.compile(r"^[A-Za-z0-9._:/-]+$")
 def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, parameter: str = "shared_storage") -> None:
     """Every rule of ``shared_storage``, before any resource exists: a ConfigurationError naming the value."""
     p = parameter
-    check([(not isinstance(options, SharedStorageOptions), f"{p} ({options!r}) must be a SharedStorageOptions(...)")])
     existing = options.existing_file_system
-    kind = facts.deployment_type(options.deployment_type) if isinstance(options.deployment_type, str) else None
+    kind = facts.deployment_type(options.deployment_type)
     links = [options.checkpoint_path] if options.checkpoint_path is not None else []
     data = options.data_repositories
-    check([(not isinstance(data, (tuple, list)) or not all(isinstance(d, DataRepositoryLink) for d in data),
-            f"{p}.data_repositories ({data!r}) must be a tuple of DataRepositoryLink(s3_uri=..., path=...)")])
     links += [d.path for d in data]
     known = ", ".join(facts.BUILT_DEPLOYMENT_TYPES)
     rows = [
