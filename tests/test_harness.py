@@ -117,12 +117,15 @@ def test_lint_gate_accepts_e3628_only_where_the_ec2_api_shows_the_type_offered()
 
 def test_tests_write_temporary_files_only_under_a_scratch_directory_removed_at_exit(tmp_path):
     """Synth output goes under pytest's tmp; aws-cdk's own temp dirs (its Node process reads TMPDIR) go to the
-    scratch directory that tests/conftest.py removes at exit: a run leaves nothing in /tmp."""
+    scratch directory that tests/conftest.py makes and removes at exit (with pytest-xdist, the workers' dirs
+    sit inside the main process's): a run leaves nothing loose in /tmp."""
     import os
     import tempfile
 
-    from tests import conftest, harness
+    from tests import harness
 
-    assert os.environ["TMPDIR"] == tempfile.gettempdir() == conftest._SCRATCH
-    assert harness.OUTPUT_ROOT is not None and str(harness.OUTPUT_ROOT).startswith(conftest._SCRATCH)
-    assert str(tmp_path).startswith(conftest._SCRATCH)
+    scratch = os.environ["TMPDIR"]
+    assert "/mlcdk-tests-" in scratch and tempfile.gettempdir() == scratch
+    assert harness.OUTPUT_ROOT is not None
+    for path in (harness.OUTPUT_ROOT, tmp_path):
+        assert "/mlcdk-tests-" in str(path), path
