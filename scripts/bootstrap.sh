@@ -31,12 +31,36 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
+# checkov has a virtualenv of its own: it installs in the background while the main one does (2-core
+# machines spend most of an install unpacking wheels, so the two overlap well).
+checkov_pid=
+if [ "${1:-}" = "--with-checkov" ]; then
+  checkov_stamp=.venv/checkov/.mlcdk-deps
+  want_checkov=$(sha256sum requirements-checkov.txt | cut -c1-16)
+  if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$want_checkov" ] || [ ! -x .venv/checkov/bin/checkov ]; then
+    echo "==> installing checkov in .venv/checkov (pinned by requirements-checkov.txt), in the background"
+    rm -rf .venv/checkov
+    (
+      set -e
+      "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv .venv/checkov
+      .venv/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+      echo "$want_checkov" > "$checkov_stamp"
+    ) > .venv/checkov-install.log 2>&1 &
+    checkov_pid=$!
+  fi
+fi
+
 stamp=.venv/.mlcdk-deps
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "==> installing Python dependencies (pinned by constraints.txt)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  if [ "${1:-}" = "--with-checkov" ]; then  # one resolve for both extras (torch: see the top of this file)
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,distributed-test]'
+    echo "$want" > .venv/.mlcdk-distributed-test
+  else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+  fi
   echo "$want" > "$stamp"
 fi
 
@@ -55,20 +79,18 @@ if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$want_lock" ] || [ ! -x node_modules
 fi
 
 if [ "${1:-}" = "--with-checkov" ]; then
-  checkov_stamp=.venv/checkov/.mlcdk-deps
-  want_checkov=$(sha256sum requirements-checkov.txt | cut -c1-16)
-  if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$want_checkov" ] || [ ! -x .venv/checkov/bin/checkov ]; then
-    echo "==> installing checkov in .venv/checkov (pinned by requirements-checkov.txt)"
-    rm -rf .venv/checkov
-    "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv .venv/checkov
-    .venv/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
-    echo "$want_checkov" > "$checkov_stamp"
-  fi
-
   torch_stamp=.venv/.mlcdk-distributed-test
   if [ "$(cat "$torch_stamp" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/torchrun ]; then
     echo "==> installing torch for the launcher's distributed test (the distributed-test extra)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[distributed-test]'
     echo "$want" > "$torch_stamp"
+  fi
+fi
+
+if [ -n "$checkov_pid" ]; then
+  if ! wait "$checkov_pid"; then
+    cat .venv/checkov-install.log >&2
+    echo "error: installing checkov failed (log above)" >&2
+    exit 1
   fi
 fi
