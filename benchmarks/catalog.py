@@ -13,14 +13,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interpreter_floor, median_in_process, median_seconds, report  # noqa: E402
 
-from mlcdk.presets import refresh  # noqa: E402
+from mlcdk.presets import catalog  # noqa: E402
 from mlcdk.presets.catalog import load_catalog  # noqa: E402
 
 
 
 def main() -> int:
     runs = 20
-    parse = median_in_process(lambda: [json.loads((refresh.DATA_DIR / f).read_text()) for f in refresh.SNAPSHOT_FILES], runs)
+    parse = median_in_process(lambda: [json.loads((catalog.DATA_DIR / f).read_text()) for f in catalog.SNAPSHOT_FILES], runs)
     load = median_in_process(load_catalog, runs)
     print(f"in-process, median of {runs}")
     report("json.loads of the three snapshot files (floor)", parse, parse)

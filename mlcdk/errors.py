@@ -13,9 +13,9 @@ class ConfigurationError(ValueError):
     """
 
 
-def close_matches(value: str, choices: Iterable[str], n: int = 3) -> list[str]:
+def close_matches(value: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
     """Up to ``n`` entries of ``choices`` that look like ``value`` (for "did you mean" hints)."""
-    return difflib.get_close_matches(str(value), sorted(set(choices)), n=n, cutoff=0.6)
+    return difflib.get_close_matches(str(value), sorted(set(choices)), n=n, cutoff=cutoff)
 
 
 def unknown_name(kind: str, value: str, choices: Iterable[str], parameter: str | None = None) -> ConfigurationError:

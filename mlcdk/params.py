@@ -42,6 +42,8 @@ _PRIMITIVES = (str, bytes, int, float, bool, dict, list, tuple, set, frozenset)
 #: Free-text parameters (shell commands): used exactly as given, so surrounding whitespace is allowed.
 FREE_TEXT = frozenset({"user_data_commands", "model_server_command"})
 _SEQUENCES = (collections.abc.Sequence, tuple, list)
+#: How aws-cdk encodes a string token ("${Token[AWS.Region.6]}") and a list token inside Python values.
+STRING_TOKEN, LIST_TOKEN = "${Token[", "#{Token["
 
 
 def checked(function: Callable) -> Callable:
@@ -199,7 +201,7 @@ def _typeguard(name: str, value: Any, hint: Any) -> None:
     import typeguard
 
     try:
-        if "typeguard" in sys.modules and hasattr(typeguard, "TypeCheckError"):  # typeguard 3+
+        if hasattr(typeguard, "TypeCheckError"):  # typeguard 3+
             typeguard.check_type(value, hint)
         else:  # typeguard 2.x, as jsii pins it
             typeguard.check_type(name, value, hint)
@@ -265,13 +267,13 @@ def _is_token(value: Any) -> bool:
     if "aws_cdk" not in sys.modules or isinstance(value, (bool, int)) or value is None:
         return False
     if isinstance(value, str):
-        return "${Token[" in value
+        return STRING_TOKEN in value
     if isinstance(value, float) and math.isfinite(value):
         import aws_cdk as cdk
 
         return cdk.Token.is_unresolved(value)
     if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
-        return "#{Token[" in value[0]
+        return LIST_TOKEN in value[0]
     return False
 
 

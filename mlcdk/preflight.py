@@ -36,7 +36,6 @@ from mlcdk.errors import ConfigurationError, unknown_name
 from mlcdk.presets import capacity, catalog, workloads
 
 QUOTAS_FILE = catalog.DATA_DIR / "quotas.json"
-STATUSES = ("pass", "fail", "unknown")
 AZ_ID = capacity.AZ_ID
 #: The IAM action each check needs, named when AWS refuses it.
 ACTIONS = {"quota": "servicequotas:GetServiceQuota", "offering": "ec2:DescribeInstanceTypeOfferings",

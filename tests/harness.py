@@ -177,3 +177,20 @@ def nothing_built(stack: Any, construct_id: str) -> bool:
     first child (or before it existed at all, when the parameter check refused the call)."""
     child = stack.node.try_find_child(construct_id)
     return child is None or not child.node.children
+
+
+def assert_refused(construct: Any, message: str, *, region: str = "us-east-1", construct_id: str = "Cluster",
+                   check_nothing_built: bool = True, **kwargs: Any) -> Any:
+    """Build ``construct(stack, construct_id, **kwargs)`` in a fresh regional stack and assert that it raises a
+    ConfigurationError matching ``message`` and (unless told otherwise) left no resource behind. Returns the stack."""
+    import aws_cdk as cdk
+    import pytest
+
+    from mlcdk import ConfigurationError
+
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
+    with pytest.raises(ConfigurationError, match=message):
+        construct(stack, construct_id, **kwargs)
+    if check_nothing_built:
+        assert nothing_built(stack, construct_id)
+    return stack

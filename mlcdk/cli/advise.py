@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from typing import Any, Optional
@@ -26,7 +25,6 @@ _ANYWHERE = ("max_nodes", "max_days", "max_price_per_hour_usd", "memory_headroom
 _NAMED = re.compile(r"\b(" + "|".join(f for f in FLAGS if f != "purchase_option") + r")\b(?=\s\(|:)")
 _FREE = re.compile(r"\b(" + "|".join(_ANYWHERE) + r")\b")
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(%?)\s*$")
-MAX_HEADROOM_PERCENT = 50
 
 
 def flags(text: str) -> str:
@@ -42,8 +40,11 @@ def headroom_fraction(text: str) -> float:
 
     A bare number between 0 and 1 is refused as ambiguous (0.1 could mean 10% or 0.1%); write 0.1% for the latter.
     """
+    from mlcdk.presets.sizing import MAX_MEMORY_HEADROOM
+
+    most = MAX_MEMORY_HEADROOM * 100
     match = _PERCENT.match(text)
-    allowed = (f"a percent from 0 to {MAX_HEADROOM_PERCENT}, e.g. 10 or 10% (keeps 10% of each device's memory "
+    allowed = (f"a percent from 0 to {most:g}, e.g. 10 or 10% (keeps 10% of each device's memory "
                "free)")
     if match is None:
         raise ConfigurationError(f"--memory-headroom ({text!r}) must be {allowed}")
@@ -51,7 +52,7 @@ def headroom_fraction(text: str) -> float:
     if not match[2] and 0 < value < 1:
         raise ConfigurationError(f"--memory-headroom ({text!r}) is a percent, so {value:g} means {value:g}%, not "
                                  f"{value:.0%}; write {value * 100:g} for {value:.0%}, or {value:g}% if you mean it")
-    if not math.isfinite(value) or value > MAX_HEADROOM_PERCENT:
+    if value > most:  # the pattern takes digits only: no NaN or infinity reaches here
         raise ConfigurationError(f"--memory-headroom ({text!r}) must be {allowed}")
     return value / 100
 
@@ -183,7 +184,9 @@ def _print_table(advice: Any, shown: Any, spot: bool, explain: bool) -> None:
     with_job, with_baseline = workload.trains, advice.baseline is not None
     regions = sorted({r.region for r in advice})
     with_region = len(workload.regions) != 1  # one asked region: it is in the title
-    order = "cheapest job first" if advice.ranking == "job cost" else "cheapest per hour first"
+    from mlcdk.presets.advisor import RANK_BY_JOB_COST
+
+    order = "cheapest job first" if advice.ranking == RANK_BY_JOB_COST else "cheapest per hour first"
     where = f" in {regions[0]}" if not with_region and regions else (
         f" across {len(regions)} regions" if len(regions) > 1 else "")
     table = Table(title=f"{workload.describe()}{where}: {len(shown)} of {len(advice)} fitting configurations, {order}")

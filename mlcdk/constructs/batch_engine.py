@@ -39,7 +39,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.node_group import node_launch_template
-from mlcdk.constructs.options import JobOptions, StorageOptions
+from mlcdk.constructs.options import LOG_RETENTION, JobOptions, StorageOptions
 from mlcdk.presets import catalog, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
@@ -53,11 +53,6 @@ SHARED_MEMORY_SHARE = 0.5
 ULIMITS = ((batch.UlimitName.MEMLOCK, -1), (batch.UlimitName.STACK, 67_108_864), (batch.UlimitName.NOFILE, 65_536))
 #: Status reasons Batch gives when the host, not the job, failed (instance terminated, capacity lost).
 HOST_FAILURE_REASON = "Host EC2*"
-_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-              60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-              365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
-              1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS",
-              3288: "NINE_YEARS", 3653: "TEN_YEARS"}
 
 
 def nproc_per_node(spec: InstanceSpec) -> int:
@@ -126,7 +121,7 @@ class BatchEngine(Construct):
             machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
             cluster_placement=cluster_placement, placement_in_template=False)
 
-        largest = max(catalog.get(t).vcpus for t in instance_types)
+        self.max_vcpus = nodes * max(catalog.get(t).vcpus for t in instance_types)
         gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
         self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
             self, "ComputeEnvironment", vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
@@ -136,7 +131,7 @@ class BatchEngine(Construct):
             launch_template=self.launch_template, instance_role=role, security_groups=[security_group],
             images=[batch.EcsMachineImage(image=machine_image, image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA
                                           if gpu else batch.EcsMachineImageType.ECS_AL2023)],
-            minv_cpus=0, maxv_cpus=nodes * largest, spot=spot, replace_compute_environment=True,
+            minv_cpus=0, maxv_cpus=self.max_vcpus, spot=spot, replace_compute_environment=True,
             update_to_latest_image_version=False)
         environment = self.compute_environment.node.default_child
         environment.add_property_override("ComputeResources.InstanceTypes", list(instance_types))
@@ -146,7 +141,6 @@ class BatchEngine(Construct):
             environment.add_property_deletion_override("ComputeResources.SecurityGroupIds")
         if self.placement_group is not None:
             environment.add_property_override("ComputeResources.PlacementGroup", self.placement_group.ref)
-        self.max_vcpus = nodes * largest
 
         self.job_queue = batch.JobQueue(self, "JobQueue", priority=1, compute_environments=[
             batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)])
@@ -164,7 +158,7 @@ class BatchEngine(Construct):
             resources=["*"], conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                                       f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}}))
         self.log_group = logs.LogGroup(self, "JobLogs", encryption_key=key, removal_policy=removal_policy,
-                                       retention=getattr(logs.RetentionDays, _RETENTION[job.log_retention_days]))
+                                       retention=getattr(logs.RetentionDays, LOG_RETENTION[job.log_retention_days]))
 
         # The job's role: read/write on the checkpoint bucket and use of its key, nothing wider.
         self.job_role = iam.Role(

@@ -47,7 +47,7 @@ def parse_block_end(value: str | None) -> dt.datetime | None:
 
 
 def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: PurchaseOptions, region: str | None,
-             az_id: str | None, placement_group: bool | None, explicit_fallbacks: bool) -> None:
+             az_id: str | None, placement_group: bool | None) -> None:
     """Every rule on CapacityOptions and between it and the other options, before any resource exists."""
     if capacity is None:
         return
@@ -84,7 +84,7 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
         (az_id is not None and c.availability_zone_id is not None and az_id != c.availability_zone_id,
          f"availability_zone_id ({az_id}) differs from capacity.availability_zone_id ({c.availability_zone_id}): "
          "the nodes must launch in the reservation's AZ"),
-        (c.targeted and explicit_fallbacks,
+        (c.targeted and purchase.fallback_instance_types is not None,
          f"purchase.fallback_instance_types with a capacity reservation: a reservation holds {name} only; drop "
          "the fallbacks"),
     ])

@@ -147,9 +147,8 @@ class Guardrails(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
                  auto_scaling_group: autoscaling.AutoScalingGroup | None, max_nodes, purchase: PurchaseOptions,
                  topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
-                 preset_thresholds=None, label: str, extra_alarms=None,
+                 thresholds: Thresholds, label: str, extra_alarms=None,
                  capacity: CapacityOptions | None = None, extra_monthly_costs: Sequence[tuple[str, float]] = ()) -> None:
-        thresholds = validate_guardrail_options(options, preset_thresholds)  # before any resource exists
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None

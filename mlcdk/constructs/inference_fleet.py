@@ -26,7 +26,7 @@ from mlcdk.constructs import fleet_load_balancer as balancing
 from mlcdk.constructs import security
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails, validate_guardrail_options
 from mlcdk.constructs.limits import validate_storage
-from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
     NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
 )
@@ -201,9 +201,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
         alarms = fleet_alarms or FleetAlarmOptions()
         self._validate(spec, low, high, port, health_check_path, balancer, scale, purchase, alarms, region)
         validate_storage(storage)
-        validate_guardrail_options(guardrails or GuardrailOptions(), preset.alarms if preset else None)
-        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None,
-                               explicit_fallbacks=purchase.fallback_instance_types is not None)
+        thresholds = validate_guardrail_options(guardrails or GuardrailOptions(), preset.alarms if preset else None)
+        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None)
         check([(capacity is not None and capacity.targeted and capacity.availability_zone_id is None,
                 "capacity: a fleet with a reservation target needs capacity.availability_zone_id (the reservation's "
                 "AZ ID): its servers must launch where the reservation is"),
@@ -230,13 +229,10 @@ class InferenceFleet(NodeGroupMixin, Construct):
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name)
 
         # Network: private subnets in at least two AZs that offer the type (one of them the reservation's).
+        reservation_az = held_capacity.az_for(capacity, None)
         if vpc is None:
-            ids = spec.offered_azs(region)[:3] if region else ()
-            reservation_az = held_capacity.az_for(capacity, None)
-            if reservation_az is not None and ids and reservation_az not in ids:
-                ids = (reservation_az, *ids[:2])
-            vpc = PrivateNetwork(self, "Network", availability_zone_ids=ids).vpc
-        node_subnets = self._node_subnets(vpc, spec, region, held_capacity.az_for(capacity, None))
+            vpc = PrivateNetwork(self, "Network", availability_zone_ids=network_az_ids(spec, region, reservation_az)).vpc
+        node_subnets = self._node_subnets(vpc, spec, region, reservation_az)
 
         # Security.
         self.encryption_key = encryption_key or security.encryption_key(
@@ -301,7 +297,7 @@ class InferenceFleet(NodeGroupMixin, Construct):
         self.guardrails = Guardrails(
             self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=high,
             purchase=purchase, topic=self.alarm_topic, emails=emails, options=guardrails or GuardrailOptions(),
-            preset_thresholds=preset.alarms if preset else None, label=construct_id,
+            thresholds=thresholds, label=construct_id,
             extra_alarms=lambda g: self._fleet_alarms(g, alarms), capacity=capacity)
         held_capacity.events_and_schedule(self, capacity, topic=self.alarm_topic, label=construct_id,
                                           grace=FLEET_DRAIN, auto_scaling_group=self.auto_scaling_group, engine="nodes")

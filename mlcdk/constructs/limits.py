@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -220,18 +219,8 @@ def mount_point_problem(path: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Commands, numbers
+# Numbers
 # --------------------------------------------------------------------------------------------
-
-
-def commands(value: Any, parameter: str) -> tuple[str, ...]:
-    """A sequence of shell command lines. A bare string is refused (it would run one character per line)."""
-    if isinstance(value, str):
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a list of shell commands, one per line, e.g. "
-                                 f"[{value!r}]; a single string is not taken as a list")
-    if not isinstance(value, Sequence) or not all(isinstance(c, str) for c in value):
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a list of shell commands (strings)")
-    return tuple(value)
 
 
 def number_problem(value: Any, *, low: float = 0.0, high: float = math.inf, low_inclusive: bool = False) -> str | None:

@@ -11,9 +11,20 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from mlcdk.params import checked
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.errors import ConfigurationError
+from mlcdk.params import checked
+from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.settings import MAX_NETWORK_AZS
+
+
+def network_az_ids(spec: InstanceSpec, region: str | None, required: str | None = None) -> tuple[str, ...]:
+    """The AZ IDs a new network for ``spec`` spans: up to MAX_NETWORK_AZS of ``region`` that offer it, with
+    ``required`` (a pinned AZ ID, or a reservation's) among them. Empty for an env-agnostic stack."""
+    offered = spec.offered_azs(region)[:MAX_NETWORK_AZS] if region else ()
+    if required and offered and required not in offered:
+        offered = (required, *offered[:MAX_NETWORK_AZS - 1])
+    return offered
 
 
 class PrivateNetwork(Construct):

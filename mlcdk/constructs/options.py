@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlcdk.presets.workloads import PURCHASE_OPTIONS  # noqa: F401  (defined once there; re-exported for the constructs)
 #: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s.
 GP3_MAX_GIB = 16384
 GP3_IOPS = (3000, 16000)
@@ -119,9 +118,13 @@ class ScaleSchedule:
     time_zone: str = "UTC"
 
 
-#: CloudWatch Logs retention periods, in days (AWS::Logs::LogGroup RetentionInDays).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)
+#: CloudWatch Logs retention periods (AWS::Logs::LogGroup RetentionInDays): days -> aws-cdk's RetentionDays name.
+LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+                 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+                 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+                 1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS",
+                 3288: "NINE_YEARS", 3653: "TEN_YEARS"}
+LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
 #: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10.
 JOB_ATTEMPTS = (1, 10)
 #: A job attempt's limit: Batch's minimum of 60 s, up to 14 days.

@@ -18,7 +18,7 @@ from constructs import Construct
 from mlcdk.constructs.nag import acknowledge, resource_finding
 from mlcdk.presets import metrics
 
-_DATA_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+DATA_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
 #: What a service needs on a topic's key to publish to a KMS-encrypted SNS topic.
 _TOPIC_PUBLISHER_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
@@ -39,7 +39,7 @@ def encryption_key(scope: Construct, construct_id: str, *, description: str,
     key = kms.Key(scope, construct_id, enable_key_rotation=True, description=description, removal_policy=removal_policy)
     via_ec2 = {"kms:CallerAccount": stack.account, "kms:ViaService": f"ec2.{stack.region}.amazonaws.com"}
     key.add_to_resource_policy(iam.PolicyStatement(
-        sid="EbsThroughEc2", actions=_DATA_KEY_ACTIONS, principals=[iam.AnyPrincipal()], resources=["*"],
+        sid="EbsThroughEc2", actions=DATA_KEY_ACTIONS, principals=[iam.AnyPrincipal()], resources=["*"],
         conditions={"StringEquals": via_ec2}))
     key.add_to_resource_policy(iam.PolicyStatement(
         sid="EbsGrantsThroughEc2", actions=["kms:CreateGrant"], principals=[iam.AnyPrincipal()], resources=["*"],

@@ -33,7 +33,6 @@ interfaces in the cluster's subnet and group, so a stack-made VPC is only delete
 
 from __future__ import annotations
 
-import math
 import posixpath
 import re
 
@@ -46,6 +45,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from mlcdk.constructs import security
 from mlcdk.constructs.limits import mount_point_problem
 from mlcdk.constructs.options import ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
@@ -92,26 +92,25 @@ def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, paramete
     tiers = kind.throughput_mbps_per_tib
     percent = options.free_capacity_alarm_percent
     limit = facts.facts().max_data_repository_associations
+    mount_problem = mount_point_problem(options.mount_point)  # types were checked by mlcdk.params
     rows = [
         (capacity_problem is not None, f"{p}.storage_capacity_gib ({options.storage_capacity_gib!r}) {capacity_problem}"),
         (throughput is not None and not tiers, f"{p}.throughput_mbps_per_tib ({throughput!r}): "
          f"{options.deployment_type} has a fixed throughput and takes none (leave it None)"),
-        (throughput is not None and bool(tiers) and (isinstance(throughput, bool) or throughput not in tiers),
+        (throughput is not None and bool(tiers) and throughput not in tiers,
          f"{p}.throughput_mbps_per_tib ({throughput!r}) must be one of {', '.join(map(str, tiers))} for "
          f"{options.deployment_type}"),
-        (mount_point_problem(options.mount_point) is not None,
-         f"{p}.mount_point ({options.mount_point!r}) {mount_point_problem(options.mount_point)}"),
-        (isinstance(percent, bool) or not isinstance(percent, (int, float)) or not math.isfinite(percent)
-         or not 0 < percent < 100, f"{p}.free_capacity_alarm_percent ({percent!r}) must be a number above 0 and below 100"),
+        (mount_problem is not None, f"{p}.mount_point ({options.mount_point!r}) {mount_problem}"),
+        (not 0 < percent < 100, f"{p}.free_capacity_alarm_percent ({percent!r}) must be a number above 0 and below 100"),
         (len(links) > limit, f"{p}: {len(links)} data repository associations (the checkpoint link and "
          f"{len(data)} data_repositories) is more than FSx allows ({limit})"),
     ]
     for name, path in ([("checkpoint_path", options.checkpoint_path)] if options.checkpoint_path is not None else []) + [
             (f"data_repositories[{i}].path", d.path) for i, d in enumerate(data)]:
-        rows.append((not isinstance(path, str) or not _PATH.match(path) or path == "/",
+        rows.append((not _PATH.match(path) or path == "/",
                      f"{p}.{name} ({path!r}) must be an absolute file-system path other than / (letters, digits, . _ - /)"))
     for i, link in enumerate(data):
-        rows.append((not isinstance(link.s3_uri, str) or not _S3_URI.match(link.s3_uri),
+        rows.append((not _S3_URI.match(link.s3_uri),
                      f"{p}.data_repositories[{i}].s3_uri ({link.s3_uri!r}) must be an S3 URI like s3://bucket/prefix/"))
     check(rows)
     normal = [posixpath.normpath(path).rstrip("/") + "/" for path in links]
@@ -122,11 +121,9 @@ def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, paramete
     uris = [d.s3_uri.rstrip("/") for d in data]
     check([(len(set(uris)) != len(uris), f"{p}.data_repositories: an S3 URI is linked twice ({', '.join(uris)})")])
     if existing is not None:
-        check([(not isinstance(existing, ExistingFileSystem),
-                f"{p}.existing_file_system ({existing!r}) must be an ExistingFileSystem(...)")])
         values = {field: getattr(existing, field) for field in ("file_system_id", "dns_name", "mount_name",
                                                                  "security_group_id")}
-        rows = [(not isinstance(value, str) or (concrete(value) and not _ID.match(value)),  # tokens: checked at deploy
+        rows = [(concrete(value) and not _ID.match(value),  # tokens: checked at deploy
                  f"{p}.existing_file_system.{field} ({value!r}) must be a non-empty identifier")
                 for field, value in values.items()]
         theirs = existing.vpc_id
@@ -269,7 +266,7 @@ class SharedStorage(Construct):
             conditions["StringLike"] = {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, bucket.arn_for_objects("*")]}
         statement = iam.PolicyStatement(
             sid="FsxS3AccessForCheckpointLink", principals=[iam.AnyPrincipal()],
-            actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            actions=security.DATA_KEY_ACTIONS,
             resources=["*"], conditions=conditions)
         if not bucket_key.add_to_resource_policy(statement).statement_added:
             cdk.Annotations.of(self).add_warning_v2(

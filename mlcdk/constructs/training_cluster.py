@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -25,7 +24,7 @@ from mlcdk.constructs.batch_engine import BatchEngine
 from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs import limits
 from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails, validate_guardrail_options
-from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
     NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
 )
@@ -163,7 +162,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
         nodes = nodes if nodes is not None else (preset.nodes if preset else 1)
         storage = storage or StorageOptions()
         emails = parse_emails(list(alarm_emails), "alarm_emails")
-        user_data_commands = limits.commands(user_data_commands, "user_data_commands")
         guardrail_options = guardrails or GuardrailOptions()
         if max_hourly_cost_usd is not None:
             guardrail_options = dataclasses.replace(guardrail_options, max_hourly_cost_usd=max_hourly_cost_usd)
@@ -172,16 +170,16 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self._validate(spec, nodes, storage, efa, placement_group, region, availability_zone_id)
         multi_node = nodes > 1
         self._validate_engine(engine, job, nodes, purchase, schedule, guardrails)
-        grace_seconds = limits.grace_period_seconds(checkpoint_grace_period or cdk.Duration.minutes(10), engine)
+        grace = checkpoint_grace_period or cdk.Duration.minutes(10)
+        grace_seconds = limits.grace_period_seconds(grace, engine)
         if schedule is not None:
             limits.check_schedule(schedule)
-        validate_guardrail_options(guardrail_options, preset.alarms if preset else None)
+        thresholds = validate_guardrail_options(guardrail_options, preset.alarms if preset else None)
         if shared_storage is not None:
             validate_shared_storage(shared_storage, cluster_vpc_id=vpc.vpc_id if vpc is not None else None,
                                     creates_vpc=vpc is None)
         held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=availability_zone_id,
-                               placement_group=placement_group,
-                               explicit_fallbacks=purchase.fallback_instance_types is not None)
+                               placement_group=placement_group)
         pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
             "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
@@ -220,10 +218,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
 
         # 3. Network: one subnet, in an AZ that offers the type.
         if vpc is None:
-            offered = spec.offered_azs(region)[:3] if region else ()
-            if availability_zone_id and availability_zone_id not in offered and offered:
-                offered = (availability_zone_id, *offered[:2])
-            vpc = PrivateNetwork(self, "Network", availability_zone_ids=offered).vpc
+            vpc = PrivateNetwork(self, "Network",
+                                 availability_zone_ids=network_az_ids(spec, region, availability_zone_id)).vpc
         subnet, self.availability_zone_id = self._placement_subnet(vpc, spec, region, availability_zone_id)
 
         # 4. Security: key, group, role, topic, bucket.
@@ -248,7 +244,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
 
         # 5. Nodes: the engine.
         self.engine, self.cluster_name = engine, cdk.Names.unique_id(self)
-        grace = checkpoint_grace_period or cdk.Duration.minutes(10)
         user_data = ec2.UserData.for_linux()
         devices = efa_device_count(spec) if efa else None
         user_data.add_commands(*bootstrap(
@@ -276,7 +271,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.guardrails = Guardrails(
             self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=nodes,
             purchase=purchase, topic=self.alarm_topic, emails=emails, options=options,
-            preset_thresholds=preset.alarms if preset else None, label=construct_id, capacity=capacity,
+            thresholds=thresholds, label=construct_id, capacity=capacity,
             extra_alarms=(lambda g: self.shared_storage.add_alarms(g, construct_id)) if self.shared_storage else None,
             extra_monthly_costs=[(self.shared_storage.cost_label, self.shared_storage.monthly_cost_usd)]
             if self.shared_storage and self.shared_storage.monthly_cost_usd is not None else ())
@@ -413,13 +408,13 @@ class TrainingCluster(NodeGroupMixin, Construct):
         name = spec.instance_type
         offering = workloads.offering_problem(spec, region, az_id)
         offering_parameter = "availability_zone_id" if region and spec.offered_in(region) else "instance_type"
-        token = isinstance(nodes, float) and math.isfinite(nodes) and not concrete(nodes)  # NaN never reaches jsii
+        token = isinstance(nodes, float) and not concrete(nodes)  # mlcdk.params let only a token float through
         check([
             (token,
              "nodes: a deploy-time token cannot size a training cluster: the node count decides at synth time whether "
              "EFA and the cluster placement group are on, the Batch job definition's size, and the cost alarm and "
              "budget; give a whole number (e.g. from context: -c nodes=4)"),
-            (isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES,
+            (not 1 <= nodes <= MAX_NODES,
              f"nodes ({nodes!r}) must be a whole number from 1 to {MAX_NODES}"),
             (offering is not None, f"{offering_parameter}: {offering}"),
             (efa is True and not spec.efa_supported, f"efa: {name} does not support EFA"),
@@ -437,22 +432,19 @@ class TrainingCluster(NodeGroupMixin, Construct):
             check([(job is not None, "job: JobOptions configure the Batch job definition; engine='nodes' has none "
                                      "(use engine='batch', or drop job=)")])
             return
-        check([(job is not None and not isinstance(job, JobOptions),
-                f"job ({job!r}) must be a JobOptions(...)")])
-        job = job or JobOptions()
+        job = job or JobOptions()  # types were checked by mlcdk.params; these are Batch's ranges
         timeout = job.timeout_hours
         image_problem = workloads.image_reference_problem(job.image) if job.image is not None else None
         purchase_problem = workloads.engine_purchase_problem(engine, purchase.option, nodes)
-        check([            (image_problem is not None, f"job.image ({job.image!r}) {image_problem}"),
-            (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
-             or not JOB_TIMEOUT_HOURS[0] <= timeout <= JOB_TIMEOUT_HOURS[1],
+        check([
+            (image_problem is not None, f"job.image ({job.image!r}) {image_problem}"),
+            (not JOB_TIMEOUT_HOURS[0] <= timeout <= JOB_TIMEOUT_HOURS[1],
              f"job.timeout_hours ({timeout!r}) must be a number of hours from 1/60 (Batch's 60 s minimum) to "
              f"{JOB_TIMEOUT_HOURS[1]:g}"),
-            (isinstance(job.retry_attempts, bool) or not isinstance(job.retry_attempts, int)
-             or not JOB_ATTEMPTS[0] <= job.retry_attempts <= JOB_ATTEMPTS[1],
+            (not JOB_ATTEMPTS[0] <= job.retry_attempts <= JOB_ATTEMPTS[1],
              f"job.retry_attempts ({job.retry_attempts!r}) must be a whole number from {JOB_ATTEMPTS[0]} to "
              f"{JOB_ATTEMPTS[1]} (Batch's limit)"),
-            (job.log_retention_days not in LOG_RETENTION_DAYS or isinstance(job.log_retention_days, bool),
+            (job.log_retention_days not in LOG_RETENTION_DAYS,
              f"job.log_retention_days ({job.log_retention_days!r}) must be one of CloudWatch Logs' periods: "
              f"{', '.join(map(str, LOG_RETENTION_DAYS))}"),
             (purchase_problem is not None, f"purchase ({purchase.option!r}) {purchase_problem}"),

@@ -8,6 +8,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from mlcdk.errors import ConfigurationError
+from mlcdk.params import STRING_TOKEN
 
 
 def check(rows: Iterable[tuple[bool, str]]) -> None:
@@ -15,10 +16,6 @@ def check(rows: Iterable[tuple[bool, str]]) -> None:
     for failed, message in rows:
         if failed:
             raise ConfigurationError(message)
-
-
-#: How aws-cdk encodes a string token ("${Token[AWS.Region.6]}") inside a Python str.
-_STRING_TOKEN = "${Token["
 
 
 def concrete(value: Any) -> bool:
@@ -32,5 +29,5 @@ def concrete(value: Any) -> bool:
     if isinstance(value, (bool, int)):
         return True
     if isinstance(value, str):
-        return _STRING_TOKEN not in value
+        return STRING_TOKEN not in value
     return not cdk.Token.is_unresolved(value)

@@ -16,7 +16,7 @@ at what cost, under these rules:
 - **Accelerators.** ``any`` means every GPU and Neuron type: CPU-only types are considered only with ``cpu``.
   ``trainium`` and ``inferentia`` match the accelerator name, ``nvidia`` the manufacturer. Inferentia never
   trains (``"training": false`` in ``data/precision.json``, read through ``Accelerator.trains``). Excluded with a reason: FPGA, media and other accelerators; fractional GPUs; types no catalog AMI runs
-  (inf1; GPUs whose maker is not NVIDIA, since the GPU AMIs carry NVIDIA's driver).
+  (inf1; GPUs whose maker is not NVIDIA: the GPU AMIs list the makers whose drivers they carry).
 - **Prices.** On-demand, or the lowest spot sample of the region's AZs. An unknown price excludes the
   candidate; it is never taken as free.
 - **Ranking.** ``rank_by="job"`` (the default for training tasks): by the cost of the whole job, FLOPs
@@ -70,8 +70,6 @@ NO_EFA = "no EFA for multi-node"
 OVER_MAX_NODES = "over max nodes"
 OVER_BUDGET = "over budget"
 OVER_MAX_DAYS = "over max days"
-#: Kept for callers of earlier versions: accelerators without a figure are now ranked last, not excluded.
-NO_THROUGHPUT_FIGURE = "no throughput figure"
 EXCLUSION_KINDS = (UNSUPPORTED_ACCELERATOR, NOT_PREFERRED, INFERENCE_ONLY, FRACTIONAL_GPU, PRECISION_UNSUPPORTED,
                    NO_AMI, NOT_OFFERED, NO_SPOT, NO_PRICE, DOES_NOT_FIT, HOST_MEMORY, NO_EFA, OVER_MAX_NODES,
                    OVER_BUDGET, OVER_MAX_DAYS)
@@ -222,8 +220,7 @@ def advise(workload: Workload, *, rules: SizingRules | None = None, explain: boo
     book = catalog or catalog_module.default_catalog()
     for region in workload.regions:
         book.check_region(region, "regions")
-    base_spec = None if baseline is None else book.get(baseline.strip().lower() if isinstance(baseline, str)
-                                                        else baseline, "baseline")
+    base_spec = None if baseline is None else book.get(baseline, "baseline")
     regions = workload.regions or book.regions()
     memory = estimate_memory(workload, rules)
     need, weights = memory.total_bytes, workload.weight_bytes
@@ -332,11 +329,13 @@ def _spec_problem(spec: InstanceSpec, workload: Workload,
         level, alternative = problem
         return (PRECISION_UNSUPPORTED, describe_problem(name, workload.precision, workload.task, level, alternative),
                 "precision" if alternative else None, alternative)
-    if acc is not None and acc.kind == "gpu" and acc.manufacturer != "NVIDIA":
-        return NO_AMI, (f"the catalog's GPU AMIs carry NVIDIA's driver, not {acc.manufacturer}'s, so the stacks "
-                        "could not deploy it"), None, None
-    if all(image.problem_with(spec) for image in images):
-        return NO_AMI, "no catalog AMI runs it, so the stacks could not deploy it", None, None
+    problems = [(image, image.problem_with(spec)) for image in images]
+    if all(problem for _, problem in problems):
+        # The AMI built for this kind of accelerator explains best (e.g. it carries NVIDIA drivers, not AMD's).
+        kind = acc.kind if acc is not None else "none"
+        why = next((problem for image, problem in problems if kind in image.accelerator_kinds), None)
+        return NO_AMI, "no catalog AMI runs it" + (f" ({why})" if why else "") + ", so the stacks could not deploy it", \
+            None, None
     return None
 
 
@@ -349,12 +348,8 @@ def _price(spec: InstanceSpec, region: str, spot: bool) -> tuple[float | None, t
     price = spec.spot_price(region) if spot else spec.on_demand_price(region)
     if price is None:
         return None, (NO_PRICE, f"no {'spot price sample' if spot else 'on-demand price'} known in {region}"
-                                + (" (a previous-generation type)" if _previous_generation(spec) else ""))
+                                + (" (a previous-generation type)" if spec.previous_generation else ""))
     return price, None
-
-
-def _previous_generation(spec: InstanceSpec) -> bool:
-    return bool(getattr(spec, "previous_generation", not spec.current_generation))
 
 
 def _devices(spec: InstanceSpec) -> tuple[int, int]:
@@ -442,7 +437,7 @@ def _baseline(spec: InstanceSpec, workload: Workload, flops: float | None, rules
         where = ", ".join(regions) if len(regions) <= 3 else f"any of {len(regions)} regions"
         reason = (f"{reason}; " if reason else "") + f"it has no price in {where}, so no cost is compared"
     return Baseline(spec.instance_type, "CPU" if acc is None else f"{acc.count}x {name}",
-                    seconds if flops is not None and name is not None and seconds is not None else None, prices,
+                    seconds, prices,
                     reason)
 
 
@@ -470,7 +465,7 @@ def _recommendation(spec: InstanceSpec, region: str, fit: _Fit, price: float, se
     else:
         standing = "ties the top pick"
     level = support(None if acc is None else acc.name, workload.precision)
-    extra = "; previous generation" if _previous_generation(spec) else ""
+    extra = "; previous generation" if spec.previous_generation else ""
     if level == "weight-only":
         extra += f"; {workload.precision} as weight-only storage"
     warnings = (MULTI_NODE_SPOT_WARNING.format(nodes=nodes),) if nodes > 1 and workload.purchase_option == "spot" \
@@ -497,7 +492,7 @@ def _recommendation(spec: InstanceSpec, region: str, fit: _Fit, price: float, se
         memory_per_device_gib=fit.device_bytes / GIB, memory_limit_per_device_gib=keep * fit.device_bytes / GIB,
         host_memory_per_node_gib=fit.host_bytes / GIB, weights_per_node_gib=weights / nodes / GIB,
         precision=workload.precision, precision_support=level, throughput_known=seconds is not None,
-        previous_generation=_previous_generation(spec), speedup_vs_baseline=speedup, cost_vs_baseline=cost_ratio,
+        previous_generation=spec.previous_generation, speedup_vs_baseline=speedup, cost_vs_baseline=cost_ratio,
         warnings=warnings)
 
 

@@ -17,7 +17,6 @@ case-insensitively.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError, unknown_name
+from mlcdk.errors import ConfigurationError, close_matches, unknown_name
 
 #: The bundled data files (catalog snapshot and hand-curated tables): the one definition, imported elsewhere.
 DATA_DIR = Path(__file__).parent / "data"
@@ -236,7 +235,7 @@ class Catalog:
         families = self.families()
         if name not in families:
             # Family names are short ("p9" vs "p5"), so look for matches more loosely than for type names.
-            matches = difflib.get_close_matches(str(name), families, n=3, cutoff=0.5)
+            matches = close_matches(str(name), families, cutoff=0.5)
             hint = ("did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else (
                 "known families: " + ", ".join(families))
             raise ConfigurationError(f"{parameter}: unknown family {family!r}; {hint}")

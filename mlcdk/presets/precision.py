@@ -22,15 +22,15 @@ from pathlib import Path
 from types import MappingProxyType
 
 from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
+
+PRECISIONS = tuple(PRECISION_BYTES)
 LEVELS = ("native", "weight-only", "no", "unknown")
 #: The entry that stands for CPU-only instance types (no accelerator).
 CPU = "CPU"
 #: Tasks whose weights are frozen, so a weight-only format serves them.
 FROZEN_WEIGHT_TASKS = ("lora", "inference")
-_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
-_FULL_TRAINING = ("fp32", "bf16", "fp16", "fp8")
 
 
 @dataclass(frozen=True)
@@ -145,12 +145,12 @@ def compute_precision(accelerator: str | None, precision: str, task: str) -> str
 def alternatives(precision: str, task: str) -> tuple[str, ...]:
     """Precisions ``task`` allows, best stand-in for ``precision`` first: the same bytes, then more bytes (it still
     fits where memory allows, and loses nothing), then fewer."""
-    allowed = _FULL_TRAINING if task in ("training", "fine-tuning") else PRECISIONS
-    size = _BYTES[precision]
+    allowed = FULL_TRAINING_PRECISIONS if task in ("training", "fine-tuning") else PRECISIONS
+    size = PRECISION_BYTES[precision]
     others = [p for p in allowed if p != precision]
     integer = precision.startswith("int")
-    return tuple(sorted(others, key=lambda p: (0 if _BYTES[p] == size else 1 if _BYTES[p] > size else 2,
-                                               abs(_BYTES[p] - size), p.startswith("int") != integer,
+    return tuple(sorted(others, key=lambda p: (0 if PRECISION_BYTES[p] == size else 1 if PRECISION_BYTES[p] > size else 2,
+                                               abs(PRECISION_BYTES[p] - size), p.startswith("int") != integer,
                                                PRECISIONS.index(p))))
 
 

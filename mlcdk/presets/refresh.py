@@ -41,8 +41,6 @@ CPU_FAMILIES = ("c6i", "c7g", "c7gn", "c7i", "m5a")
 #: offline refresh, so that ``--offline`` works from an installed package too.
 PACKAGED_PRICE_CSV = DATA_DIR / "prices" / "aws-ml-instance-prices.csv.gz"
 
-SNAPSHOT_FILES = ("instance_types.json", "offerings.json", "prices.json")
-
 Progress = Callable[[str], None]
 
 

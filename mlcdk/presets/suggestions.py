@@ -15,7 +15,7 @@ from mlcdk.errors import ConfigurationError
 from mlcdk.presets.advisor import (OVER_BUDGET, OVER_MAX_DAYS, OVER_MAX_NODES, PRECISION_UNSUPPORTED, Advice,
                                    Recommendation, Suggestion, advise)
 from mlcdk.presets.precision import alternatives
-from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
+from mlcdk.presets.sizing import PRECISION_BYTES
 
 def rerun(advice: Advice, explain: bool = False, **changes: Any) -> Advice:
     workload = dataclasses.replace(advice.workload, **changes)
@@ -46,12 +46,9 @@ def suggest(advice: Advice) -> Suggestion | None:
         tries.append(("regions", ()))
     if workload.accelerator != "any":
         tries.append(("accelerator", "any"))
-    same = [p for p in alternatives(workload.precision, workload.task)
-            if PRECISION_BYTES[p] == PRECISION_BYTES[workload.precision]]
-    allowed = FULL_TRAINING_PRECISIONS if workload.task in ("training", "fine-tuning") else tuple(PRECISION_BYTES)
-    smaller = sorted((p for p in allowed if PRECISION_BYTES[p] < PRECISION_BYTES[workload.precision]),
-                     key=lambda p: -PRECISION_BYTES[p])
-    tries.extend(("precision", p) for p in [*same, *smaller] if p not in runnable)
+    # The same size first, then smaller ones, largest first: a bigger format would need more memory.
+    tries.extend(("precision", p) for p in alternatives(workload.precision, workload.task)
+                 if PRECISION_BYTES[p] <= PRECISION_BYTES[workload.precision] and p not in runnable)
     for parameter, value in tries:
         try:
             relaxed = rerun(advice, **{parameter: value})

@@ -13,7 +13,7 @@ from aws_cdk import aws_ec2 as ec2
 
 from mlcdk import ConfigurationError, GuardrailOptions, JobOptions, PurchaseOptions, ScaleSchedule, TrainingCluster
 from mlcdk.presets import catalog
-from tests.harness import cli_context, lint, nag_problems, synth, nothing_built
+from tests.harness import assert_refused, cli_context, lint, nag_problems, synth
 
 REGION = "us-east-1"
 
@@ -323,11 +323,7 @@ BAD = [
 
 @pytest.mark.parametrize(("kwargs", "message"), BAD, ids=[m[:40] for _, m in BAD])
 def test_bad_input_is_refused_before_any_resource(kwargs, message):
-    app = cdk.App(context=cli_context())
-    stack = cdk.Stack(app, "Bad", env=cdk.Environment(region=REGION))
-    with pytest.raises(ConfigurationError, match=message):
-        TrainingCluster(stack, "Cluster", **kwargs)
-    assert nothing_built(stack, "Cluster")  # nothing was built
+    assert_refused(TrainingCluster, message, region=REGION, **kwargs)
 
 
 def test_token_node_count_is_refused_with_the_reason():

@@ -334,8 +334,8 @@ def test_seed_price_claims_checked_against_the_data():
 
 
 def test_committed_snapshot_is_exactly_what_the_offline_generator_produces(tmp_path):
-    committed = json.loads((refresh.DATA_DIR / "instance_types.json").read_text())
-    prices_doc = json.loads((refresh.DATA_DIR / "prices.json").read_text())
+    committed = json.loads((catalog.DATA_DIR / "instance_types.json").read_text())
+    prices_doc = json.loads((catalog.DATA_DIR / "prices.json").read_text())
     source = f"moto {moto.__version__} bundled snapshot of real EC2 API output"
     provenance = refresh.Provenance(f"DescribeInstanceTypes: {source}",
                                     f"DescribeInstanceTypeOfferings (availability-zone-id): {source}",
@@ -345,8 +345,8 @@ def test_committed_snapshot_is_exactly_what_the_offline_generator_produces(tmp_p
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
         snapshot = refresh.refresh(session, price_csv=PRICE_CSV, provenance=provenance)
     refresh.write_snapshot(snapshot, tmp_path)
-    for name in refresh.SNAPSHOT_FILES:
-        assert (tmp_path / name).read_bytes() == (refresh.DATA_DIR / name).read_bytes(), name
+    for name in catalog.SNAPSHOT_FILES:
+        assert (tmp_path / name).read_bytes() == (catalog.DATA_DIR / name).read_bytes(), name
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,8 +394,8 @@ def test_unknown_family_is_refused_with_close_matches():
 def test_mlcdk_catalog_names_the_snapshot_directory(tmp_path, monkeypatch):
     monkeypatch.delenv(catalog.CATALOG_ENV, raising=False)
     assert catalog.catalog_directory() == catalog.DATA_DIR
-    for name in refresh.SNAPSHOT_FILES:
-        shutil.copy(refresh.DATA_DIR / name, tmp_path / name)
+    for name in catalog.SNAPSHOT_FILES:
+        shutil.copy(catalog.DATA_DIR / name, tmp_path / name)
     monkeypatch.setenv("MLCDK_CATALOG", str(tmp_path))
     assert catalog.catalog_directory() == tmp_path
     (tmp_path / "prices.json").unlink()
@@ -426,8 +426,8 @@ def test_specs_are_frozen():
 
 
 def corrupt(tmp_path, file, edit):
-    for name in refresh.SNAPSHOT_FILES:
-        shutil.copy(refresh.DATA_DIR / name, tmp_path / name)
+    for name in catalog.SNAPSHOT_FILES:
+        shutil.copy(catalog.DATA_DIR / name, tmp_path / name)
     document = json.loads((tmp_path / file).read_text())
     edit(document)
     (tmp_path / file).write_text(json.dumps(document))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mlcdk import ConfigurationError
 from mlcdk.cli import app
-from mlcdk.presets import refresh
+from mlcdk.presets import catalog, refresh
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
@@ -229,7 +229,7 @@ def test_offline_refresh_outside_the_repository_uses_the_packaged_prices_and_the
     """No --prices-csv, no --as-of, no --output, run from a directory that is not the checkout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    bundled = {name: (refresh.DATA_DIR / name).read_bytes() for name in refresh.SNAPSHOT_FILES}
+    bundled = {name: (catalog.DATA_DIR / name).read_bytes() for name in catalog.SNAPSHOT_FILES}
     result = CliRunner().invoke(app, ["catalog", "refresh", "--offline", "--region", "eu-north-1"])
     assert result.exit_code == 0, result.output
     written = tmp_path / "xdg" / "mlcdk" / "catalog"
@@ -237,7 +237,7 @@ def test_offline_refresh_outside_the_repository_uses_the_packaged_prices_and_the
     loaded = load_catalog(written)
     assert loaded.provenance.prices_as_of == "2026-11-22"  # the price data's date, not today's
     assert loaded.get("c6i.8xlarge").on_demand_price("eu-north-1") is not None
-    assert {name: (refresh.DATA_DIR / name).read_bytes() for name in refresh.SNAPSHOT_FILES} == bundled  # untouched
+    assert {name: (catalog.DATA_DIR / name).read_bytes() for name in catalog.SNAPSHOT_FILES} == bundled  # untouched
 
 
 def test_default_output_is_the_user_data_directory(monkeypatch, tmp_path):
