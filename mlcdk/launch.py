@@ -10,6 +10,18 @@ SLURM_JOB_NODELIST (https://slurm.schedmd.com/sbatch.html, "OUTPUT ENVIRONMENT V
 and from mlcdk's job definition MLCDK_NPROC_PER_NODE, MLCDK_MASTER_PORT, MLCDK_EFA, MLCDK_EFA_DEVICE_RDMA,
 MLCDK_ACCELERATOR (the catalog's kind: gpu, neuron, other or none). "AWS_SAMPLES' p6 Batch template" below
 is 1.architectures/3.aws-batch/aws-batch-distributed-training-p6.yaml in aws-samples/awsome-distributed-training.
+
+The environment is checked as strictly as the constructs check their parameters, and nothing in it reaches
+torchrun unchecked: every number is a plain decimal of at most 18 digits within its bounds (MAX_NODES,
+MAX_NPROC_PER_NODE, ports 1-65535); the main node's address is a unicast IPv4 address or a host name (never
+0.0.0.0, and never loopback on a worker, which would then wait for itself, unless MLCDK_SAME_HOST=1 says that
+every node runs on this one machine, as in a local test); nothing can begin with '-' where
+torchrun reads an option (the host, the COMMAND's first word); the Slurm host list is read in one linear pass
+(no regular expression that can backtrack). Every error shows a bounded part of the value.
+
+Exit codes: 0 the command's own (the launcher execs torchrun, whose exit code becomes the job's); 2 a bad
+environment or command line, printed as one line starting "mlcdk.launch: error: "; 127 neither torchrun nor
+python could be run.
 """
 from __future__ import annotations
 
@@ -18,7 +30,6 @@ import base64
 import ipaddress
 import json
 import os
-import re
 import shutil
 import socket
 import sys
@@ -32,6 +43,18 @@ BOOT = ("import os,zlib,base64;exec(compile(zlib.decompress(base64.b64decode(os.
         "'mlcdk/launch.py','exec'),{'__name__':'__main__'})")
 DEFAULT_PORT = 29500  # torchrun's own default --master-port
 MAIN_ADDRESS = "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"
+#: Nodes in one job: ten times AWS Batch's default of 1,000 nodes per multi-node job (Batch User Guide, "Node
+#: groups"; the limit can be raised), for Slurm too. A count beyond it is a broken environment, not a cluster.
+MAX_NODES = 10_000
+#: Processes per node: above the vCPU count of every catalog type (tests/test_launch.py checks it).
+MAX_NPROC_PER_NODE = 1024
+#: Digits in any number the launcher reads: int() never meets Python's integer-string limit (4,300 digits).
+MAX_DIGITS = 18
+#: How much of a bad value an error shows.
+SHOWN = 60
+_DIGIT_CHARS = frozenset("0123456789")
+#: Characters of a host name in a Slurm host list (RFC 1123 labels; '_' as cluster names use it).
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 class LaunchError(Exception):
@@ -56,18 +79,25 @@ def _split(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return (args[:args.index("--")], args[args.index("--") + 1:]) if "--" in args else (args, [])
 
 
-def _number(name: str, value: str | None, low: int, high: int | None = None, why: str = "") -> int:
+def shown(value: str) -> str:
+    """``value`` for an error message: its repr, cut to SHOWN characters with the full length named."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return f"{value[:SHOWN]!r}... ({len(value):,} characters)"
+
+
+def _number(name: str, value: str | None, low: int, high: int, why: str = "") -> int:
+    """A plain decimal from ``low`` to ``high``; its length is checked before int() reads it."""
     if value is None:
         raise LaunchError(f"{name} is not set{why}")
-    if not re.fullmatch(r"[0-9]+", value) or int(value) < low or (high is not None and int(value) > high):
-        wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise LaunchError(f"{name}={value!r} is not an integer {wanted}{why}")
+    if not 0 < len(value) <= MAX_DIGITS or not set(value) <= _DIGIT_CHARS or not low <= int(value) <= high:
+        raise LaunchError(f"{name}={shown(value)} is not an integer from {low} to {high}{why}")
     return int(value)
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
     if environ.get(name, "0") not in ("0", "1", ""):
-        raise LaunchError(f"{name}={environ[name]!r} is not 0 or 1")
+        raise LaunchError(f"{name}={shown(environ[name])} is not 0 or 1")
     return environ.get(name) == "1"
 
 
@@ -92,19 +122,83 @@ def host_address() -> str:
         return "127.0.0.1"
 
 
-def first_host(nodelist: str) -> str:
-    """The first host of a Slurm hostlist: ``node[01-04,07]`` -> node01, ``a-[1-3],b5`` -> a-1."""
-    ranges = r"\[\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*\]"
-    host = rf"(?:[^\[\],\s]+|{ranges})+"
-    if not re.fullmatch(rf"{host}(?:,{host})*", nodelist):
-        raise LaunchError(f"SLURM_JOB_NODELIST={nodelist!r} is not a Slurm hostlist")
-    return re.sub(r"\[(\d+)[^\]]*\]", r"\1", re.match(host, nodelist).group())
+def _bracket_first(name: str, nodelist: str, inner: str) -> str:
+    """The first number of a Slurm range group's inside (``01-04,07`` -> ``01``), every item checked."""
+    for item in inner.split(","):
+        low, _, high = item.partition("-")
+        for number in (low, high) if "-" in item else (low,):
+            if not 0 < len(number) <= MAX_DIGITS or not set(number) <= _DIGIT_CHARS:
+                raise LaunchError(f"{name}={shown(nodelist)} is not a Slurm hostlist: [{shown(inner)}] holds "
+                                  f"{shown(item)}, not a number or a range a-b")
+        if high and int(high) < int(low):
+            raise LaunchError(f"{name}={shown(nodelist)} is not a Slurm hostlist: the range {item} runs backwards")
+    return inner.split(",", 1)[0].partition("-")[0]
+
+
+def first_host(nodelist: str, name: str = "SLURM_JOB_NODELIST") -> str:
+    """The first host of a Slurm hostlist: ``node[01-04,07]`` -> node01, ``a-[1-3],b5`` -> a-1.
+
+    One pass over the text (no regular expression, so no backtracking on any input); every entry is checked.
+    """
+    entries: list[str] = []
+    pieces: list[str] = []
+    index = 0
+    while index < len(nodelist):
+        char = nodelist[index]
+        if char == "[":
+            close = nodelist.find("]", index + 1)
+            if close < 0 or "[" in nodelist[index + 1:close]:
+                raise LaunchError(f"{name}={shown(nodelist)} is not a Slurm hostlist: a '[' at {index} is not closed")
+            pieces.append(_bracket_first(name, nodelist, nodelist[index + 1:close]))
+            index = close + 1
+            continue
+        if char == ",":
+            entries.append("".join(pieces))
+            pieces = []
+        elif char in _HOST_CHARS:
+            pieces.append(char)
+        else:
+            raise LaunchError(f"{name}={shown(nodelist)} is not a Slurm hostlist: {char!r} at {index}")
+        index += 1
+    entries.append("".join(pieces))
+    if not all(entries):
+        raise LaunchError(f"{name}={shown(nodelist)} is not a Slurm hostlist: it has an empty entry")
+    return _host(name, entries[0])
+
+
+def _host(name: str, host: str) -> str:
+    """``host`` when it is a host name of RFC 1123 labels (or an IPv4 address): nothing torchrun reads as an option."""
+    labels = host.split(".")
+    if len(host) > 253 or not all(0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-" for label in labels):
+        raise LaunchError(f"{name}: its first host {shown(host)} is not a host name (labels of letters, digits and "
+                          "'-', none beginning or ending with '-')")
+    return host
+
+
+def main_address(name: str, value: str, *, worker: bool) -> str:
+    """The main node's address: a unicast IPv4 address (or host name), never 0.0.0.0, multicast, link-local or
+    reserved, and on a worker never its own loopback (the worker would wait for itself)."""
+    if value.lower() == "localhost" or value.lower().endswith(".localhost"):
+        address = ipaddress.IPv4Address("127.0.0.1")
+    elif value and set(value) <= _DIGIT_CHARS | {"."}:
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise LaunchError(f"{name}={shown(value)} is not an IPv4 address") from None
+    else:
+        return value
+    if address.is_unspecified or address.is_multicast or address.is_link_local or address.is_reserved:
+        raise LaunchError(f"{name}={shown(value)} is not a unicast address of a node")
+    if worker and address.is_loopback:
+        raise LaunchError(f"{name}={shown(value)} is loopback: a worker node must reach the main node at its own "
+                          "address")
+    return value
 
 
 def _nodes(environ: Mapping[str, str], own_address: Callable[[], str]) -> tuple[int, int, str]:
     """(node count, node rank, master address)."""
     if "AWS_BATCH_JOB_NODE_INDEX" in environ or "AWS_BATCH_JOB_NUM_NODES" in environ:
-        count = _number("AWS_BATCH_JOB_NUM_NODES", environ.get("AWS_BATCH_JOB_NUM_NODES"), 1)
+        count = _number("AWS_BATCH_JOB_NUM_NODES", environ.get("AWS_BATCH_JOB_NUM_NODES"), 1, MAX_NODES)
         of = f" (AWS_BATCH_JOB_NUM_NODES={count})"
         index = _number("AWS_BATCH_JOB_NODE_INDEX", environ.get("AWS_BATCH_JOB_NODE_INDEX"), 0, count - 1, of)
         main = _number("AWS_BATCH_JOB_MAIN_NODE_INDEX", environ.get("AWS_BATCH_JOB_MAIN_NODE_INDEX", "0"),
@@ -113,19 +207,21 @@ def _nodes(environ: Mapping[str, str], own_address: Callable[[], str]) -> tuple[
         if not address and index != main:
             raise LaunchError(f"{MAIN_ADDRESS} is not set on worker node AWS_BATCH_JOB_NODE_INDEX={index}"
                               f" (the main node is {main})")
-        try:
-            address = str(ipaddress.IPv4Address(address)) if address else own_address()
-        except ValueError:
-            raise LaunchError(f"{MAIN_ADDRESS}={address!r} is not an IPv4 address") from None
+        if address and not set(address) <= _DIGIT_CHARS | {"."}:
+            raise LaunchError(f"{MAIN_ADDRESS}={shown(address)} is not an IPv4 address")
+        worker = index != main and not _flag(environ, "MLCDK_SAME_HOST")
+        address = main_address(MAIN_ADDRESS, address, worker=worker) if address else own_address()
         # torchrun's static rendezvous hosts its store on node rank 0, so count ranks from the main node:
         # the rank is the Batch index whenever the main node is 0, as in mlcdk's job definition.
         return count, (index - main) % count, address
     if any(name in environ for name in ("SLURM_NODEID", "SLURM_NNODES", "SLURM_JOB_NODELIST")):
-        count = _number("SLURM_NNODES", environ.get("SLURM_NNODES"), 1)
+        count = _number("SLURM_NNODES", environ.get("SLURM_NNODES"), 1, MAX_NODES)
         rank = _number("SLURM_NODEID", environ.get("SLURM_NODEID"), 0, count - 1, f" (SLURM_NNODES={count})")
         if "SLURM_JOB_NODELIST" not in environ:
             raise LaunchError("SLURM_JOB_NODELIST is not set")
-        return count, rank, first_host(environ["SLURM_JOB_NODELIST"])
+        host = first_host(environ["SLURM_JOB_NODELIST"])
+        worker = rank != 0 and not _flag(environ, "MLCDK_SAME_HOST")
+        return count, rank, main_address("the first host of SLURM_JOB_NODELIST", host, worker=worker)
     return 1, 0, "127.0.0.1"
 
 
@@ -151,7 +247,7 @@ def _collectives(environ: Mapping[str, str], master: str, port: int) -> dict[str
             raise LaunchError(f"master port {port} leaves no port for NEURON_RT_ROOT_COMM_ID (port + 1)")
         env["NEURON_RT_ROOT_COMM_ID"] = f"{master}:{port + 1}"
     elif accelerator not in ("neuron", "other", "none", "cpu", ""):
-        raise LaunchError(f"MLCDK_ACCELERATOR={accelerator!r} is not gpu, neuron, other or none")
+        raise LaunchError(f"MLCDK_ACCELERATOR={shown(accelerator)} is not gpu, neuron, other or none")
     return {name: value for name, value in env.items() if name not in environ}
 
 
@@ -167,13 +263,16 @@ def plan(environ: Mapping[str, str], args: Sequence[str], *,
     parsed = parser.parse_args(options)
     if not command:
         raise LaunchError("missing COMMAND after '--'")
+    if command[0].startswith("-"):
+        raise LaunchError(f"COMMAND begins with {shown(command[0])}, which torchrun would read as its own option; "
+                          "give the program first, e.g. -- python train.py")
 
-    def setting(flag: str, value: str | None, name: str, default: int, high: int | None = None) -> int:
+    def setting(flag: str, value: str | None, name: str, default: int, high: int) -> int:
         if value is not None:
             return _number(flag, value, 1, high)
         return _number(name, environ.get(name, str(default)), 1, high)
 
-    nproc = setting("--nproc-per-node", parsed.nproc_per_node, "MLCDK_NPROC_PER_NODE", 1)
+    nproc = setting("--nproc-per-node", parsed.nproc_per_node, "MLCDK_NPROC_PER_NODE", 1, MAX_NPROC_PER_NODE)
     port = setting("--master-port", parsed.master_port, "MLCDK_MASTER_PORT", DEFAULT_PORT, 65535)
     nnodes, rank, master = _nodes(environ, own_address)
     env = _collectives(environ, master, port)
@@ -189,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = plan(os.environ, argv)
     except LaunchError as error:
-        print(f"mlcdk.launch: error: {error}", file=sys.stderr)
+        print(f"mlcdk.launch: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     if "--dry-run" in _split(argv)[0]:
         print(json.dumps({"command": result.command, "env": result.env}))
@@ -202,10 +301,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 127
 
 
+def one_line(message: str, limit: int = 1000) -> str:
+    """``message`` on one line (control characters escaped, as argparse may echo them) and at most ``limit``
+    characters long."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message[:limit + 1])
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def encoded_source() -> str:
-    """This module's source, zlib-compressed and base64-encoded, for the MLCDK_LAUNCHER variable."""
-    with open(__file__, "rb") as source:
-        return base64.b64encode(zlib.compress(source.read(), 9)).decode("ascii")
+    """This module as code without its docstrings and comments (``ast.unparse``), zlib-compressed and
+    base64-encoded, for the MLCDK_LAUNCHER variable: the job definition carries code, not prose."""
+    import ast
+
+    with open(__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return base64.b64encode(zlib.compress(ast.unparse(tree).encode("utf-8"), 9)).decode("ascii")
 
 
 def inline_command(args: Sequence[str]) -> list[str]:

@@ -52,7 +52,8 @@ def test_two_batch_nodes_all_reduce_through_torchrun(tmp_path):
     out.mkdir()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_BATCH_", "SLURM_", "MLCDK_"))}
     base.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}", MLCDK_NPROC_PER_NODE="2",
-                MLCDK_MASTER_PORT=str(free_port()), AWS_BATCH_JOB_NUM_NODES="2", AWS_BATCH_JOB_MAIN_NODE_INDEX="0")
+                MLCDK_MASTER_PORT=str(free_port()), AWS_BATCH_JOB_NUM_NODES="2", AWS_BATCH_JOB_MAIN_NODE_INDEX="0",
+                MLCDK_SAME_HOST="1")  # both nodes on this machine: the worker may reach the main node on loopback
     nodes = [  # as Batch sets them: the main node is not told its own address
         {**base, "AWS_BATCH_JOB_NODE_INDEX": "0"},
         {**base, "AWS_BATCH_JOB_NODE_INDEX": "1", "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "127.0.0.1"},
