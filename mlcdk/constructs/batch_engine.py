@@ -10,7 +10,8 @@ Traps handled here (each asserted in tests/constructs/test_batch_engine.py):
 
 - Batch rejects a compute environment with ``SecurityGroupIds`` when its launch template defines network
   interfaces (aws-cdk #21577); the L2 always emits them, so they are deleted and the group sits on every
-  interface instead.
+  interface instead. The job containers' awsvpc interfaces then use the VPC's default security group, which
+  mlcdk opens to them and the nodes; card 0 keeps a free slot for them (mlcdk.constructs.batch_network).
 - An unversioned launch template means ``$Default``, which Batch freezes at creation (aws-cdk #28137): the
   compute environment names the template's latest version number, and ``ReplaceComputeEnvironment`` makes a
   template change replace the environment.
@@ -36,6 +37,7 @@ from constructs import Construct
 
 from mlcdk import launch
 from mlcdk.constructs import security
+from mlcdk.constructs.batch_network import batch_node_template, open_task_network
 from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.node_group import node_launch_template
@@ -120,6 +122,9 @@ class BatchEngine(Construct):
             self, spec=spec, role=None, user_data=multipart, security_group=security_group, key=key,
             machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
             cluster_placement=cluster_placement, placement_in_template=False)
+        # The job containers' network: EFA layout with a free card-0 slot, and their group's rules (batch_network).
+        slots = batch_node_template(self.launch_template, spec=spec, efa=efa, security_group=security_group)
+        self.task_network = open_task_network(self, vpc=vpc, node_group=security_group, card0_slots=slots)
 
         self.max_vcpus = nodes * max(catalog.get(t).vcpus for t in instance_types)
         gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"

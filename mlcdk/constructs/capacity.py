@@ -47,8 +47,9 @@ def parse_block_end(value: str | None) -> dt.datetime | None:
 
 
 def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: PurchaseOptions, region: str | None,
-             az_id: str | None, placement_group: bool | None) -> None:
-    """Every rule on CapacityOptions and between it and the other options, before any resource exists."""
+             az_id: str | None, placement_group: bool | None, engine: str | None = None) -> None:
+    """Every rule on CapacityOptions and between it and the other options, before any resource exists; with
+    ``engine``, also whether that engine can launch into the capacity (data/capacity.json "engines")."""
     if capacity is None:
         return
     c, name = capacity, spec.instance_type  # types were checked by mlcdk.params; these are the ranges and rules
@@ -108,6 +109,9 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
     if region is not None and c.availability_zone_id is not None and spec.offered_in(region):
         problem = workloads.offering_problem(spec, region, c.availability_zone_id)
         check([(problem is not None, f"capacity.availability_zone_id: {problem}")])
+    engine_problem = engine and facts.engine_capacity_problem(engine, capacity_block=c.capacity_block,
+                                                               targeted=c.targeted)
+    check([(bool(engine_problem), engine_problem or "")])
 
 
 def _is_az_id(value) -> bool:

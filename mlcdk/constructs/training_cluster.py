@@ -179,7 +179,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
             validate_shared_storage(shared_storage, cluster_vpc_id=vpc.vpc_id if vpc is not None else None,
                                     creates_vpc=vpc is None)
         held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=availability_zone_id,
-                               placement_group=placement_group)
+                               placement_group=placement_group, engine=engine)
         pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
             "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
@@ -309,7 +309,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
     def _build_nodes(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
                      cluster_placement, purchase, node_policies, grace, schedule, construct_id) -> None:
         """engine="nodes": an Auto Scaling group of persistent nodes with a checkpoint lifecycle hook."""
-        self.batch = self.job_queue = self.job_definition = self.log_group = None
+        self.batch = self.job_queue = self.job_definition = self.log_group = self.task_network = None
         group = NodeGroup(
             self, "NodeGroup", spec=spec, min_capacity=0, max_capacity=nodes, desired_capacity=nodes, vpc=vpc,
             subnets=ec2.SubnetSelection(subnets=[subnet]), security_group=self.security_group, role=self.role,
@@ -354,6 +354,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.job_queue, self.job_definition = self.batch.job_queue, self.batch.job_definition
         self.log_group, self.job_role = self.batch.log_group, self.batch.job_role
         self.compute_environment = self.batch.compute_environment
+        #: The job containers' interfaces: their security group, its rules, card 0's free slots (batch_network).
+        self.task_network = self.batch.task_network
         self.instance_types = types
 
     # ----------------------------------------------------------------------------------------

@@ -29,6 +29,10 @@ class CapacityFacts:
     warning_minutes_before_end: int
     warning_detail_types: tuple[str, ...]
     reservation_preferences: tuple[str, ...]
+    #: Engines that launch into Capacity Blocks / honour ODCR targeting, and why (data/capacity.json "engines").
+    engines_without_blocks: tuple[str, ...] = ()
+    engines_without_odcr: tuple[str, ...] = ()
+    engine_reasons: tuple[tuple[str, str], ...] = ()
 
     @property
     def checkpoint_window_minutes(self) -> int:
@@ -45,7 +49,24 @@ def facts() -> CapacityFacts:
         warning_minutes_before_end=int(block["warning_minutes_before_end"]),
         warning_detail_types=tuple(block["warning_detail_types"]),
         reservation_preferences=tuple(raw["reservation_preferences"]["values"]),
+        engines_without_blocks=tuple(name for name, e in raw["engines"].items() if not e["capacity_block"]),
+        engines_without_odcr=tuple(name for name, e in raw["engines"].items() if not e["odcr_targeting"]),
+        engine_reasons=tuple((name, e["reason"]) for name, e in raw["engines"].items()),
     )
+
+
+def engine_capacity_problem(engine: str, *, capacity_block: bool, targeted: bool) -> str | None:
+    """Why ``engine`` cannot honour a Capacity Block (or a reservation target), from data/capacity.json; None
+    when it can."""
+    f = facts()
+    if capacity_block and engine in f.engines_without_blocks:
+        return (f"capacity.capacity_block with engine={engine!r}: no AWS Batch documentation says Batch launches into "
+                "a Capacity Block, and Batch ignores the launch template's instance market options (Batch user guide, "
+                "'Use Amazon EC2 launch templates with AWS Batch'); use engine='nodes', whose Auto Scaling group "
+                "launches into the block")
+    if targeted and engine in f.engines_without_odcr:
+        return f"capacity.reservation_id with engine={engine!r}: {dict(f.engine_reasons)[engine]}"
+    return None
 
 
 def sells_capacity_blocks(spec: InstanceSpec) -> bool:

@@ -99,7 +99,9 @@ def test_compute_environment_uses_the_versioned_template_without_group_ids(built
     if efa:
         assert "SecurityGroupIds" not in compute  # aws-cdk #21577
         interfaces = data["NetworkInterfaces"]
-        assert sum(n["InterfaceType"] == "efa-only" for n in interfaces) == efa
+        assert sum(n["InterfaceType"] in ("efa", "efa-only") for n in interfaces) == efa
+        assert (interfaces[0]["NetworkCardIndex"], interfaces[0]["DeviceIndex"], interfaces[0]["InterfaceType"]) == (
+            0, 0, "efa")  # the Batch layout: card 0 keeps a slot for the job's task interface
         group = cdk.Stack.of(cluster).get_logical_id(cluster.security_group.node.default_child)
         assert all(n["Groups"] == [{"Fn::GetAtt": [group, "GroupId"]}] for n in interfaces)
         placement = cdk.Stack.of(cluster).get_logical_id(cluster.placement_group)

@@ -31,7 +31,8 @@ SHAPES = {
                                    capacity=CapacityOptions(reservation_group_arn=GROUP))),
     "OpenNodes": ("cluster", dict(instance_type="p4d.24xlarge", nodes=2, engine="nodes",
                                   capacity=CapacityOptions(preference="open"))),
-    "BlockBatch": ("cluster", dict(instance_type="p5.48xlarge", nodes=2, checkpoint_grace_period=cdk.Duration.minutes(15),
+    "BlockPriced": ("cluster", dict(instance_type="p5.48xlarge", nodes=2, engine="nodes",
+                                    checkpoint_grace_period=cdk.Duration.minutes(15),
                                    capacity=CapacityOptions(reservation_id=CR, capacity_block=True,
                                                             availability_zone_id="use1-az6", hourly_price_usd=31.464))),
     "BlockNodes": ("cluster", dict(instance_type="p5.48xlarge", nodes=2, engine="nodes",
@@ -87,7 +88,7 @@ def subnet_az_ids(template: dict) -> dict[str, str]:
     ("GroupBatch", {"CapacityReservationPreference": "capacity-reservations-only",
                     "CapacityReservationTarget": {"CapacityReservationResourceGroupArn": GROUP}}),
     ("OpenNodes", {"CapacityReservationPreference": "open"}),
-    ("BlockBatch", ODCR_TARGET),
+    ("BlockPriced", ODCR_TARGET),
     ("BlockNodes", ODCR_TARGET),
     ("OdcrFleet", ODCR_TARGET),
 ])
@@ -98,7 +99,7 @@ def test_launch_template_targets_the_reservation(built, name, expected):
     assert data.get("InstanceMarketOptions") == ({"MarketType": "capacity-block"} if block else None)
 
 
-@pytest.mark.parametrize("name", ["OdcrBatch", "OdcrNodes", "GroupBatch", "OpenNodes", "BlockBatch", "BlockNodes"])
+@pytest.mark.parametrize("name", ["OdcrBatch", "OdcrNodes", "GroupBatch", "OpenNodes", "BlockPriced", "BlockNodes"])
 def test_no_placement_group_with_held_capacity(built, name):
     template = built[0].templates[name]
     assert resources(template, "AWS::EC2::PlacementGroup") == {}
@@ -115,7 +116,7 @@ def test_without_capacity_the_placement_group_stays(built):
     assert len(resources(template, "AWS::EC2::PlacementGroup")) == 1
 
 
-@pytest.mark.parametrize(("name", "az"), [("OdcrBatch", "use1-az5"), ("BlockBatch", "use1-az6"),
+@pytest.mark.parametrize(("name", "az"), [("OdcrBatch", "use1-az5"), ("BlockPriced", "use1-az6"),
                                           ("OdcrNodes", "use1-az5"), ("BlockNodes", "use1-az6")])
 def test_nodes_launch_in_the_reservations_az(built, name, az):
     result, constructs = built
@@ -145,7 +146,7 @@ def test_fleet_servers_run_in_the_reservations_az_only(built):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["BlockBatch", "BlockNodes"])
+@pytest.mark.parametrize("name", ["BlockPriced", "BlockNodes"])
 def test_block_expiration_warning_reaches_the_alarm_topic(built, name):
     template = built[0].templates[name]
     rules = [p for p in resources(template, "AWS::Events::Rule").values()
@@ -169,10 +170,10 @@ def test_block_end_scales_the_group_in_before_ec2_terminates(built):
     assert "Recurrence" not in action and "EndTime" not in action
 
 
-def test_batch_block_warns_when_the_grace_period_cannot_fit(built):
-    messages = warnings(built[1]["BlockBatch"])
+def test_block_without_end_warns_when_the_grace_period_cannot_fit(built):
+    messages = warnings(built[1]["BlockPriced"])
     assert any("checkpoint_grace_period (15 min) does not fit a Capacity Block's end" in w
-               and "cancel the job (`mlcdk cancel`)" in w for w in messages)
+               and "give capacity.block_end so the group scales in early" in w for w in messages)
     assert not any("capacityBlockGrace" in w or "does not fit" in w for w in warnings(built[1]["BlockNodes"]))
 
 
@@ -206,7 +207,7 @@ def test_odcr_is_priced_at_the_on_demand_rate_used_or_not(built):
 
 
 def test_block_is_priced_at_its_given_price(built):
-    output = cost_output(built[0].templates["BlockBatch"])
+    output = cost_output(built[0].templates["BlockPriced"])
     assert output["Value"] == "45937.44"  # 2 x $31.464 x 730 h
     assert "Capacity Block price from capacity.hourly_price_usd" in output["Description"]
 
@@ -283,6 +284,10 @@ BAD = [
     (dict(P5, engine="nodes", capacity=CapacityOptions(**BLOCK, block_end="2020-01-08T11:30:00+00:00")),
      r"the scale-in before the block's end would be at 2020-01-08 10:50 UTC, which has passed"),
     (dict(P5, capacity={"reservation_id": CR}), r"capacity \(\{'reservation_id': '.*'\}\) must be a CapacityOptions\(...\) or None"),
+    # No AWS Batch documentation says Batch launches into a Capacity Block; it ignores instance market options.
+    (dict(P5, capacity=CapacityOptions(**BLOCK)),
+     r"capacity.capacity_block with engine='batch': no AWS Batch documentation says Batch launches into a Capacity "
+     r"Block, and Batch ignores the launch template's instance market options .*; use engine='nodes'"),
 ]
 
 
