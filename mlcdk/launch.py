@@ -19,9 +19,12 @@ every node runs on this one machine, as in a local test); nothing can begin with
 torchrun reads an option (the host, the COMMAND's first word); the Slurm host list is read in one linear pass
 (no regular expression that can backtrack). Every error shows a bounded part of the value.
 
+With MLCDK_WORKDIR_URI (set by ``mlcdk submit --workdir``) it first fetches that pack from S3 with the job role's
+credentials, checks its SHA-256 and unpacks it into the working directory, on every node and every attempt.
+
 Exit codes: 0 the command's own (the launcher execs torchrun, whose exit code becomes the job's); 2 a bad
-environment or command line, printed as one line starting "mlcdk.launch: error: "; 127 neither torchrun nor
-python could be run.
+environment or command line, printed as one line starting "mlcdk.launch: error: "; 4 the workdir could not be
+fetched, verified or unpacked; 127 neither torchrun nor python could be run.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import base64
 import ipaddress
 import json
 import os
+import re  # fullmatch only, on patterns whose repeats are anchored by a fixed character: linear time
 import shutil
 import socket
 import sys
@@ -283,6 +287,153 @@ def plan(environ: Mapping[str, str], args: Sequence[str], *,
                  "--master-addr", master, "--master-port", str(port), "--no-python", *command], env)
 
 
+# --workdir (exit 4): fetch the pack `mlcdk submit --workdir` uploaded, check its SHA-256, unpack it into the cwd.
+WORKDIR_ENV = ("MLCDK_WORKDIR_URI", "MLCDK_WORKDIR_SHA256", "MLCDK_WORKDIR_REGION")
+WORKDIR_MAX_BYTES = 100 * 1024 * 1024  # the pack's files before compression (mlcdk.jobs.workdir's limit too)
+# Task role credentials: ECS Developer Guide, "Task IAM role"; plain HTTP only to the hosts the AWS SDKs allow.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]")
+FETCH_DELAYS = (1, 2, 4, 8, None)  # seconds before each retry of throttling, 5xx and network errors
+
+
+class WorkdirError(Exception):
+    """main() prints it as one line and exits 4."""
+
+
+def _http(request, what: str) -> bytes:
+    import time
+    import urllib.error
+    import urllib.request
+    for delay in FETCH_DELAYS:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                body = response.read(WORKDIR_MAX_BYTES + 1)
+            if len(body) > WORKDIR_MAX_BYTES:
+                raise WorkdirError(f"{what} is over {WORKDIR_MAX_BYTES} bytes")
+            return body
+        except urllib.error.HTTPError as error:
+            if delay is None or (error.code < 500 and error.code != 429):
+                raise WorkdirError(f"{what}: HTTP {error.code} {error.reason}") from None
+        except OSError as error:
+            if delay is None:
+                raise WorkdirError(f"{what}: {getattr(error, 'reason', error)}") from None
+        time.sleep(delay)
+
+
+def _credentials(environ: Mapping[str, str]) -> tuple[str, str, str | None]:
+    """The AWS SDKs' order: the environment, then the container's role (RELATIVE_URI, or FULL_URI with a token)."""
+    import urllib.parse
+    import urllib.request
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        return environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"], environ.get("AWS_SESSION_TOKEN")
+    relative = environ.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    url = f"http://{LOCAL_HOSTS[3]}{relative}" if relative else environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] in LOCAL_HOSTS):
+        raise WorkdirError(f"no credentials: no job role (AWS_CONTAINER_CREDENTIALS_*_URI={url[:100]!r})")
+    request, token = urllib.request.Request(url), environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    if environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"):
+        with open(environ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], encoding="utf-8") as file:
+            token = file.read().strip()
+    if token:
+        request.add_header("Authorization", token)
+    try:
+        found = json.loads(_http(request, "the container credentials endpoint"))
+        return found["AccessKeyId"], found["SecretAccessKey"], found.get("Token")
+    except (ValueError, KeyError, TypeError):
+        raise WorkdirError("the container credentials endpoint answered no credentials") from None
+
+
+def _signed_get(url: str, region: str, credentials: tuple[str, str, str | None]):
+    """GET ``url`` signed with AWS Signature Version 4 for S3 (S3 API reference, "Signature Calculations for the
+    Authorization Header"), the empty payload's SHA-256 in x-amz-content-sha256."""
+    import datetime
+    import hashlib
+    import hmac
+    import urllib.parse
+    import urllib.request
+    key, secret, token = credentials
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    parts = urllib.parse.urlsplit(url)
+    headers = {"host": parts.netloc, "x-amz-content-sha256": hashlib.sha256(b"").hexdigest(), "x-amz-date": stamp}
+    if token:
+        headers["x-amz-security-token"] = token
+    names = ";".join(sorted(headers))
+    canonical = "\n".join(["GET", parts.path, "", *(f"{n}:{headers[n]}" for n in sorted(headers)), "", names,
+                           headers["x-amz-content-sha256"]])
+    scope = f"{day}/{region}/s3/aws4_request"
+    signing = ("AWS4" + secret).encode()
+    for part in scope.split("/"):
+        signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+    text = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={names}, "
+                                f"Signature={hmac.new(signing, text.encode(), hashlib.sha256).hexdigest()}")
+    del headers["host"]
+    return urllib.request.Request(url, headers=headers)
+
+
+def _object_url(environ: Mapping[str, str], bucket: str, key: str, region: str) -> str:
+    """Path-style under the SDKs' AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else S3's regional endpoint
+    (virtual-hosted; path-style for a bucket name with dots, which its TLS certificate does not cover)."""
+    endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return f"{endpoint.rstrip('/')}/{bucket}/{key}"
+    host = f"s3.{region}.amazonaws.com" + (".cn" if region.startswith("cn-") else "")
+    return f"https://{host}/{bucket}/{key}" if "." in bucket else f"https://{bucket}.{host}/{key}"
+
+
+def _unpack(data: bytes, destination: str) -> int:
+    """Regular files and folders only, inside ``destination``; returns the number of files."""
+    import io
+    import posixpath
+    import tarfile
+    count = total = 0
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            name = posixpath.normpath(member.name)
+            total += member.size
+            if name == ".." or name.startswith(("/", "../")) or not (member.isfile() or member.isdir()):
+                raise WorkdirError(f"the pack holds {member.name[:200]!r}, not a file or folder inside the workdir")
+            if total > WORKDIR_MAX_BYTES:
+                raise WorkdirError(f"the pack unpacks to over {WORKDIR_MAX_BYTES} bytes")
+            path = os.path.join(destination, *name.split("/"))
+            if member.isdir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.islink(path):
+                os.unlink(path)
+            with archive.extractfile(member) as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target)
+            os.chmod(path, 0o755 if member.mode & 0o111 else 0o644)
+            count += 1
+    return count
+
+
+def fetch_workdir(environ: Mapping[str, str], destination: str) -> str | None:
+    """Fetch, check and unpack the pack MLCDK_WORKDIR_URI names; None without one. Raises WorkdirError."""
+    import hashlib
+    import tarfile
+    uri, digest, region = (environ.get(name, "") for name in WORKDIR_ENV)
+    if not uri:
+        return None
+    found = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9_./-]{1,1024})", uri)
+    if not (found and re.fullmatch(r"[0-9a-f]{64}", digest) and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", region)):
+        raise WorkdirError(f"{uri[:200]!r}, SHA-256 {digest[:80]!r}, region {region[:40]!r}: not an S3 URI, a digest "
+                           "and a region")
+    try:
+        url = _object_url(environ, *found.groups(), region)
+        data = _http(_signed_get(url, region, _credentials(environ)), uri)
+    except WorkdirError as error:
+        raise WorkdirError(f"cannot fetch {error}") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise WorkdirError(f"{uri} does not have the SHA-256 {digest} it was uploaded with")
+    try:
+        return f"{uri}: {_unpack(data, destination)} file(s) into {destination}"
+    except (OSError, EOFError, tarfile.TarError) as error:
+        raise WorkdirError(f"cannot unpack {uri}: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -293,6 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--dry-run" in _split(argv)[0]:
         print(json.dumps({"command": result.command, "env": result.env}))
         return 0
+    try:
+        fetched = fetch_workdir(os.environ, os.getcwd())
+    except WorkdirError as error:
+        print(f"mlcdk.launch: error: --workdir: {error}", file=sys.stderr)
+        return 4
+    if fetched:
+        print(f"mlcdk.launch: workdir {fetched}", file=sys.stderr)
     sys.stdout.flush()
     try:
         os.execvpe(result.command[0], result.command, {**os.environ, **result.env})

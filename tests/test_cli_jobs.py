@@ -1,168 +1,20 @@
-"""`mlcdk submit|jobs|logs|cancel` against moto: a queue, a multinode job definition and a stack publishing them.
-
-moto 5.2.5 models Batch multi-node jobs only in part; where it falls short the test says so and works around
-it through moto itself (its request recorder, its own job model), never with a hand-rolled AWS stand-in:
-- SubmitJob drops nodeOverrides and DescribeJobDefinitions leaves out nodeProperties (which `submit --image`
-  copies): the `moto_gaps` fixture applies the emulator's own fixes (scripts/moto_fixes.py), and the request as
-  sent is also read back from moto's recorder;
-- a multi-node job has no node jobs `<id>#<n>` (real Batch's carry each node's log stream): `add_node_job` adds one;
-- jobs finish at once (use_docker False), so tests that need a queued or running job set its status in moto's model.
-"""
+"""`mlcdk submit|jobs|logs|cancel` against moto: a cluster's tagged job queue, its multinode job definition and log
+group (tests/jobs_cloud.py); how moto falls short and how the tests work around it is said there."""
 from __future__ import annotations
 
-import base64
-import importlib.util
 import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.batch.models import Job, batch_backends
-from moto.moto_api import recorder
-from typer.testing import CliRunner
 
-from mlcdk.cli import app, jobs
+from mlcdk.jobs import follow
 from mlcdk.launch import inline_command
-
-ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-west-2"
-ACCOUNT = "123456789012"  # moto's
-IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/train:1"
-LOG_GROUP = "/mlcdk/TrainingStack/jobs"
-USER_COMMAND = ["python", "train.py", "--lr", "3e-4"]
-
-
-@dataclass
-class Cloud:
-    batch: Any
-    logs: Any
-    cloudformation: Any
-    queue: str
-    definition: str
-
-    def stack(self, name: str, outputs: dict[str, str]) -> None:
-        template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-                    "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
-        self.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return self.batch.describe_jobs(jobs=[job_id])["jobs"][0]
-
-    def write_log(self, stream: str, *messages: str) -> None:
-        now = int(time.time() * 1000)
-        events = [{"timestamp": now + i, "message": m} for i, m in enumerate(messages)]
-        self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=events)
-
-
-def moto_job(job_id: str) -> Job:
-    return batch_backends[ACCOUNT][REGION].get_job_by_id(job_id)
-
-
-def set_status(job_id: str, status: str) -> None:
-    """moto's jobs succeed at once; a test that needs a queued or running job sets its status in moto's model."""
-    moto_job(job_id).status = status
-
-
-def add_node_job(cloud: Cloud, job_id: str, node: int) -> str:
-    """Add node job `<id>#<node>` with a log stream, which moto lacks; return the stream's name.
-
-    Real Batch starts a multi-node job as node jobs `<id>#0`, `<id>#1`, ..., each with its own log stream;
-    moto runs it as one job. The node job here is moto's own model, kept off the queue's listing as in Batch.
-    """
-    backend, parent = batch_backends[ACCOUNT][REGION], moto_job(job_id)
-    node_job = Job(parent.job_name, parent.job_definition, parent.job_queue, backend, log_backend=backend.logs_backend,
-                   container_overrides=None, eks_properties_override=None, depends_on=None, parameters=None,
-                   all_jobs=backend._jobs, timeout=None, array_properties={}, provided_job_id=f"{job_id}#{node}")
-    parent.job_queue.jobs.remove(node_job)
-    node_job.log_stream_name = node_job._stream_name
-    backend._jobs[node_job.job_id] = node_job
-    cloud.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=node_job.log_stream_name)
-    return node_job.log_stream_name
-
-
-@pytest.fixture
-def moto_gaps():
-    """The emulator's fixes of moto 5.2.5 (scripts/moto_fixes.py), among them: DescribeJobDefinitions returns
-    nodeProperties, and SubmitJob keeps nodeOverrides, as real Batch does."""
-    spec = importlib.util.spec_from_file_location("mlcdk_moto_fixes_cli", ROOT / "scripts" / "moto_fixes.py")
-    fixes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixes)
-    with fixes.moto_fixes():
-        yield
-
-
-@pytest.fixture
-def cloud(monkeypatch, moto_gaps):
-    """A queue, a multinode job definition, a log group, and stack TrainingStack whose outputs name them."""
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        ec2, iam, batch = boto3.client("ec2"), boto3.client("iam"), boto3.client("batch")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc)["GroupId"]
-        role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        profile = iam.create_instance_profile(InstanceProfileName="ecs")["InstanceProfile"]["Arn"]
-        environment = batch.create_compute_environment(
-            computeEnvironmentName="mlcdk-ce", type="MANAGED", state="ENABLED", serviceRole=role,
-            computeResources={"type": "EC2", "minvCpus": 0, "maxvCpus": 256, "instanceTypes": ["c5.large"],
-                              "subnets": [subnet], "securityGroupIds": [group], "instanceRole": profile},
-        )["computeEnvironmentArn"]
-        queue = batch.create_job_queue(jobQueueName="mlcdk-queue", state="ENABLED", priority=1, computeEnvironmentOrder=[
-            {"order": 1, "computeEnvironment": environment}])["jobQueueArn"]
-        container = {"image": IMAGE, "command": ["true"], "environment": [{"name": "MLCDK_NPROC_PER_NODE", "value": "8"}],
-                     "resourceRequirements": [{"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "8192"}]}
-        definition = batch.register_job_definition(jobDefinitionName="mlcdk-train", type="multinode", nodeProperties={
-            "numNodes": 4, "mainNode": 0, "nodeRangeProperties": [{"targetNodes": "0:", "container": container}]},
-        )["jobDefinitionArn"]
-        logs = boto3.client("logs")
-        logs.create_log_group(logGroupName=LOG_GROUP)
-        cloud = Cloud(batch, logs, boto3.client("cloudformation"), queue, definition)
-        cloud.stack("TrainingStack", {"JobQueue": queue, "JobDefinition": definition, "JobLogGroup": LOG_GROUP,
-                                      "MaxNodes": "4"})
-        yield cloud
-
-
-@pytest.fixture
-def sent(tmp_path, monkeypatch):
-    """The bodies of the Batch requests of one kind that reached moto, as sent (moto's request recorder)."""
-    monkeypatch.setattr(recorder, "_location", str(tmp_path / "requests.jsonl"))
-    recorder.reset_recording()
-    recorder.start_recording()
-
-    def bodies(action: str) -> list[dict[str, Any]]:
-        entries = [json.loads(line) for line in recorder.download_recording().splitlines()]
-        return [json.loads(base64.b64decode(e["body"]) if e["body_encoded"] else e["body"])
-                for e in entries if e["url"].endswith(f"/v1/{action}")]
-
-    yield bodies
-    recorder.stop_recording()
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args))
-
-
-def error_line(result, code: int = 2) -> str:
-    """The one line on stderr of a command that failed with ``code``; nothing on stdout, no traceback."""
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == "" and "Traceback" not in result.output
-    return lines[0]
-
-
-def submit(*args: str) -> str:
-    result = invoke("submit", *args, "--", *USER_COMMAND)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result.stdout.strip()
+from tests.jobs_cloud import (  # noqa: F401 (fixtures)
+    BUCKET, CLUSTER, CMD, IMAGE, LOG_GROUP, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke,
+    job_definition, moto_gaps, moto_job, sent, set_status, submit,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,20 +24,15 @@ def submit(*args: str) -> str:
 
 def test_submit_to_a_single_node_cluster_overrides_the_container(cloud, sent):
     """A one-node cluster (and every spot one) has a container job definition: no node overrides there."""
-    single = cloud.batch.register_job_definition(jobDefinitionName="mlcdk-single", type="container",
-                                                 containerProperties={"image": IMAGE, "command": ["true"],
-                                                     "resourceRequirements": [{"type": "VCPU", "value": "4"},
-                                                                              {"type": "MEMORY", "value": "8192"}]},
-                                                 )["jobDefinitionArn"]
-    cloud.stack("SingleStack", {"JobQueue": cloud.queue, "JobDefinition": single, "JobLogGroup": LOG_GROUP,
-                                "MaxNodes": "1"})
-    result = invoke("submit", "--stack", "SingleStack", "--name", "finetune", "--", *USER_COMMAND)
+    single = job_definition(cloud.batch, "mlcdk-single", nodes=1)
+    queue = cloud.add_cluster("SingleStack/Finetune", definition=single, max_nodes="1")
+    result = invoke("submit", "--cluster", "SingleStack/Finetune", "--name", "finetune", "--", *USER_COMMAND)
     assert result.exit_code == 0, (result.stdout, result.stderr)
     [request] = sent("submitjob")
-    assert request == {"jobName": "finetune", "jobQueue": cloud.queue, "jobDefinition": single,
+    assert request == {"jobName": "finetune", "jobQueue": queue, "jobDefinition": single,
                        "containerOverrides": {"command": inline_command(["--", *USER_COMMAND])}}
-    line = error_line(invoke("submit", "--stack", "SingleStack", "--nodes", "2", *CMD))
-    assert line == "error: --nodes 2 is out of range: 1 to 1 (stack 'SingleStack''s MaxNodes)"
+    line = error_line(invoke("submit", "--cluster", "SingleStack", "--nodes", "2", *CMD))
+    assert line == "error: --nodes 2 is out of range: 1 to 1 (cluster 'SingleStack/Finetune''s node limit)"
 
 
 def test_submit_runs_the_command_under_the_launcher_on_every_node(cloud, sent):
@@ -305,13 +152,13 @@ def test_logs_follow_polls_until_the_job_finishes(cloud, monkeypatch):
             cloud.write_log(moto_job(f"{job_id}#0").log_stream_name, "step 2", "done")
             set_status(job_id, "SUCCEEDED")
 
-    monkeypatch.setattr(jobs.time, "sleep", sleep)
+    monkeypatch.setattr(follow.time, "sleep", sleep)
     result = invoke("logs", job_id, "--follow")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["step 1", "step 2", "done"]
     assert f"waiting for node 0 of job {job_id} to start (RUNNABLE)" in result.stderr
     assert polls == [1.0, 1.0, 2.0]  # back to 1 s after output, doubling while quiet
-    assert all(jobs.POLL_SECONDS[0] <= p <= jobs.POLL_SECONDS[1] for p in polls)
+    assert all(follow.POLL_SECONDS[0] <= p <= follow.POLL_SECONDS[1] for p in polls)
 
 
 def test_logs_follow_exits_130_on_ctrl_c(cloud, monkeypatch):
@@ -321,7 +168,7 @@ def test_logs_follow_exits_130_on_ctrl_c(cloud, monkeypatch):
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(jobs.time, "sleep", interrupt)
+    monkeypatch.setattr(follow.time, "sleep", interrupt)
     result = invoke("logs", job_id, "-f")
     assert result.exit_code == 130 and "Traceback" not in result.output
 
@@ -343,18 +190,21 @@ def test_cancel_terminates_the_job_and_says_what_happened(cloud, sent, status, s
     assert cloud.job(job_id)["statusReason"] == "wrong learning rate"
 
 
-def test_cancel_of_a_finished_job_changes_nothing(cloud, sent):
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_cancel_of_a_finished_job_changes_nothing(cloud, sent, status):
+    """#25: a FAILED job is finished too: TerminateJob is not sent (it would only rewrite its status reason)."""
     job_id = submit()
+    set_status(job_id, status)
     result = invoke("cancel", job_id)
-    assert result.exit_code == 0 and result.stdout.strip() == f"job {job_id} already SUCCEEDED; nothing to cancel"
+    assert result.exit_code == 0 and result.stdout.strip() == f"job {job_id} already {status}; nothing to cancel"
     assert sent("terminatejob") == []
+    assert follow.FINISHED == ("SUCCEEDED", "FAILED")
 
 
 # --------------------------------------------------------------------------------------------
 # Bad input: exit 2, one line naming the flag or value; exit 1 for AWS errors nobody expected
 # --------------------------------------------------------------------------------------------
 
-CMD = ["--", "python", "train.py"]
 CHECKED_FIRST = [  # refused before any AWS call: no credentials, region or stack needed
     (["submit", "--image", "trainer:latest:v2", *CMD], "--image 'trainer:latest:v2' is not a valid image reference"),
     (["submit", "--image", "Trainer Image", *CMD], "--image 'Trainer Image' is not a valid image reference"),
@@ -367,12 +217,15 @@ CHECKED_FIRST = [  # refused before any AWS call: no credentials, region or stac
     (["jobs", "--status", "DONE"], "--status 'DONE' is not a job status"),
     (["cancel", "any", "--reason", " "], "--reason must not be empty"),
 ]
-CHECKED_AGAINST_THE_STACK = [
-    (["jobs", "--stack", "Nope"], "--stack: there is no stack 'Nope' in us-west-2"),
-    (["submit", "--stack", "NodesStack", *CMD], "stack 'NodesStack' in us-west-2 has no Batch job queue"),
-    (["submit", "--stack", "NoMaxNodes", *CMD], "stack 'NoMaxNodes' in us-west-2 has no MaxNodes output"),
-    (["submit", "--nodes", "0", *CMD], "--nodes 0 is out of range: 1 to 4"),
-    (["submit", "--nodes", "5", *CMD], "--nodes 5 is out of range: 1 to 4"),
+CHECKED_AGAINST_THE_CLUSTER = [
+    (["jobs", "--cluster", "Nope"], "--cluster 'Nope': no such cluster in us-west-2; clusters there: "
+                                    "TrainingStack/Cluster"),
+    (["jobs", "--cluster", "TrainingStack/Clustr"], "--cluster 'TrainingStack/Clustr': no such cluster in us-west-2; "
+                                                   "did you mean 'TrainingStack/Cluster'?"),
+    (["jobs", "--stack", "Nope"], "--cluster 'Nope': no such cluster in us-west-2"),
+    (["submit", "--nodes", "0", *CMD], "--nodes 0 must be at least 1"),
+    (["submit", "--nodes", "5", *CMD], "--nodes 5 is out of range: 1 to 4 (cluster 'TrainingStack/Cluster''s node "
+                                       "limit)"),
     (["logs", "no-such-job"], "no job 'no-such-job' in us-west-2"),
     (["cancel", "no-such-job"], "no job 'no-such-job' in us-west-2"),
 ]
@@ -385,18 +238,11 @@ def test_bad_input_exits_2_with_one_line_naming_it(args, message):
     assert line.startswith(f"error: {message}"), line
 
 
-@pytest.mark.parametrize(("args", "message"), CHECKED_AGAINST_THE_STACK,
-                         ids=[f"{a[0]}#{i}" for i, (a, _) in enumerate(CHECKED_AGAINST_THE_STACK)])
-def test_bad_input_for_the_stack_exits_2_with_one_line_naming_it(cloud, args, message):
-    cloud.stack("NodesStack", {"ClusterName": "nodes"})
-    cloud.stack("NoMaxNodes", {"JobQueue": cloud.queue, "JobDefinition": cloud.definition})
+@pytest.mark.parametrize(("args", "message"), CHECKED_AGAINST_THE_CLUSTER,
+                         ids=[f"{a[0]}#{i}" for i, (a, _) in enumerate(CHECKED_AGAINST_THE_CLUSTER)])
+def test_bad_input_for_the_cluster_exits_2_with_one_line_naming_it(cloud, args, message):
     line = error_line(invoke(*args))
     assert line.startswith(f"error: {message}"), line
-
-
-def test_a_stack_without_a_queue_asks_about_the_engine(cloud):
-    cloud.stack("NodesStack", {"ClusterName": "nodes"})
-    assert "was it deployed with engine=nodes?" in error_line(invoke("jobs", "--stack", "NodesStack"))
 
 
 def test_logs_of_a_node_the_job_does_not_have(cloud):
@@ -405,14 +251,11 @@ def test_logs_of_a_node_the_job_does_not_have(cloud):
         f"error: --node 4 is out of range: job {job_id} has node(s) 0 to 3")
 
 
-def test_a_job_of_another_stack_is_refused(cloud):
+def test_a_job_of_another_cluster_is_refused(cloud):
     job_id = submit()
-    [queue] = cloud.batch.describe_job_queues()["jobQueues"]
-    other = cloud.batch.create_job_queue(jobQueueName="other-queue", state="ENABLED", priority=1,
-                                         computeEnvironmentOrder=queue["computeEnvironmentOrder"])["jobQueueArn"]
-    cloud.stack("Other", {"JobQueue": other})
-    line = error_line(invoke("cancel", job_id, "--stack", "Other"))
-    assert f"job {job_id} runs on {cloud.queue}, not on stack 'Other'" in line
+    cloud.add_cluster("OtherStack/Cluster")
+    line = error_line(invoke("cancel", job_id, "--cluster", "OtherStack/Cluster"))
+    assert f"job {job_id} runs on {cloud.queue}, not on cluster 'OtherStack/Cluster''s queue" in line
 
 
 def test_no_region_is_a_clear_error(cloud, monkeypatch):
@@ -431,19 +274,19 @@ def test_no_credentials_is_a_clear_error(monkeypatch):
     assert line.startswith("error: no AWS credentials found: configure them")
 
 
-def test_a_stack_whose_job_definition_is_gone_exits_2_naming_it(cloud):
-    cloud.stack("Broken", {"JobQueue": cloud.queue, "JobDefinition": "arn:aws:batch:us-west-2:123456789012:"
-                           "job-definition/gone:1", "MaxNodes": "2"})
-    line = error_line(invoke("submit", "--stack", "Broken", *CMD))
-    assert line == "error: job definition arn:aws:batch:us-west-2:123456789012:job-definition/gone:1 (the stack's " \
-                   "JobDefinition output) does not exist"
+def test_a_cluster_whose_job_definition_is_gone_exits_2_naming_it(cloud):
+    gone = "arn:aws:batch:us-west-2:123456789012:job-definition/gone:1"
+    cloud.add_cluster("Broken/Cluster", definition=gone)
+    line = error_line(invoke("submit", "--cluster", "Broken/Cluster", *CMD))
+    assert line == f"error: cluster 'Broken/Cluster': its job definition {gone} does not exist (deregistered?); " \
+                   "deploy the cluster again"
 
 
-def test_an_unexpected_aws_error_exits_1_with_its_code_on_one_line(cloud):
-    cloud.stack("NoQueue", {"JobQueue": "arn:aws:batch:us-west-2:123456789012:job-queue/gone",
-                            "JobDefinition": cloud.definition, "MaxNodes": "2"})
-    line = error_line(invoke("submit", "--stack", "NoQueue", *CMD), code=1)
-    assert line.startswith("error: ClientException: ")
+def test_an_unexpected_aws_error_exits_1_with_its_code_on_one_line(cloud, tmp_path):
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    cloud.add_cluster("NoBucket/Cluster", bucket="no-such-bucket")
+    line = error_line(invoke("submit", "--cluster", "NoBucket/Cluster", "--workdir", str(tmp_path), *CMD), code=1)
+    assert line.startswith("error: NoSuchBucket: ")
 
 
 def test_catalog_and_advise_never_load_boto3():

@@ -253,7 +253,9 @@ def test_encoded_source_is_this_module_without_docstrings_and_small():
     assert ast.dump(ast.parse(decoded)) == ast.dump(expected)
     assert '"""' not in decoded and "#:" not in decoded
     assert launch.LAUNCHER_ENV == "MLCDK_LAUNCHER"
-    assert len(encoded) < 6 * 1024, f"{len(encoded)} bytes: keep the launcher well under 8 KiB encoded"
+    # A job definition, this variable included, may hold at most 24 KiB (Batch User Guide, "AWS Batch service
+    # quotas": maximum job definition size); the launcher keeps half of it for everything else.
+    assert len(encoded) < 12 * 1024, f"{len(encoded)} bytes: keep the launcher under 12 KiB encoded"
 
 
 def test_launcher_imports_only_the_standard_library(tmp_path):

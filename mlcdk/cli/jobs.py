@@ -1,323 +1,238 @@
-"""`mlcdk submit|jobs|logs|cancel`: multi-node jobs on a deployed cluster's AWS Batch queue.
+"""`mlcdk clusters|submit|jobs`: jobs on a deployed TrainingCluster's AWS Batch queue (logs, cancel and shell are in
+mlcdk.cli.job_control).
 
-The commands find the queue, the job definition and the log group through the CloudFormation stack's outputs
-(JobQueue, JobDefinition, JobLogGroup, MaxNodes), so they work on any stack that publishes them. boto3 is
-imported inside the commands only, so `mlcdk advise` and `mlcdk catalog` never load it.
+The commands find a cluster by the tags on its job queue (mlcdk.presets.discovery), so they work on a
+TrainingCluster in any stack. ``--cluster NAME`` selects one; with one cluster in the region it is not needed. The
+AWS calls live in mlcdk.jobs; this module checks the command line (before any AWS client exists) and formats.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
 
-from mlcdk.cli._common import err, fail, out, print_json
+from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
+from mlcdk.jobs import JobsError, follow, inputs
 
 app = typer.Typer()
 
-STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")  # not started: TerminateJob cancels these
-FINISHED = ("SUCCEEDED", "FAILED")
-DEFAULT_LOG_GROUP = "/aws/batch/job"  # Batch's own, for stacks without a JobLogGroup output
-POLL_SECONDS = (1.0, 10.0)  # --follow polls every second, backing off to every 10 s while nothing new arrives
-
-JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-STACK = typer.Option("TrainingStack", "--stack", help="The CloudFormation stack of the cluster.")
+CLUSTER = typer.Option(None, "--cluster", help="The cluster, as `mlcdk clusters` lists it (or its stack's name). "
+                                               "Default: the region's only cluster.")
+STACK = typer.Option(None, "--stack", hidden=True, help="Same as --cluster STACK (kept for scripts).")
 REGION = typer.Option(None, "--region", help="AWS region. Default: boto3's configured region.")
-
-
-@dataclass
-class Cluster:
-    """A deployed stack's Batch resources, found through its outputs."""
-
-    session: Any
-    stack: str
-    region: str
-    outputs: dict[str, str]
-
-    @classmethod
-    def find(cls, session: Any, stack: str) -> Cluster:
-        from botocore.exceptions import ClientError
-
-        region = session.region_name
-        try:
-            found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-        except ClientError as exc:
-            if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
-                fail(f"--stack: there is no stack {stack!r} in {region}; deploy it, or pass --stack or --region")
-            raise
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-        if "JobQueue" not in outputs:
-            fail(f"stack {stack!r} in {region} has no Batch job queue (no JobQueue output); "
-                 "was it deployed with engine=nodes?")
-        return cls(session, stack, region, outputs)
-
-    @cached_property
-    def batch(self) -> Any:
-        return self.session.client("batch")
-
-    @property
-    def queue(self) -> str:
-        return self.outputs["JobQueue"]
-
-    def output(self, key: str) -> str:
-        if key not in self.outputs:
-            fail(f"stack {self.stack!r} in {self.region} has no {key} output")
-        return self.outputs[key]
-
-    @property
-    def max_nodes(self) -> int:
-        value = self.output("MaxNodes")
-        if not value.isdigit() or int(value) < 1:
-            fail(f"stack {self.stack!r}: its MaxNodes output {value!r} is not a positive whole number")
-        return int(value)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        """The job's description; exit 2 when there is none, or when it runs on another stack's queue."""
-        found = self.batch.describe_jobs(jobs=[job_id])["jobs"]
-        if not found:
-            fail(f"no job {job_id!r} in {self.region}; `mlcdk jobs` lists the recent ones")
-        queue = found[0].get("jobQueue", "")
-        if queue.rsplit("/", 1)[-1] != self.queue.rsplit("/", 1)[-1]:
-            fail(f"job {job_id} runs on {queue}, not on stack {self.stack!r}'s queue; pass the --stack it belongs to")
-        return found[0]
-
-    def log_stream(self, job: dict[str, Any], node: int) -> str | None:
-        """The log stream of one node of ``job`` (its child job ``<id>#<node>``), or None before it starts."""
-        if "nodeProperties" in job:
-            found = self.batch.describe_jobs(jobs=[f"{job['jobId']}#{node}"])["jobs"]
-            if not found:
-                return None
-            job = found[0]
-        attempts = job.get("attempts") or [{}]
-        return job.get("container", {}).get("logStreamName") or attempts[-1].get("container", {}).get("logStreamName")
+JSON = typer.Option(False, "--json", metavar="", help="Print JSON instead of a table.")
 
 
 @contextmanager
-def connect(stack: str, region: str | None) -> Iterator[Cluster]:
-    """The stack's cluster. AWS errors become one line: exit 2 for what the user can fix, 1 for the unexpected."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+def handled() -> Iterator[None]:
+    """Library errors become one line: exit 2 for what the user can fix, 1 for an AWS error nobody expected."""
+    from mlcdk.jobs.aws import aws_errors
 
     try:
-        session = boto3.Session(region_name=region)
-        if session.region_name is None:
-            fail("no AWS region: pass --region, or configure one (AWS_DEFAULT_REGION or `aws configure`)")
-        yield Cluster.find(session, stack)
-    except NoCredentialsError:
-        fail("no AWS credentials found: configure them (aws configure, AWS_PROFILE, or environment variables)")
-    except ProfileNotFound as exc:
-        fail(str(exc))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        fail(f"{error.get('Code', 'ClientError')}: {error.get('Message', exc)}", code=1)
-    except BotoCoreError as exc:
-        fail(str(exc), code=1)
+        with aws_errors():
+            yield
+    except JobsError as error:
+        fail(str(error), error.code)
 
 
-def _definition(batch: Any, definition: str) -> dict[str, Any]:
-    found = batch.describe_job_definitions(jobDefinitions=[definition])["jobDefinitions"]
-    if not found:
-        fail(f"job definition {definition} (the stack's JobDefinition output) does not exist")
-    return found[0]
+def target(cluster: str | None, stack: str | None, region: str | None) -> tuple[str | None, str | None]:
+    """(--cluster, --region) checked, before any AWS client exists."""
+    if cluster is not None and stack is not None:
+        fail("--stack is the older spelling of --cluster: give one of them")
+    try:
+        return inputs.cluster(cluster if stack is None else stack), inputs.region(region)
+    except JobsError as error:
+        fail(str(error), error.code)
 
 
-def _with_image(batch: Any, found: dict[str, Any], image: str) -> str:
-    """Register a revision of job definition ``found`` that runs ``image`` in every container; return its ARN."""
-    definition = found["jobDefinitionArn"]
-    if found.get("type") == "container":
-        containers = [found["containerProperties"]] if "containerProperties" in found else []
-    else:
-        ranges = found.get("nodeProperties", {}).get("nodeRangeProperties", [])
-        containers = [r["container"] for r in ranges if "container" in r]
-        containers = containers if len(containers) == len(ranges) else []
-    if not containers:
-        fail(f"--image: job definition {definition} has no containers to run the image in")
-    accepted = batch.meta.service_model.operation_model("RegisterJobDefinition").input_shape.members
-    revision = {key: value for key, value in found.items() if key in accepted}
-    for container in containers:
-        container["image"] = image
-    arn = batch.register_job_definition(**revision)["jobDefinitionArn"]
-    err.print(f"--image: registered {arn}, a copy of {definition} with image {image}", highlight=False, markup=False)
-    return arn
+def connect(cluster: str | None, region: str | None):
+    from mlcdk.jobs.clusters import connect as connect_to
+
+    return connect_to(region, cluster)
 
 
-@app.command("submit", context_settings={"allow_interspersed_args": False})
+@app.command("clusters", cls=PlainFlagsCommand)
+def clusters(region: Optional[str] = REGION, as_json: bool = JSON) -> None:
+    """The TrainingClusters (AWS Batch engine) in a region, found by the tags on their job queues."""
+    from mlcdk.jobs.aws import session
+    from mlcdk.jobs.clusters import list_clusters
+
+    _, region = target(None, None, region)
+    with handled():
+        found_session = session(region)
+        found = list_clusters(found_session.client("batch"), found_session.region_name)
+    if as_json:
+        print_json({"region": found_session.region_name, "clusters": [
+            {"name": c.name, "queue": c.queue, "state": c.state, "status": c.status, "jobDefinition": c.definition,
+             "logGroup": c.log_group, "maxNodes": c.max_nodes or None, "bucket": c.bucket, "problem": c.problem}
+            for c in found]})
+        return
+    table = Table(title=f"{len(found)} cluster(s) in {found_session.region_name}")
+    for column in ("name", "max nodes", "queue", "state", "job definition", "log group"):
+        table.add_column(column, justify="right" if column == "max nodes" else "left", overflow="fold")
+    for c in found:
+        table.add_row(c.name, str(c.max_nodes or "-"), c.queue.rsplit("/", 1)[-1],
+                      c.state if c.problem is None else f"{c.state}; {c.problem}", c.definition.rsplit("/", 1)[-1],
+                      c.log_group)
+    out.print(table, highlight=False)
+
+
+def _request(command: list[str], options: dict) -> "JobRequest":
+    """The submit command line as a JobRequest, every value checked (before any AWS client exists)."""
+    from mlcdk.jobs import workdir
+    from mlcdk.jobs.submit import JobRequest
+
+    if not command:
+        raise JobsError("no command to run: put it after --, e.g. `mlcdk submit -- python train.py`")
+    name = options["name"] or f"mlcdk-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    if options["nodes"] is not None and options["nodes"] < 1:
+        raise JobsError(f"--nodes {options['nodes']} must be at least 1")
+    return JobRequest(
+        command=tuple(command), name=inputs.job_name(name), nodes=options["nodes"], image=inputs.image(options["image"]),
+        env=inputs.environment(options["env"]), timeout_s=inputs.duration_seconds(options["timeout"]),
+        retries=inputs.retries(options["retries"]), depends_on=inputs.dependencies(options["depends_on"]),
+        array_size=inputs.array_size(options["array"]),
+        workdir=workdir.pack(options["workdir"]) if options["workdir"] is not None else None)
+
+
+@app.command("submit", cls=PlainFlagsCommand, context_settings={"allow_interspersed_args": False})
 def submit(
     command: Optional[list[str]] = typer.Argument(
         None, metavar="COMMAND", show_default=False,
         help="What every node runs, e.g. -- python train.py; the mlcdk launcher starts it under torchrun."),
-    stack: str = STACK,
+    cluster: Optional[str] = CLUSTER,
     region: Optional[str] = REGION,
-    nodes: Optional[int] = typer.Option(None, help="Nodes for this job, 1 to MaxNodes. Default: the stack's MaxNodes."),
+    workdir: Optional[str] = typer.Option(
+        None, "--workdir", help="Send this directory (the files git tracks, else all but caches; at most 100 MiB) and "
+                                "run COMMAND in it on every node."),
+    nodes: Optional[int] = typer.Option(None, help="Nodes for this job, 1 to the cluster's limit. Default: the limit."),
+    env: list[str] = typer.Option([], "--env", metavar="NAME=VALUE", show_default=False,
+                                  help="An environment variable for the job (repeatable). No secrets: see README."),
+    timeout: Optional[str] = typer.Option(None, help="Stop an attempt after this long, e.g. 90m, 2h, 1.5d "
+                                                     "(60 s to 14 days). Default: the cluster's."),
+    retries: Optional[int] = typer.Option(None, help="Retries after the first attempt (0-9), on the cluster's "
+                                                     "rules (host failures). Default: the cluster's."),
+    depends_on: list[str] = typer.Option([], "--depends-on", metavar="JOB", show_default=False,
+                                         help="Start only after this job succeeds (repeatable, at most 20)."),
+    array: Optional[int] = typer.Option(None, help="An array of N child jobs (2-10,000), each with "
+                                                   "AWS_BATCH_JOB_ARRAY_INDEX; one-node clusters only."),
     image: Optional[str] = typer.Option(
         None, help="Run this image instead: registers a revision of the job definition with it."),
     name: Optional[str] = typer.Option(None, help="Job name. Default: mlcdk-<UTC timestamp>."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the job ID."),
+    wait: bool = typer.Option(False, "--wait", metavar="", help="Follow the job, print node 0's log, and exit with "
+                                                               "the job's exit code."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print JSON instead of the job ID."),
+    stack: Optional[str] = STACK,
 ) -> None:
-    """Submit a multi-node job to the stack's queue and print its ID."""
-    from mlcdk.launch import inline_command
-    from mlcdk.presets.workloads import image_reference_problem
+    """Submit a job to the cluster's queue and print its ID."""
+    from mlcdk.jobs.submit import submit as submit_job
 
-    if not command:
-        fail("no command to run: put it after --, e.g. `mlcdk submit -- python train.py`")
-    name = name or f"mlcdk-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
-    if not JOB_NAME.fullmatch(name):
-        fail(f"--name {name!r} is not a Batch job name: up to 128 letters, digits, hyphens and underscores, "
-             "starting with a letter or digit")
-    if image is not None and (problem := image_reference_problem(image)) is not None:
-        fail(f"--image {image!r} {problem}")
-    with connect(stack, region) as cluster:
-        limit = cluster.max_nodes
-        nodes = limit if nodes is None else nodes
-        if not 1 <= nodes <= limit:
-            fail(f"--nodes {nodes} is out of range: 1 to {limit} (stack {stack!r}'s MaxNodes)")
-        found = _definition(cluster.batch, cluster.output("JobDefinition"))
-        definition = found["jobDefinitionArn"] if image is None else _with_image(cluster.batch, found, image)
-        run = {"command": inline_command(["--", *command])}
-        if found.get("type") == "container":  # a one-node cluster (also the spot one): a single-node job
-            request = {"containerOverrides": run}
-        else:
-            request = {"nodeOverrides": {"numNodes": nodes, "nodePropertyOverrides": [
-                {"targetNodes": "0:", "containerOverrides": run}]}}
-        job_id = cluster.batch.submit_job(jobName=name, jobQueue=cluster.queue, jobDefinition=definition,
-                                          **request)["jobId"]
+    options = dict(nodes=nodes, image=image, name=name, env=env, timeout=timeout, retries=retries,
+                   depends_on=depends_on, array=array, workdir=workdir)
+    cluster, region = target(cluster, stack, region)
+    try:
+        request = _request(command or [], options)
+    except JobsError as error:
+        fail(str(error), error.code)
+    for note in request.workdir.left_out if request.workdir else ():
+        err.print(f"--workdir: left out {note}", highlight=False, markup=False)
+    with handled():
+        connection = connect(cluster, region)
+        done = submit_job(connection, request)
+    _report(done, request, connection.cluster.definition, as_json)
+    if wait:
+        with handled():
+            code = wait_for(connection, done.job_id, array=done.array_size is not None)
+        raise typer.Exit(code)
+
+
+def _report(done, request, definition: str, as_json: bool) -> None:
+    if done.registered:
+        err.print(f"--image: registered {done.registered}, a copy of {definition} with image {request.image}",
+                  highlight=False, markup=False)
+    if done.workdir_uri:
+        err.print(f"--workdir: {'uploaded' if done.uploaded else 'already uploaded'} {done.workdir_uri}",
+                  highlight=False, markup=False)
     if as_json:
-        print_json({"jobId": job_id, "jobName": name, "queue": cluster.queue, "definition": definition, "nodes": nodes})
+        print_json({"jobId": done.job_id, "jobName": done.name, "queue": done.queue, "definition": done.definition,
+                    "nodes": done.nodes, "arraySize": done.array_size, "workdir": done.workdir_uri})
         return
-    typer.echo(job_id)
-    err.print(f"submitted {name} on {nodes} node(s); follow it with: mlcdk logs {job_id} --follow",
+    typer.echo(done.job_id)
+    shape = f"an array of {done.array_size}" if done.array_size else f"{done.nodes} node(s)"
+    err.print(f"submitted {done.name} on {shape}; follow it with: mlcdk logs {done.job_id} --follow",
               highlight=False, markup=False)
 
 
-def _when(epoch_ms: int | None) -> str | None:
-    return None if epoch_ms is None else dt.datetime.fromtimestamp(epoch_ms / 1000, dt.timezone.utc).isoformat(
-        timespec="seconds").replace("+00:00", "Z")
+def wait_for(connection, job_id: str, array: bool = False) -> int:
+    """Follow job ``job_id`` (status changes on stderr, node 0's log on stdout); return its exit code."""
+    started, last = time.monotonic(), None
+    updates = follow.wait_array(connection, job_id) if array else follow.follow(connection, job_id)
+    with err.status("", spinner="dots") if err.is_terminal else _nothing() as status:
+        for update in updates:
+            job = update.job
+            summary = job.get("arrayProperties", {}).get("statusSummary")
+            state = job["status"] + (f" ({job['statusReason']})" if job.get("statusReason") else "")
+            state += f" {summary}" if summary else ""
+            line = f"[{time.monotonic() - started:6.0f} s] job {job_id}: {state}"
+            if status is not None:
+                status.update(line)
+            elif state != last:
+                err.print(line, highlight=False, markup=False)
+            last = state
+            for text in update.lines:
+                typer.echo(text)
+    code = None if array else follow.exit_code(connection, job)
+    return _exit_status(job_id, job, code)
 
 
-@app.command("jobs")
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+def _exit_status(job_id: str, job: dict, code: int | None) -> int:
+    reason = f": {job['statusReason']}" if job.get("statusReason") else ""
+    if job["status"] == "SUCCEEDED":
+        err.print(f"job {job_id} SUCCEEDED", highlight=False, markup=False)
+        return code or 0
+    said = f" (exit code {code})" if code is not None else ""
+    err.print(f"job {job_id} FAILED{reason}{said}", highlight=False, markup=False)
+    return code if code else 1
+
+
+@app.command("jobs", cls=PlainFlagsCommand)
 def list_jobs(
-    stack: str = STACK,
+    cluster: Optional[str] = CLUSTER,
     region: Optional[str] = REGION,
-    status: Optional[str] = typer.Option(None, help=f"Only jobs in this status: {', '.join(STATUSES)}. Default: all."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    status: Optional[str] = typer.Option(None, help=f"Only jobs in this status: {', '.join(follow.STATUSES)}. "
+                                                    "Default: all."),
+    as_json: bool = JSON,
+    stack: Optional[str] = STACK,
 ) -> None:
-    """Recent jobs on the stack's queue, newest first."""
-    wanted = STATUSES if status is None else (status.upper(),)
-    if wanted[0] not in STATUSES:
-        fail(f"--status {status!r} is not a job status; use one of {', '.join(STATUSES)}")
-    with connect(stack, region) as cluster:
-        pages = cluster.batch.get_paginator("list_jobs")
-        found = {job["jobId"]: job for s in wanted  # a job that changes status between two calls is listed once
-                 for page in pages.paginate(jobQueue=cluster.queue, jobStatus=s) for job in page["jobSummaryList"]}
-    rows = [{"jobId": job["jobId"], "jobName": job["jobName"], "status": job["status"],
-             "nodes": job.get("nodeProperties", {}).get("numNodes"), "createdAt": _when(job.get("createdAt")),
-             "statusReason": job.get("statusReason")}
-            for job in sorted(found.values(), key=lambda job: job.get("createdAt", 0), reverse=True)]
+    """Recent jobs on the cluster's queue, newest first, with each job's status reason."""
+    wanted = follow.STATUSES if status is None else (status.upper(),)
+    if wanted[0] not in follow.STATUSES:
+        fail(f"--status {status!r} is not a job status; use one of {', '.join(follow.STATUSES)}")
+    cluster, region = target(cluster, stack, region)
+    with handled():
+        connection = connect(cluster, region)
+        rows = follow.list_jobs(connection, wanted)
+    queue = connection.cluster.queue
     if as_json:
-        print_json({"queue": cluster.queue, "jobs": rows})
+        print_json({"cluster": connection.cluster.name, "queue": queue, "jobs": rows})
         return
-    table = Table(title=f"{len(rows)} job(s) on {cluster.queue}")
+    table = Table(title=f"{len(rows)} job(s) on cluster {connection.cluster.name} ({queue.rsplit('/', 1)[-1]})")
     for column in ("id", "name", "status", "nodes", "created (UTC)", "status reason"):
-        table.add_column(column, justify="right" if column == "nodes" else "left")
+        table.add_column(column, justify="right" if column == "nodes" else "left", overflow="fold")
     for row in rows:
         table.add_row(row["jobId"], row["jobName"], row["status"], str(row["nodes"] or "-"),
                       row["createdAt"] or "-", row["statusReason"] or "")
     out.print(table, highlight=False)
-
-
-def _print_events(logs: Any, group: str, stream: str, token: str | None) -> tuple[str | None, int]:
-    """Print the stream's events after ``token``; return the token to read on from and how many were printed."""
-    from botocore.exceptions import ClientError
-
-    printed = 0
-    while True:
-        request = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
-        if token:
-            request["nextToken"] = token
-        try:
-            page = logs.get_log_events(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return token, printed  # the container has not written its first line yet
-            raise
-        for event in page["events"]:
-            typer.echo(event["message"].rstrip("\n"))
-        printed += len(page["events"])
-        if page["nextForwardToken"] == token:
-            return token, printed
-        token = page["nextForwardToken"]
-
-
-@app.command("logs")
-def logs(
-    job_id: str = typer.Argument(..., help="The job ID that `mlcdk submit` printed."),
-    node: int = typer.Option(0, help="Which node's log: 0 (the main node) to the job's node count - 1."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job succeeds or fails."),
-    stack: str = STACK,
-    region: Optional[str] = REGION,
-) -> None:
-    """Print one node's CloudWatch log of a job."""
-    with connect(stack, region) as cluster:
-        job = cluster.job(job_id)
-        count = job.get("nodeProperties", {}).get("numNodes", 1)
-        if not 0 <= node < count:
-            fail(f"--node {node} is out of range: job {job_id} has node(s) 0 to {count - 1}")
-        group = cluster.outputs.get("JobLogGroup", DEFAULT_LOG_GROUP)
-        client = cluster.session.client("logs")
-        stream, token, total, pause, waiting = None, None, 0, POLL_SECONDS[0], False
-        try:
-            while True:
-                finished = job["status"] in FINISHED
-                stream = stream or cluster.log_stream(job, node)
-                printed = 0
-                if stream:
-                    token, printed = _print_events(client, group, stream, token)
-                    total += printed
-                if finished or not follow:
-                    break
-                if stream is None and not waiting:
-                    waiting = True
-                    err.print(f"waiting for node {node} of job {job_id} to start ({job['status']})...", highlight=False)
-                pause = POLL_SECONDS[0] if printed else pause
-                time.sleep(pause)
-                pause = min(pause * 2, POLL_SECONDS[1])
-                job = cluster.job(job_id)
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-    state = job["status"] + (f" ({job['statusReason']})" if job.get("statusReason") else "")
-    if stream is None:
-        err.print(f"job {job_id} is {state}: node {node} has no log stream"
-                  + ("" if finished else " yet; --follow waits for it"), highlight=False, markup=False)
-    elif total == 0:
-        err.print(f"job {job_id} is {state}: no log events in {group} {stream}", highlight=False, markup=False)
-
-
-@app.command("cancel")
-def cancel(
-    job_id: str = typer.Argument(..., help="The job ID that `mlcdk submit` printed."),
-    stack: str = STACK,
-    region: Optional[str] = REGION,
-    reason: str = typer.Option("cancelled with mlcdk cancel", help="Why; Batch shows it as the job's status reason."),
-) -> None:
-    """Stop a job: a queued one is cancelled, a starting or running one terminated."""
-    if not reason.strip():
-        fail("--reason must not be empty")
-    with connect(stack, region) as cluster:
-        status = cluster.job(job_id)["status"]
-        if status in FINISHED:
-            out.print(f"job {job_id} already {status}; nothing to cancel", highlight=False)
-            return
-        cluster.batch.terminate_job(jobId=job_id, reason=reason)
-    if status in QUEUED:
-        out.print(f"cancelled job {job_id}: it was {status}, so it never starts", highlight=False)
-    else:
-        out.print(f"terminating job {job_id}: it was {status}; Batch stops its nodes", highlight=False)
+    sys.stdout.flush()

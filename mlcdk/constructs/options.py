@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Batch's attempts (1-10) and mlcdk's bounds on one attempt's duration, shared with the job commands.
+from mlcdk.presets.batch import JOB_ATTEMPTS, JOB_TIMEOUT_HOURS  # noqa: F401 (re-exported)
+
 #: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s.
 GP3_MAX_GIB = 16384
 GP3_IOPS = (3000, 16000)
@@ -125,10 +128,6 @@ LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 1
                  1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS",
                  3288: "NINE_YEARS", 3653: "TEN_YEARS"}
 LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
-#: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10.
-JOB_ATTEMPTS = (1, 10)
-#: A job attempt's limit: Batch's minimum of 60 s, up to 14 days.
-JOB_TIMEOUT_HOURS = (1 / 60, 14 * 24)
 
 
 @dataclass(frozen=True)

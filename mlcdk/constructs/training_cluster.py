@@ -37,7 +37,7 @@ from mlcdk.constructs.shared_storage import validate as validate_shared_storage
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import metrics, workloads
+from mlcdk.presets import discovery, metrics, workloads
 from mlcdk.presets.advisor import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
@@ -191,6 +191,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
                 "to the VPC's first private subnet)")
         job = job or JobOptions()
         batch_engine = engine == "batch"
+        #: The name ``mlcdk clusters`` lists and ``mlcdk submit --cluster`` takes (engine="batch"; None on "nodes").
+        self.cli_name = self._cli_name() if batch_engine else None
         efa = efa if efa is not None else (multi_node and spec.efa_supported)
         cluster_placement = held_capacity.placement_default(capacity, placement_group, multi_node, spec)
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name, engine)
@@ -357,6 +359,26 @@ class TrainingCluster(NodeGroupMixin, Construct):
         #: The job containers' interfaces: their security group, its rules, card 0's free slots (batch_network).
         self.task_network = self.batch.task_network
         self.instance_types = types
+        self._tag_for_job_commands(nodes)
+
+    def _cli_name(self) -> str:
+        """The stack's name and this construct's path in it (mlcdk.presets.discovery.cluster_name)."""
+        stack = cdk.Stack.of(self)
+        stack_name = stack.stack_name if concrete(stack.stack_name) else stack.node.path
+        try:
+            return discovery.cluster_name(stack_name, self.node.path[len(stack.node.path) + 1:])
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+
+    def _tag_for_job_commands(self, nodes: int) -> None:
+        """Tags through which `mlcdk submit`, `jobs`, `logs` and `cancel` find this cluster in any stack (why tags on
+        the job queue: mlcdk.presets.discovery)."""
+        queue_tags = {discovery.CLUSTER_TAG: self.cli_name, discovery.DEFINITION_TAG: self.job_definition.job_definition_arn,
+                      discovery.LOG_GROUP_TAG: self.log_group.log_group_name, discovery.MAX_NODES_TAG: str(nodes),
+                      discovery.BUCKET_TAG: self.checkpoint_bucket.bucket_name}
+        for key, value in queue_tags.items():
+            cdk.Tags.of(self.job_queue).add(key, value)
+        cdk.Tags.of(self.job_definition).add(discovery.CLUSTER_TAG, self.cli_name)
 
     # ----------------------------------------------------------------------------------------
     # Metrics: the Batch engine's nodes belong to an Auto Scaling group that Batch names at run time, so its

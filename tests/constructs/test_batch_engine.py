@@ -164,7 +164,10 @@ def test_job_definition_follows_the_catalog(built, instance_type, nodes, efa, ne
     assert env["MLCDK_EFA"] == ("1" if efa else "0")
     assert env["MLCDK_EFA_DEVICE_RDMA"] == ("1" if efa else "0")  # every EFA type here supports RDMA read
     assert env["MLCDK_ACCELERATOR"] == ("neuron" if neuron else "gpu")
-    assert len(env["MLCDK_LAUNCHER"]) < 8192
+    # Batch takes a job definition of at most 24 KiB (Batch User Guide, "AWS Batch service quotas"); the launcher is
+    # most of it. Tokens (a Ref or GetAtt here) become ARNs of at most ~200 characters each at deploy.
+    assert len(env["MLCDK_LAUNCHER"]) < 12 * 1024
+    assert len(json.dumps(definition, separators=(",", ":"))) < 20 * 1024
 
 
 def test_retry_strategy_retries_host_failures_and_exits_on_application_errors(built):
