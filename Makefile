@@ -13,7 +13,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CONTEXT ?=
 
-.PHONY: run test setup synth bench catalog context clean deploy
+.PHONY: run test setup synth bench catalog images context clean deploy
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -43,6 +43,11 @@ bench: setup
 catalog: setup
 	python -c "from pathlib import Path; from mlcdk.presets import refresh; refresh.package_price_data(Path('data/prices/aws-ml-instance-prices.csv'))"
 	mlcdk catalog refresh --offline --prices-csv data/prices/aws-ml-instance-prices.csv --output mlcdk/presets/data
+
+# Refresh the default container images: fetch the DLC lists from GitHub into mlcdk/presets/data/image_lists and
+# pick the newest image for every choice of mlcdk/presets/data/image_choices.json (needs the network).
+images: setup
+	mlcdk images refresh --lists mlcdk/presets/data/image_lists --output mlcdk/presets/data/containers.json
 
 context: setup
 	python scripts/generate_context.py

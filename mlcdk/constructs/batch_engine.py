@@ -42,7 +42,7 @@ from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.node_group import node_launch_template
 from mlcdk.constructs.options import LOG_RETENTION, JobOptions, StorageOptions
-from mlcdk.presets import catalog, workloads
+from mlcdk.presets import catalog, images, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 #: Share of the type's nominal memory a job's container asks for. ECS registers less than the nominal
@@ -175,7 +175,7 @@ class BatchEngine(Construct):
                                                key=key)
         self.agent_policy = security.ecs_agent_policy(self, "EcsAgentPolicy", role, log_group=self.log_group)
 
-        image = job.image or workloads.default_container_image(spec).uri
+        image = job.image or images.default_image([spec]).uri  # TrainingCluster checks it against every type
         memory = container_memory_mib(spec)
         self.container = batch.EcsEc2ContainerDefinition(
             self, "Container", image=ecs.ContainerImage.from_registry(image), cpu=spec.vcpus,

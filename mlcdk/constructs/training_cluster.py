@@ -37,7 +37,7 @@ from mlcdk.constructs.shared_storage import validate as validate_shared_storage
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets import discovery, metrics, workloads
+from mlcdk.presets import catalog, discovery, images, metrics, workloads
 from mlcdk.presets.advisor import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.settings import MAX_NODES, parse_emails
@@ -217,6 +217,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
                 "mlcdk:batchFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: a "
                 f"multi-node Batch job runs every node on {spec.instance_type}")
             fallbacks = ()
+        if batch_engine:
+            job = self._job_image(job, spec, fallbacks)
 
         # 3. Network: one subnet, in an AZ that offers the type.
         if vpc is None:
@@ -479,6 +481,25 @@ class TrainingCluster(NodeGroupMixin, Construct):
              "guardrails.scale_to_zero_when_idle with engine='batch': Batch scales to zero when the queue is empty; "
              "an idle job keeps its nodes until it ends or is cancelled (the idle alarm notifies you)"),
         ])
+
+    def _job_image(self, job: JobOptions, spec: InstanceSpec, fallbacks: Sequence[str]) -> JobOptions:
+        """The job's image, checked against every type the compute environment may launch: the default DLC that
+        drives them (mlcdk.presets.images), or the given one, refused when its DLC-style tag says it cannot
+        drive them, and warned about when nothing in its reference tells."""
+        specs = [spec, *(catalog.get(name) for name in fallbacks)]
+        if job.image is None:
+            return dataclasses.replace(job, image=images.default_image(specs).uri)
+        inspected, problem = images.given_image_problem(job.image, specs)
+        if problem is not None:
+            raise ConfigurationError(f"job.image ({job.image!r}) cannot drive {problem}; leave job.image out for the "
+                                     "default image, or pass one built for it (`mlcdk images list`)")
+        if not inspected:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mlcdk:jobImageUnchecked",
+                f"job.image ({job.image}) cannot be inspected at synth: its tag names no CUDA (cuNNN) or Neuron SDK "
+                f"(sdkX.Y.Z) version. To drive {spec.instance_type} it needs {images.needs_of(spec)}; "
+                "`mlcdk check` tests it on the deployed cluster")
+        return job
 
     @staticmethod
     def _pinned_by_az_id(vpc: ec2.IVpc) -> bool:

@@ -132,39 +132,24 @@ def default_machine_image(spec: InstanceSpec, engine: str = "nodes") -> MachineI
 
 
 # --------------------------------------------------------------------------------------------
-# Job containers (the AWS Batch engine)
+# Job containers (the AWS Batch engine); the images themselves are in mlcdk.presets.images
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ContainerImage:
-    """The default image of a Batch job for one accelerator kind, with its source."""
+class EfaRdmaFacts:
+    """The families whose EFA supports RDMA read (data/efa_rdma.json)."""
 
-    kind: str  #: "gpu", "neuron" or "none"
-    uri: str
+    families: tuple[str, ...]
     source: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class JobFacts:
-    """What the Batch engine reads from containers.json."""
-
-    images: Mapping[str, ContainerImage]
-    efa_device_rdma_families: tuple[str, ...]
-    efa_device_rdma_source: str
 
 
 @functools.lru_cache(maxsize=1)
-def job_facts() -> JobFacts:
-    path = DATA_DIR / "containers.json"
-    images = {}
-    for kind, entry in _load_mapping(path, "images").items():
-        read = _EntryReader(path, f"images[{kind!r}]", entry, {"uri": str, "source": str, "reason": str})
-        images[kind] = ContainerImage(kind, read("uri"), read("source"), read("reason"))
-    rdma = _load_mapping(path, "efa_device_rdma")
-    read = _EntryReader(path, "efa_device_rdma", rdma, {"families": list, "source": str, "reason": str})
-    return JobFacts(MappingProxyType(images), tuple(read("families")), read("source"))
+def efa_rdma_facts() -> EfaRdmaFacts:
+    path = DATA_DIR / "efa_rdma.json"
+    read = _EntryReader(path, "efa_device_rdma", _load_mapping(path, "efa_device_rdma"),
+                        {"families": list, "source": str, "reason": str})
+    return EfaRdmaFacts(tuple(read("families")), read("source"))
 
 
 #: A container image reference: [registry[:port]/]repository[/path...][:tag][@sha256:digest] (the Docker/OCI
@@ -242,19 +227,9 @@ def engine_purchase_problem(engine: str, option: str, nodes: int) -> str | None:
     return None
 
 
-def default_container_image(spec: InstanceSpec) -> ContainerImage:
-    """The AWS Deep Learning Container for ``spec``'s accelerator: PyTorch on CUDA, PyTorch Neuron, or CPU."""
-    kind = spec.accelerator.kind if spec.accelerator else "none"
-    image = job_facts().images.get(kind)
-    if image is None:
-        raise ConfigurationError(f"instance_type: no default job image for {spec.instance_type} ({kind} "
-                                 "accelerators); pass job=JobOptions(image=...)")
-    return image
-
-
 def efa_device_rdma(spec: InstanceSpec) -> bool:
     """Whether libfabric may use the EFA device's RDMA (FI_EFA_USE_DEVICE_RDMA=1) on ``spec``."""
-    return spec.efa_supported and spec.family in job_facts().efa_device_rdma_families
+    return spec.efa_supported and spec.family in efa_rdma_facts().families
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,9 +181,11 @@ def test_retry_strategy_retries_host_failures_and_exits_on_application_errors(bu
 def test_default_images_are_the_deep_learning_containers(built):
     images = {name: container_of(only(template_of(built, name), "AWS::Batch::JobDefinition")[1])["Image"]
               for name in ("trn1.32xlarge", "p5.48xlarge")}
+    # The DLC lists' newest releases (aws/deep-learning-containers docs/src/data/pytorch/2.13-cuda-ec2.yml; the
+    # aws-neuron/deep-learning-containers README's pytorch-training-neuronx table, Neuron 2.30.0)
     assert images == {
-        "trn1.32xlarge": "public.ecr.aws/neuron/pytorch-training-neuronx:2.1.2-neuronx-py310-sdk2.18.2-ubuntu20.04",
-        "p5.48xlarge": "public.ecr.aws/deep-learning-containers/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-ec2",
+        "trn1.32xlarge": "public.ecr.aws/neuron/pytorch-training-neuronx:2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04",
+        "p5.48xlarge": "public.ecr.aws/deep-learning-containers/pytorch:2.13.0-cu133-amzn2023",
     }
 
 
@@ -389,10 +391,13 @@ def test_every_catalog_family_builds_or_is_refused_with_a_configuration_error(en
     # Refused: accelerators without NVIDIA drivers (Gaudi, AMD), types no catalog AMI runs (Qualcomm dl2q, FPGA f2,
     # Xilinx vt1, Inferentia 1 on current Neuron), and on Batch the arm64 GPU g5g (no arm64 ECS GPU AMI).
     # Inferentia (inf1, inf2) serves and does not train: refused by the catalog's training fact.
+    # On Batch, also the types no default job image drives (mlcdk.presets.images): Volta p3/p3dn and Maxwell g3/g3s
+    # (CUDA 13 and PyTorch's CUDA 12.8+ builds dropped them) and Graviton c7g/c7gn (every default image is x86_64).
     expected = ["dl1.24xlarge", "dl2q.24xlarge", "f2.12xlarge", "g4ad.16xlarge", "inf1.24xlarge", "inf2.24xlarge",
                 "vt1.24xlarge"]
     if engine == "batch":
-        expected = sorted([*expected, "g5g.16xlarge"])
+        expected = sorted([*expected, "g5g.16xlarge", "p3.16xlarge", "p3dn.24xlarge", "g3.16xlarge", "g3s.xlarge",
+                           "c7g.12xlarge", "c7gn.12xlarge"])
     assert sorted(refused) == expected, refused
     assert all(message.startswith("instance_type: ") for message in refused.values())
 
