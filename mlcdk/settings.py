@@ -14,16 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, fsx, workloads
+from mlcdk.errors import ConfigurationError, shown
+from mlcdk.presets import bounds, catalog, fsx, workloads
+from mlcdk.presets.identifiers import email_problem
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
 DEFAULT_INFERENCE_PRESET = "llm-serving-inferentia2"
-#: Upper bounds that catch typos ("-c nodes=400000"); far above any real cluster, well below quotas' reach.
-MAX_NODES = 512
-MAX_CAPACITY = 1000
+#: Upper bounds that catch typos ("-c nodes=400000"), from data/bounds.json (the constructs' bounds too).
+MAX_NODES = int(bounds.number("nodes").high)
+MAX_CAPACITY = int(bounds.number("max_capacity").high)
 #: Upper bound of ``shared_storage_gib`` that catches typos (1,000 steps of 2,400 GiB).
-MAX_SHARED_STORAGE_GIB = 2_400_000
+MAX_SHARED_STORAGE_GIB = int(bounds.number("storage_capacity_gib").high)
 #: How many offered AZs a stack's network spans (a cluster uses one; a fleet spreads across them).
 MAX_NETWORK_AZS = 3
 
@@ -50,7 +51,6 @@ CONTEXT_KEYS = {
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
 EMULATOR_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[A-Za-z]{2,}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 
@@ -125,8 +125,8 @@ def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
     emails = tuple(str(item).strip() for item in items if str(item).strip())
     for email in emails:
-        if not _EMAIL.match(email):
-            raise ConfigurationError(f"{parameter} ({email!r}) is not an e-mail address like ml-team@example.com")
+        if problem := email_problem(email):
+            raise ConfigurationError(f"{parameter} ({shown(email)}) {problem}")
     return emails
 
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s.
-GP3_MAX_GIB = 16384
-GP3_IOPS = (3000, 16000)
-GP3_THROUGHPUT_MIBS = (125, 1000)
+from mlcdk.presets import bounds
+
+
+def _range(name: str) -> tuple[float, float]:
+    bound = bounds.number(name)
+    return bound.low, bound.high
+
+
+#: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s,
+#: from data/bounds.json, which mlcdk.params checks every field against.
+GP3_MAX_GIB = int(_range("data_volume_size_gib")[1])
+GP3_IOPS = tuple(int(v) for v in _range("data_volume_iops"))
+GP3_THROUGHPUT_MIBS = tuple(int(v) for v in _range("data_volume_throughput_mibs"))
 
 
 @dataclass(frozen=True)
@@ -126,9 +135,9 @@ LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 1
                  3288: "NINE_YEARS", 3653: "TEN_YEARS"}
 LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
 #: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10.
-JOB_ATTEMPTS = (1, 10)
+JOB_ATTEMPTS = tuple(int(v) for v in _range("retry_attempts"))
 #: A job attempt's limit: Batch's minimum of 60 s, up to 14 days.
-JOB_TIMEOUT_HOURS = (1 / 60, 14 * 24)
+JOB_TIMEOUT_HOURS = _range("timeout_hours")
 
 
 @dataclass(frozen=True)
