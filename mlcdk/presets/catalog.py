@@ -236,7 +236,7 @@ class Catalog:
             matches = close_matches(str(name), families, cutoff=0.5)
             hint = ("did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else (
                 "known families: " + ", ".join(families))
-            raise ConfigurationError(f"{parameter}: unknown family {family!r}; {hint}")
+            raise ConfigurationError(f"{parameter}: unknown family {shown(family)}; {hint}")
         return name
 
     def regions(self) -> tuple[str, ...]:

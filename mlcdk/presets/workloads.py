@@ -108,7 +108,7 @@ def machine_images() -> Mapping[str, MachineImage]:
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
             "root_device_name": str, "source": str, "reason": str, "engine": str, "accelerator_manufacturers": list})
         if read("engine") not in ENGINES:
-            raise read.error("engine", f"is {read('engine')!r}; allowed: {', '.join(ENGINES)}")
+            raise read.error("engine", f"is {shown(read('engine'))}; allowed: {', '.join(ENGINES)}")
         images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
                                     tuple(read("excluded_families")), read("root_device_name"), read("source"),
                                     read("reason"), read("engine"), tuple(read("accelerator_manufacturers")))
@@ -346,15 +346,15 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
     values = {f: read(f, kind, ... if required else None) for f, (kind, required) in _PRESET_FIELDS.items()}
     task, purchase = values["task"], values["purchase_option"]
     if task not in PRESET_TASKS:
-        raise read.error("task", f"is {task!r}; allowed: {', '.join(PRESET_TASKS)}")
+        raise read.error("task", f"is {shown(task)}; allowed: {', '.join(PRESET_TASKS)}")
     if purchase not in PURCHASE_OPTIONS:
-        raise read.error("purchase_option", f"is {purchase!r}; allowed: {', '.join(PURCHASE_OPTIONS)}")
+        raise read.error("purchase_option", f"is {shown(purchase)}; allowed: {', '.join(PURCHASE_OPTIONS)}")
     try:
         spec = catalog.get(values["instance_type"])
     except ConfigurationError as exc:
         raise read.error("instance_type", f"is invalid: {exc}") from None
     if problem := purchase_problem(purchase, spec):
-        raise read.error("purchase_option", f"is {purchase!r}, but {problem}")
+        raise read.error("purchase_option", f"is {shown(purchase)}, but {problem}")
     for number in ("nodes", "min_capacity", "max_capacity", "on_demand_base_capacity"):
         problem = bounds.number(number).problem(values[number], whole=True) if values[number] is not None else None
         if problem:  # the ranges the constructs' parameters have (data/bounds.json)
@@ -381,9 +381,9 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
         ami = default_machine_image(spec).name
     elif ami not in machine_images() or machine_images()[ami].engine != "nodes":
         allowed = ", ".join(n for n, i in machine_images().items() if i.engine == "nodes")
-        raise read.error("ami", f"is {ami!r}; allowed: {allowed}")
+        raise read.error("ami", f"is {shown(ami)}; allowed: {allowed}")
     elif problem := machine_images()[ami].problem_with(spec):
-        raise read.error("ami", f"is {ami!r}, which cannot run {spec.instance_type}: {problem}")
+        raise read.error("ami", f"is {shown(ami)}, which cannot run {spec.instance_type}: {problem}")
     alarms = AlarmThresholds()
     if values["alarms"] is not None:
         alarm_read = _EntryReader(path, f"{where}.alarms", values["alarms"], dict.fromkeys(_ALARM_FIELDS))
