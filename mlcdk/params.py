@@ -21,6 +21,11 @@ The rules, beyond "an instance of the annotated type":
   string, number, dict or list is refused with the class to use.
 - A CDK token (a value resolved at deploy time) passes unchecked, as aws-cdk does; the constructs refuse
   tokens where a concrete value decides the shape (``nodes``).
+- Every number, duration and string has a range (:mod:`mlcdk.presets.bounds`, from ``data/bounds.json``, each
+  with its source): sizes, prices, counts and durations have upper bounds from AWS's own limits (or mlcdk's
+  ceiling against typos where AWS states none), strings a length bound. Strings hold no control or format
+  characters (a trailing newline, a NUL, a bidi override); free text may hold newlines and tabs.
+- An error shows a bounded representation of the value (:func:`mlcdk.errors.shown`), never the whole of it.
 """
 
 from __future__ import annotations
@@ -33,15 +38,20 @@ import math
 import sys
 import types
 import typing
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
+from mlcdk.errors import ConfigurationError, shown
+from mlcdk.presets import bounds
 
 _PRIMITIVES = (str, bytes, int, float, bool, dict, list, tuple, set, frozenset)
 #: Free-text parameters (shell commands): used exactly as given, so surrounding whitespace is allowed.
 FREE_TEXT = frozenset({"user_data_commands", "model_server_command"})
 _SEQUENCES = (collections.abc.Sequence, tuple, list)
+#: Unicode categories refused in strings: control, format (bidi overrides, zero-width), surrogate, line and
+#: paragraph separators. Free text may still hold newlines and tabs.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 #: How aws-cdk encodes a string token ("${Token[AWS.Region.6]}") and a list token inside Python values.
 STRING_TOKEN, LIST_TOKEN = "${Token[", "#{Token["
 
@@ -87,20 +97,17 @@ def check_value(name: str, value: Any, hint: Any) -> None:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong(name, value, "a whole number (an int)")
+        _check_bound(name, value, whole=True)
         return
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _wrong(name, value, "a number")
         if not math.isfinite(value):
             raise _wrong(name, value, "a finite number (not NaN or infinity)")
+        _check_bound(name, value, whole=False)
         return
     if hint is str:
-        if not isinstance(value, str):
-            raise _wrong(name, value, "a string")
-        if not value.strip():
-            raise _wrong(name, value, "a non-blank string")
-        if value != value.strip() and name.split("[")[0].split(".")[-1] not in FREE_TEXT:
-            raise _wrong(name, value, "a string without leading or trailing whitespace")
+        _check_text(name, value)
         return
     if origin in _SEQUENCES or hint in _SEQUENCES:
         _check_sequence(name, value, hint, origin, args)
@@ -123,6 +130,31 @@ def check_value(name: str, value: Any, hint: Any) -> None:
         _check_cdk(name, value, hint)
         return
     _typeguard(name, value, hint)
+
+
+def _check_bound(name: str, value: float, *, whole: bool) -> None:
+    bound = bounds.number(name)
+    problem = bound.problem(value, whole=whole) if bound is not None else None
+    if problem:
+        raise ConfigurationError(f"{name} ({shown(value)}) {problem}")
+
+
+def _check_text(name: str, value: Any) -> None:
+    """A string: not blank, not padded (except free text), within its length bound, no control characters."""
+    if not isinstance(value, str):
+        raise _wrong(name, value, "a string")
+    free = bounds.field_name(name) in FREE_TEXT
+    limit = bounds.text(name)
+    if len(value) > limit.high:
+        raise _wrong(name, value, f"at most {int(limit.high):,} characters ({limit.reason})")
+    if not value.strip():
+        raise _wrong(name, value, "a non-blank string")
+    if value != value.strip() and not free:
+        raise _wrong(name, value, "a string without leading or trailing whitespace")
+    bad = next((c for c in value if unicodedata.category(c) in _REFUSED_CATEGORIES and not (free and c in "\n\t")), None)
+    if bad is not None:
+        where = "" if free else "; only free text (commands) may hold newlines and tabs"
+        raise _wrong(name, value, f"a string without control or format characters (it holds {bad!r}{where})")
 
 
 def check_fields(name: str, options: Any) -> None:
@@ -187,6 +219,16 @@ def _check_cdk(name: str, value: Any, hint: type) -> None:
         return
     if not isinstance(value, hint):
         raise _wrong(name, value, f"an aws-cdk {label}{example}")
+    if label == "Duration" and (bound := bounds.duration(name)) is not None and not value.is_unresolved():
+        millis = value.to_milliseconds(integral=False)
+        if millis % 1000 or not bound.allows(millis / 1000):
+            raise ConfigurationError(
+                f"{name} ({value.to_human_string()}) must be a whole number of seconds from {_figure(bound.low)} s to "
+                f"{_figure(bound.high)} s ({bound.reason})")
+
+
+def _figure(seconds: float) -> str:
+    return f"{int(seconds):,}" if float(seconds).is_integer() else f"{seconds:g}"
 
 
 def _cdk_label(hint: type) -> str:
@@ -210,10 +252,7 @@ def _typeguard(name: str, value: Any, hint: Any) -> None:
 
 
 def _wrong(name: str, value: Any, allowed: str) -> ConfigurationError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return ConfigurationError(f"{name} ({shown}) must be {allowed}")
+    return ConfigurationError(f"{name} ({shown(value)}) must be {allowed}")
 
 
 def _describe(hint: Any) -> str:

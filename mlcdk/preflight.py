@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, unknown_name
-from mlcdk.presets import capacity, catalog, workloads
+from mlcdk.presets import capacity, catalog, datafile, workloads
 
 QUOTAS_FILE = catalog.DATA_DIR / "quotas.json"
 AZ_ID = capacity.AZ_ID
@@ -110,10 +109,8 @@ class QuotaClass:
 @functools.lru_cache(maxsize=1)
 def quota_classes(path: Path = QUOTAS_FILE) -> tuple[QuotaClass, ...]:
     """The quota classes of ``quotas.json``; ConfigurationError naming the file and entry when one is malformed."""
-    try:
-        raw = json.loads(path.read_text())["classes"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigurationError(f"{path}: cannot read the quota classes ({exc})") from exc
+    with datafile.reading(path):
+        raw = datafile.read_document(path)["classes"]
     classes = []
     for name, entry in sorted(raw.items()):
         try:

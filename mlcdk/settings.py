@@ -14,16 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
-from mlcdk.presets import catalog, fsx, workloads
+from mlcdk.errors import ConfigurationError, shown
+from mlcdk.presets import bounds, catalog, fsx, workloads
+from mlcdk.presets.identifiers import email_problem
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
 DEFAULT_INFERENCE_PRESET = "llm-serving-inferentia2"
-#: Upper bounds that catch typos ("-c nodes=400000"); far above any real cluster, well below quotas' reach.
-MAX_NODES = 512
-MAX_CAPACITY = 1000
+#: Upper bounds that catch typos ("-c nodes=400000"), from data/bounds.json (the constructs' bounds too).
+MAX_NODES = int(bounds.number("nodes").high)
+MAX_CAPACITY = int(bounds.number("max_capacity").high)
 #: Upper bound of ``shared_storage_gib`` that catches typos (1,000 steps of 2,400 GiB).
-MAX_SHARED_STORAGE_GIB = 2_400_000
+MAX_SHARED_STORAGE_GIB = int(bounds.number("storage_capacity_gib").high)
 #: How many offered AZs a stack's network spans (a cluster uses one; a fleet spreads across them).
 MAX_NETWORK_AZS = 3
 
@@ -50,7 +51,6 @@ CONTEXT_KEYS = {
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
 EMULATOR_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[A-Za-z]{2,}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 
@@ -90,11 +90,11 @@ def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | Non
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ConfigurationError(f"{key} ({value!r}) must be a whole number from {low} to {high}")
+        raise ConfigurationError(f"{key} ({shown(value)}) must be a whole number from {low} to {high}")
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise ConfigurationError(f"{key} ({value!r}) must be a whole number from {low} to {high}") from None
+        raise ConfigurationError(f"{key} ({shown(value)}) must be a whole number from {low} to {high}") from None
     if not low <= number <= high:
         raise ConfigurationError(f"{key} ({number}) must be from {low} to {high}")
     return number
@@ -105,7 +105,7 @@ def _str(context: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{key} ({value!r}) must be a non-empty string")
+        raise ConfigurationError(f"{key} ({shown(value)}) must be a non-empty string")
     return value.strip()
 
 
@@ -115,7 +115,7 @@ def _bool(context: Mapping[str, Any], key: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise ConfigurationError(f"{key} ({value!r}) must be true or false")
+    raise ConfigurationError(f"{key} ({shown(value)}) must be true or false")
 
 
 def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
@@ -125,8 +125,8 @@ def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
     emails = tuple(str(item).strip() for item in items if str(item).strip())
     for email in emails:
-        if not _EMAIL.match(email):
-            raise ConfigurationError(f"{parameter} ({email!r}) is not an e-mail address like ml-team@example.com")
+        if problem := email_problem(email):
+            raise ConfigurationError(f"{parameter} ({shown(email)}) {problem}")
     return emails
 
 
@@ -145,7 +145,7 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
     name = _str(context, preset_key) or (DEFAULT_INFERENCE_PRESET if inference else DEFAULT_TRAINING_PRESET)
     preset = workloads.get(name, preset_file, parameter=preset_key)
     if problem := workloads.preset_task_problem(preset, inference=inference, needed_by=preset_key):
-        raise ConfigurationError(f"{preset_key} ({name!r}) {problem}")
+        raise ConfigurationError(f"{preset_key} ({shown(name)}) {problem}")
     type_key = f"{prefix}instance_type"
     instance_type = _str(context, type_key) or preset.instance_type
     spec = catalog.get(instance_type, parameter=type_key)
@@ -153,7 +153,7 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
     purchase_key = f"{prefix}purchase_option"
     purchase = _choice(context, purchase_key, workloads.PURCHASE_OPTIONS, preset.purchase_option)
     if problem := workloads.purchase_problem(purchase, spec):
-        raise ConfigurationError(f"{purchase_key} ({purchase!r}): {problem}")
+        raise ConfigurationError(f"{purchase_key} ({shown(purchase)}): {problem}")
     if inference:
         low = _int(context, "min_capacity", 0, MAX_CAPACITY)
         high = _int(context, "max_capacity", 1, MAX_CAPACITY)
@@ -181,7 +181,7 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
     if account is None and region is not None:
         account = environ.get("CDK_DEFAULT_ACCOUNT") or None
     if account is not None and not _ACCOUNT.match(account):
-        raise ConfigurationError(f"account ({account!r}) must be a 12-digit AWS account ID")
+        raise ConfigurationError(f"account ({shown(account)}) must be a 12-digit AWS account ID")
     if account is not None and region is None:
         raise ConfigurationError("account is set but region is not; give both, or neither for env-agnostic stacks")
     preset_file = _str(context, "preset_file")
@@ -192,7 +192,7 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
                          region=region if "TrainingStack" in stacks else None)
     problem = workloads.engine_purchase_problem(engine, training.purchase_option, training.nodes)
     if problem is not None and "TrainingStack" in stacks:
-        raise ConfigurationError(f"purchase_option ({training.purchase_option!r}) {problem.replace('engine=', '-c engine=')}")
+        raise ConfigurationError(f"purchase_option ({shown(training.purchase_option)}) {problem.replace('engine=', '-c engine=')}")
     return AppSettings(
         training=training,
         inference=_workload(context, inference=True, preset_file=preset_file,
@@ -224,7 +224,7 @@ def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:
     names = [n.strip() for n in (value if isinstance(value, (list, tuple)) else str(value).split(",")) if n.strip()]
     for name in names:
         if name not in allowed:
-            raise ConfigurationError(f"stacks ({name!r}) must be TrainingStack and/or InferenceStack")
+            raise ConfigurationError(f"stacks ({shown(name)}) must be TrainingStack and/or InferenceStack")
     if not names:
         raise ConfigurationError("stacks ('') must name TrainingStack and/or InferenceStack")
     return tuple(n for n in allowed if n in names)
@@ -233,5 +233,5 @@ def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:
 def _choice(context: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
     value = _str(context, key) or default
     if value not in allowed:
-        raise ConfigurationError(f"{key} ({value!r}) must be one of {', '.join(allowed)}")
+        raise ConfigurationError(f"{key} ({shown(value)}) must be one of {', '.join(allowed)}")
     return value

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mlcdk import (
-    CapacityOptions, ConfigurationError, FleetAlarmOptions, GuardrailOptions, InferenceFleet, LoadBalancerOptions, PurchaseOptions,
-    ScaleSchedule, ScalingOptions, StorageOptions, TrainingCluster,
+    CapacityOptions, ConfigurationError, FleetAlarmOptions, GuardrailOptions, InferenceFleet, JobOptions, LoadBalancerOptions,
+    PrivateNetwork, PurchaseOptions, ScaleSchedule, ScalingOptions, StorageOptions, TrainingCluster,
 )
 from mlcdk.cli import app as cli
 from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
-from mlcdk.presets import workloads
+from mlcdk.presets import catalog, workloads
 from mlcdk.presets.sizing import Workload
 from mlcdk.settings import read_settings
 from tests.harness import cli_context
@@ -56,6 +56,12 @@ def token_nodes():
     TrainingCluster(stack, "Cluster", instance_type="g5.xlarge", nodes=nodes, engine="nodes")
 
 
+def preset_file_named(tmp_path, name):
+    path = tmp_path / "presets.json"
+    path.write_text(json.dumps({"presets": {name: GOOD_PRESET}}))
+    return workloads.load_presets(path)
+
+
 def corrupt_catalog(tmp_path, name, text):
     """A snapshot directory whose ``name`` is replaced by ``text`` (None: removed), loaded as a refreshed one."""
     from mlcdk.presets import catalog
@@ -74,6 +80,34 @@ def raw_preset_file(tmp_path, content: bytes):
     path.write_bytes(content)
     return workloads.load_presets(path)
 
+
+def text_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return workloads.load_presets(path)
+
+
+def edited_catalog(tmp_path, name, edit):
+    """A snapshot directory whose ``name`` is the bundled one after ``edit(document)``, loaded as a refreshed one."""
+    document = json.loads((catalog.DATA_DIR / name).read_text())
+    edit(document)
+    corrupt_catalog(tmp_path, name, json.dumps(document))
+
+
+def in_account(**kwargs):
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(account="123456789012",
+                                                                                  region="us-east-1"))
+    TrainingCluster(stack, "Cluster", **kwargs)
+
+
+def _negative_efa(document):
+    document["instance_types"]["p5.48xlarge"]["maximum_efa_interfaces"] = -1
+
+
+GROUP_ARN = "arn:aws:resource-groups:us-east-1:123456789012:group/reservations"
+CR = "cr-0123456789abcdef0"
+DEEP = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10)
+                                                  + "]\n" for i in range(9))
 
 GOOD_PRESET = {"description": "d", "task": "inference", "instance_type": "g6.xlarge", "purchase_option": "spot",
                "min_capacity": 1, "max_capacity": 2, "source": "https://example.com", "reason": "r"}
@@ -100,7 +134,7 @@ CASES = [
     ("cluster-huge-nodes", lambda t: training(instance_type="g5.xlarge", nodes=100000), "nodes (100000) must be a whole number from 1 to 512"),
     ("cluster-fractional-nodes", lambda t: training(instance_type="g5.xlarge", nodes=2.5), "nodes (2.5) must be a whole number"),
     ("fleet-min-over-max", lambda t: fleet(instance_type="g6.xlarge", min_capacity=4, max_capacity=2), "min_capacity (4) must not exceed max_capacity (2)"),
-    ("fleet-negative-min", lambda t: fleet(instance_type="g6.xlarge", min_capacity=-2), "min_capacity (-2) must be a whole number of at least 0"),
+    ("fleet-negative-min", lambda t: fleet(instance_type="g6.xlarge", min_capacity=-2), "min_capacity (-2) must be a whole number from 0 to 1000"),
     ("fleet-huge-max", lambda t: fleet(instance_type="g6.xlarge", max_capacity=5000), "max_capacity (5000) must be a whole number from 1 to 1000"),
     ("context-nodes-word", lambda t: read_settings({"nodes": "four"}), "nodes ('four') must be a whole number from 1 to 512"),
     ("context-nodes-zero", lambda t: read_settings({"nodes": "0"}), "nodes (0) must be from 1 to 512"),
@@ -110,14 +144,14 @@ CASES = [
     ("cluster-bad-email", lambda t: training(instance_type="g5.xlarge", alarm_emails=["team@"]), "alarm_emails ('team@') is not an e-mail address"),
     ("fleet-bad-email", lambda t: fleet(instance_type="g6.xlarge", alarm_emails=["a b@c.com"]), "alarm_emails ('a b@c.com') is not an e-mail address"),
     ("context-bad-email", lambda t: read_settings({"alarm_email": "ops.example.com"}), "alarm_email ('ops.example.com') is not an e-mail address"),
-    ("fleet-port-zero", lambda t: fleet(instance_type="g6.xlarge", port=0), "port (0) must be from 1 to 65535"),
-    ("fleet-port-huge", lambda t: fleet(instance_type="g6.xlarge", port=65536), "port (65536) must be from 1 to 65535"),
+    ("fleet-port-zero", lambda t: fleet(instance_type="g6.xlarge", port=0), "port (0) must be a whole number from 1 to 65535 (a TCP port"),
+    ("fleet-port-huge", lambda t: fleet(instance_type="g6.xlarge", port=65536), "port (65536) must be a whole number from 1 to 65535"),
     ("fleet-path-relative", lambda t: fleet(instance_type="g6.xlarge", health_check_path="ping"), "health_check_path ('ping') must start with '/'"),
     ("cluster-mount-relative", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=10, data_mount_point="scratch")), "storage.data_mount_point ('scratch') must be an absolute path"),
-    ("cluster-volume-huge", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=70000)), "storage.data_volume_size_gib (70000) must be from 1 to 16384"),
-    ("cluster-root-tiny", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(root_volume_size_gib=2)), "storage.root_volume_size_gib (2) must be from 8 to 16384"),
-    ("cluster-negative-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=-1), "guardrails.max_hourly_cost_usd (-1) must be in (0, inf)"),
-    ("cluster-zero-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=0), "guardrails.max_hourly_cost_usd (0) must be in (0, inf)"),
+    ("cluster-volume-huge", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=70000)), "storage.data_volume_size_gib (70000) must be a whole number from 1 to 16384 (gp3 volumes are 1 GiB to 16 TiB)"),
+    ("cluster-root-tiny", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(root_volume_size_gib=2)), "storage.root_volume_size_gib (2) must be a whole number from 8 to 16384"),
+    ("cluster-negative-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=-1), "max_hourly_cost_usd (-1) must be a number above 0 and at most 1000000"),
+    ("cluster-zero-budget", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=0), "max_hourly_cost_usd (0) must be a number above 0 and at most 1000000"),
     # options that contradict the type
     ("cluster-efa-unsupported", lambda t: training(instance_type="g5.2xlarge", efa=True), "efa: g5.2xlarge does not support EFA"),
     ("cluster-bad-purchase", lambda t: training(instance_type="g5.xlarge", purchase=PurchaseOptions(option="savings")), "purchase.option ('savings') must be one of on-demand, spot, mixed"),
@@ -178,9 +212,9 @@ CASES = [
     ("fleet-waf-other-region", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(web_acl_arn="arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")), "is in eu-west-1; a load balancer in us-east-1 can use only a web ACL of us-east-1"),
     ("fleet-certificate-other-region", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(certificate="arn:aws:acm:eu-west-1:123456789012:certificate/abc")), "is in eu-west-1; a load balancer in us-east-1 can use only an ACM certificate of us-east-1"),
     ("fleet-certificate-not-an-arn", lambda t: fleet(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(certificate="my-cert")), "load_balancer.certificate ('my-cert') must be an ACM certificate or its ARN"),
-    ("fleet-p99-negative", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=-1)), "fleet_alarms.p99_latency_seconds (-1) must be above 0"),
+    ("fleet-p99-negative", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=-1)), "fleet_alarms.p99_latency_seconds (-1) must be a number above 0 and at most 4000"),
     ("fleet-p99-nan", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=float("nan"))), "fleet_alarms.p99_latency_seconds (nan) must be a finite number"),
-    ("fleet-error-rate-above-100", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(error_rate_percent=150)), "fleet_alarms.error_rate_percent (150) must be above 0 and at most 100"),
+    ("fleet-error-rate-above-100", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(error_rate_percent=150)), "fleet_alarms.error_rate_percent (150) must be a number above 0 and at most 100"),
     ("fleet-error-rate-inf", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(error_rate_percent=float("inf"))), "fleet_alarms.error_rate_percent (inf) must be a finite number"),
     ("fleet-scaling-target-above-100-percent", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(signal="cpu", target=150)), "scaling.target (150) must be positive and at most 100"),
     ("fleet-warm-pool-string", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool="false")), "scaling.warm_pool ('false') must be True or False"),
@@ -192,8 +226,8 @@ CASES = [
     ("cluster-gp3-iops-per-gib", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=10, data_volume_iops=6000)), "storage.data_volume_iops (6000) exceeds gp3's 500 IOPS per GiB"),
     ("cluster-gp3-throughput", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_volume_throughput_mibs=1000)), "storage.data_volume_throughput_mibs (1000) exceeds gp3's 0.25 MiB/s per IOPS"),
     ("cluster-mount-space", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/my data")), "storage.data_mount_point ('/my data') must be an absolute path of letters"),
-    ("cluster-mount-etc", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/etc")), "storage.data_mount_point ('/etc') would hide the system directory /etc"),
-    ("cluster-percent-150", lambda t: training(instance_type="g5.xlarge", guardrails=GuardrailOptions(high_memory_percent=150)), "guardrails.high_memory_percent (150) must be in (0, 100]"),
+    ("cluster-mount-etc", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/etc")), "storage.data_mount_point ('/etc') is owned by the OS (host configuration"),
+    ("cluster-percent-150", lambda t: training(instance_type="g5.xlarge", guardrails=GuardrailOptions(high_memory_percent=150)), "guardrails.high_memory_percent (150) must be a number above 0 and at most 100"),
     ("cluster-inferentia", lambda t: training(instance_type="inf2.48xlarge", nodes=2), "instance_type: inf2.48xlarge cannot train: Inferentia2 is inference-only"),
     ("cluster-az-id-unpinned-vpc", lambda t: training_in_vpc("vpc-0aaa", instance_type="g5.xlarge", availability_zone_id="use1-az4"), "availability_zone_id (use1-az4): the VPC you brought does not pin its subnets by AZ ID"),
     ("cluster-token-nodes", lambda t: token_nodes(), "nodes: a deploy-time token cannot size a training cluster"),
@@ -209,6 +243,64 @@ CASES = [
     ("preset-wrong-type", lambda t: preset_file(t, {**GOOD_PRESET, "min_capacity": "1"}), "presets['team']: field 'min_capacity' should be int, got '1'"),
     ("preset-unknown-type", lambda t: preset_file(t, {**GOOD_PRESET, "instance_type": "g9.xlarge"}), "presets['team']: field 'instance_type' is invalid: "),
     ("preset-missing-field", lambda t: preset_file(t, {k: v for k, v in GOOD_PRESET.items() if k != "task"}), "presets['team']: missing field 'task'"),
+    # issue 25: two things on one path (the node's path registry, mlcdk.presets.paths)
+    ("path-volume-and-lustre-on-data", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100), shared_storage=SharedStorageOptions(mount_point="/data")), "shared_storage.mount_point ('/data') is the same directory as storage.data_mount_point ('/data'), where the data volume is mounted"),
+    ("path-volume-inside-lustre", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/fsx/scratch"), shared_storage=SharedStorageOptions()), "shared_storage.mount_point ('/fsx') holds storage.data_mount_point ('/fsx/scratch')"),
+    ("path-lustre-on-docker", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(mount_point="/var/lib/docker")), "shared_storage.mount_point ('/var/lib/docker') is owned by Docker"),
+    ("path-volume-inside-ecs", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/var/lib/ecs/data")), "storage.data_mount_point ('/var/lib/ecs/data') lies inside /var/lib/ecs, which is owned by Amazon ECS"),
+    ("path-lustre-above-docker", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(mount_point="/var/lib")), "shared_storage.mount_point ('/var/lib') would hide /var/lib/docker"),
+    ("path-volume-on-opt", lambda t: fleet(instance_type="g6.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/opt/aws/neuron")), "storage.data_mount_point ('/opt/aws/neuron') lies inside /opt/aws, which is owned by AWS agents"),
+    ("path-volume-on-home", lambda t: training(instance_type="g5.xlarge", storage=StorageOptions(data_volume_size_gib=100, data_mount_point="/home")), "storage.data_mount_point ('/home') is owned by the OS (users' home directories)"),
+    # issue 25: values without upper bounds (data/bounds.json, checked by mlcdk.params)
+    ("bound-reservation-price", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id=CR, hourly_price_usd=1e12)), "capacity.hourly_price_usd (1000000000000.0) must be a number above 0 and at most 1000 (above every EC2 on-demand price"),
+    ("bound-lustre-capacity", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(storage_capacity_gib=2_400_000_000)), "shared_storage.storage_capacity_gib (2400000000) must be a whole number from 1 to 2400000"),
+    ("bound-nodes-1e30", lambda t: training(instance_type="g5.xlarge", nodes=10**30), "nodes (1000000000000000000000000000000) must be a whole number from 1 to 512"),
+    ("bound-nodes-5000-digits", lambda t: training(instance_type="g5.xlarge", nodes=10**5000), "nodes (<an integer of about 5,001 digits>) must be a whole number from 1 to 512"),
+    ("bound-budget", lambda t: training(instance_type="g5.xlarge", guardrails=GuardrailOptions(monthly_budget_usd=1.46e15)), "guardrails.monthly_budget_usd (1460000000000000.0) must be a number above 0 and at most 730000000"),
+    ("bound-hourly-cost", lambda t: training(instance_type="g5.xlarge", max_hourly_cost_usd=1e9), "max_hourly_cost_usd (1000000000.0) must be a number above 0 and at most 1000000"),
+    ("bound-reserved-instances", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id=CR, reserved_instances=10**6)), "capacity.reserved_instances (1000000) must be a whole number from 1 to 1000"),
+    ("bound-job-timeout", lambda t: training(instance_type="g5.xlarge", job=JobOptions(timeout_hours=1e6)), "job.timeout_hours (1000000.0) must be a number from 0.0166667 to 336"),
+    ("bound-p99-latency", lambda t: fleet(instance_type="g6.xlarge", fleet_alarms=FleetAlarmOptions(p99_latency_seconds=1e9)), "fleet_alarms.p99_latency_seconds (1000000000.0) must be a number above 0 and at most 4000"),
+    ("bound-scaling-target", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(target=1e12)), "scaling.target (1000000000000.0) must be a number above 0 and at most 1000000"),
+    ("bound-warmup", lambda t: fleet(instance_type="g6.xlarge", scaling=ScalingOptions(warmup=cdk.Duration.hours(2))), "scaling.warmup (2 hours) must be a whole number of seconds from 0 s to 3,600 s"),
+    ("bound-nat-gateways", lambda t: PrivateNetwork(cdk.Stack(cdk.App(), "N"), "Net", nat_gateways=100), "nat_gateways (100) must be a whole number from 0 to 6"),
+    ("bound-health-check-path-2001", lambda t: fleet(instance_type="g6.xlarge", health_check_path="/" + "h" * 2000), "health_check_path ('/hhhhhhh"),
+    ("bound-health-check-path-says-why", lambda t: fleet(instance_type="g6.xlarge", health_check_path="/" + "h" * 2000), "... (2,001 characters)) must be at most 1,024 characters (HealthCheckPath takes 1 to 1,024 characters)"),
+    ("bound-user-data-command", lambda t: training(instance_type="g5.xlarge", user_data_commands=["echo " + "x" * 20_000]), "user_data_commands[0] ('echo xxxx"),
+    ("text-trailing-newline", lambda t: training(instance_type="g5.xlarge", availability_zone_id="use1-az4\n"), "availability_zone_id ('use1-az4\\n') must be a string without leading or trailing whitespace"),
+    ("text-nul", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_id="cr-0123456789\x00abcdef0")), "must be a string without control or format characters (it holds '\\x00'"),
+    ("text-bidi-override", lambda t: training(instance_type="g5.xlarge", alarm_emails=["ops@example.com\u202e"]), "alarm_emails[0] ('ops@example.com\\u202e') must be a string without control or format characters"),
+    ("text-huge-value-is-cut", lambda t: training(instance_type="g5" + "x" * 100_000), "... (100,002 characters)) must be at most 2,048 characters"),
+    # issue 25: identifiers (mlcdk.presets.identifiers)
+    ("arn-group-other-region", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_group_arn="arn:aws:resource-groups:eu-west-1:123456789012:group/reservations")), "capacity.reservation_group_arn ('arn:aws:resource-groups:eu-west-1:123456789012:group/reservations') is in eu-west-1; the stack is in us-east-1"),
+    ("arn-group-other-partition", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_group_arn="arn:aws-cn:resource-groups:us-east-1:123456789012:group/r")), "names the partition aws-cn, but us-east-1 is in aws"),
+    ("arn-group-other-account", lambda t: in_account(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_group_arn="arn:aws:resource-groups:us-east-1:210987654321:group/r")), "belongs to the account 210987654321; the stack deploys to 123456789012"),
+    ("arn-group-not-a-group", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_group_arn="arn:aws:ec2:us-east-1:123456789012:capacity-reservation/cr-0123456789abcdef0")), "must be an ARN, arn:PARTITION:resource-groups:REGION:ACCOUNT:group/NAME"),
+    ("s3-bucket-ip-address", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=(DataRepositoryLink("s3://192.168.5.4/data/", "/datasets"),))), "shared_storage.data_repositories[0].s3_uri ('s3://192.168.5.4/data/') has the bucket '192.168.5.4', which must not be formatted as an IP address"),
+    ("s3-bucket-shell", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=(DataRepositoryLink("s3://$(reboot)/data/", "/datasets"),))), "has the bucket '$(reboot)', which may hold only lowercase letters, digits, '.' and '-'"),
+    ("s3-key-shell", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=(DataRepositoryLink("s3://my-data/$(reboot)/", "/datasets"),))), "its key holds '$'"),
+    ("s3-bucket-reserved", lambda t: training(instance_type="g5.xlarge", shared_storage=SharedStorageOptions(data_repositories=(DataRepositoryLink("s3://xn--data/", "/datasets"),))), "has the bucket 'xn--data', which must not begin with xn--"),
+    ("email-double-dot", lambda t: training(instance_type="g5.xlarge", alarm_emails=["ops@example..com"]), "alarm_emails ('ops@example..com') is not an e-mail address like ml-team@example.com (its domain is not valid)"),
+    ("email-double-dot-context", lambda t: read_settings({"alarm_email": "ops@example..com"}), "alarm_email ('ops@example..com') is not an e-mail address"),
+    # issue 25: point 4 promises that no test guarded
+    ("capacity-open-group-target", lambda t: training(instance_type="g5.xlarge", capacity=CapacityOptions(reservation_group_arn=GROUP_ARN, preference="open")), "capacity.preference ('open') cannot go with a reservation target: EC2 accepts a target only with 'capacity-reservations-only'"),
+    ("server-command-whitespace", lambda t: fleet(instance_type="g6.xlarge", model_server_command=" \n\t "), "model_server_command (' \\n\\t ') must be a non-blank string"),
+    # issue 25: preset files (mlcdk.presets.datafile)
+    ("preset-duplicate-name-json", lambda t: raw_preset_file(t, ('{"presets": {"team": %s, "team": %s}}' % (json.dumps(GOOD_PRESET), json.dumps(GOOD_PRESET))).encode()), "the key 'team' appears twice in one mapping (the last would silently win)"),
+    ("preset-duplicate-name-yaml", lambda t: text_file(t, "p.yaml", "presets:\n  team: {}\n  team: {}\n"), "the key 'team' appears twice in one mapping (line 3"),
+    ("preset-int-name", lambda t: text_file(t, "p.yaml", "presets:\n  1: {}\n"), "the key '1' at line 2 is read as an integer, not a name; quote it"),
+    ("preset-null-name", lambda t: text_file(t, "p.yaml", "presets:\n  null: {}\n"), "the key 'null' at line 2 is read as null, not a name"),
+    ("preset-dev-zero", lambda t: workloads.load_presets("/dev/zero"), "/dev/zero: is not a regular file"),
+    ("preset-too-large", lambda t: text_file(t, "p.json", " " * 300_000), "is larger than 262,144 bytes"),
+    ("preset-billion-laughs", lambda t: text_file(t, "p.yaml", DEEP), "expands to more than 100,000 values through its aliases"),
+    ("preset-deep-nesting", lambda t: text_file(t, "p.yaml", "presets: " + "[" * 5000), "is nested more than 32 levels deep (line 1)"),
+    ("preset-huge-integer", lambda t: text_file(t, "p.json", '{"presets": {"team": {"nodes": %s}}}' % ("9" * 5000)), "has more than 30 digits"),
+    ("preset-nan", lambda t: text_file(t, "p.json", '{"presets": {"team": {"nodes": NaN}}}'), "NaN is not a number that mlcdk takes"),
+    ("preset-name-with-newline", lambda t: preset_file_named(t, "team\n"), "presets: the name 'team\\n' must be 1 to 64 letters"),
+    ("preset-count-unbounded", lambda t: preset_file(t, {**GOOD_PRESET, "max_capacity": 10**9}), "field 'max_capacity' is 1000000000; it must be a whole number from 1 to 1000"),
+    # issue 25: data files name the file and the fix
+    ("data-catalog-truncated", lambda t: corrupt_catalog(t, "instance_types.json", (catalog.DATA_DIR / "instance_types.json").read_text()[:4000]), "; rebuild the catalog snapshot with `mlcdk catalog refresh`"),
+    ("data-catalog-negative-efa", lambda t: edited_catalog(t, "instance_types.json", _negative_efa), "instance_types['p5.48xlarge']: field 'maximum_efa_interfaces' is -1; it must be at least 0; rebuild the catalog snapshot with `mlcdk catalog refresh`"),
 ]
 
 
@@ -243,6 +335,8 @@ CLI_CASES = [
     (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "0"], "error: --nodes"),
     (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "2", "--reservation-id", "cr-123"], "error: --reservation-id"),
     (["preflight", "--region", "us-east-1", "--instance-type", "p5.48xlarge", "--nodes", "2", "--availability-zone-id", "use1az4"], "error: --availability-zone-id"),
+    (["presets", "list", "--file", "/dev/zero"], "error: /dev/zero: is not a regular file"),
+    (["presets", "show", "x" * 5000], "error: preset: unknown preset 'xxxxxxxx"),
 ]
 
 

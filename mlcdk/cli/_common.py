@@ -23,7 +23,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one clear line and exit ``code``: 2 for a configuration or usage error, 1 for an unexpected one."""
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
+    line = " ".join(str(message).splitlines())  # one line, whatever the message holds (a YAML error spans several)
+    err.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

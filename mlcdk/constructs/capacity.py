@@ -14,6 +14,7 @@ One home for TrainingCluster (both engines) and InferenceFleet. Facts and source
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import aws_cdk as cdk
@@ -25,7 +26,9 @@ from constructs import Construct
 
 from mlcdk.constructs import security
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
-from mlcdk.constructs.validation import check
+from mlcdk.constructs.validation import check, concrete
+from mlcdk.errors import shown
+from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
 from mlcdk.presets import capacity as facts
 from mlcdk.presets import workloads
 from mlcdk.presets.catalog import InstanceSpec
@@ -47,20 +50,23 @@ def parse_block_end(value: str | None) -> dt.datetime | None:
 
 
 def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: PurchaseOptions, region: str | None,
-             az_id: str | None, placement_group: bool | None, engine: str | None = None) -> None:
+             az_id: str | None, placement_group: bool | None, engine: str | None = None,
+             account: str | None = None) -> None:
     """Every rule on CapacityOptions and between it and the other options, before any resource exists; with
-    ``engine``, also whether that engine can launch into the capacity (data/capacity.json "engines")."""
+    ``engine``, also whether that engine can launch into the capacity (data/capacity.json "engines"). A group ARN
+    must be in the stack's partition and region (and account, when both are known): EC2 launches only into
+    reservations of its own region."""
     if capacity is None:
         return
     c, name = capacity, spec.instance_type  # types were checked by mlcdk.params; these are the ranges and rules
     preferences = facts.facts().reservation_preferences
     rid, group = c.reservation_id, c.reservation_group_arn
+    group_problem = arn_problem(group, dataclasses.replace(facts.RESERVATION_GROUP, region=region, account=account)
+                                ) if group is not None and concrete(group) else None
     check([
-        (rid is not None and not facts.RESERVATION_ID.fullmatch(rid),
-         f"capacity.reservation_id ({rid!r}) must be 'cr-' followed by 17 lowercase hexadecimal digits"),
-        (group is not None and not facts.RESERVATION_GROUP_ARN.fullmatch(group),
-         f"capacity.reservation_group_arn ({group!r}) must be a resource group ARN, "
-         "arn:aws:resource-groups:REGION:ACCOUNT:group/NAME"),
+        (rid is not None and reservation_id_problem(rid) is not None,
+         f"capacity.reservation_id ({shown(rid)}) {reservation_id_problem(rid)}"),
+        (group_problem is not None, f"capacity.reservation_group_arn ({shown(group)}) {group_problem}"),
         (rid is not None and group is not None,
          "capacity: give reservation_id or reservation_group_arn, not both (EC2 takes one target)"),
         (c.preference is not None and c.preference not in preferences,
@@ -85,7 +91,7 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
         (az_id is not None and c.availability_zone_id is not None and az_id != c.availability_zone_id,
          f"availability_zone_id ({az_id}) differs from capacity.availability_zone_id ({c.availability_zone_id}): "
          "the nodes must launch in the reservation's AZ"),
-        (c.targeted and purchase.fallback_instance_types is not None,
+        (c.targeted and bool(purchase.fallback_instance_types),
          f"purchase.fallback_instance_types with a capacity reservation: a reservation holds {name} only; drop "
          "the fallbacks"),
     ])

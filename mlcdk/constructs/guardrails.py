@@ -6,7 +6,6 @@ piece can be switched off through GuardrailOptions, and the defaults are documen
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from constructs import Construct
 from mlcdk.constructs import limits
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import concrete
-from mlcdk.presets import catalog, metrics
+from mlcdk.presets import catalog, datafile, metrics
 from mlcdk.presets.catalog import HOURS_PER_MONTH, InstanceSpec
 
 COST_TAG = "mlcdk:cost-group"
@@ -32,8 +31,9 @@ COST_TAG = "mlcdk:cost-group"
 CPU_IDLE_PERCENT = 2
 #: Region whose price stands in for env-agnostic stacks (a stack parameter lets a deploy correct it).
 REFERENCE_REGION = "us-east-1"
-_SERVICE_REGIONS = json.loads((catalog.DATA_DIR / "service_regions.json").read_text())
-BUDGETS_UNSUPPORTED_REGIONS = tuple(_SERVICE_REGIONS["budgets_unsupported"]["regions"])
+_SERVICE_REGIONS_FILE = catalog.DATA_DIR / "service_regions.json"
+with datafile.reading(_SERVICE_REGIONS_FILE):
+    BUDGETS_UNSUPPORTED_REGIONS = tuple(datafile.read_document(_SERVICE_REGIONS_FILE)["budgets_unsupported"]["regions"])
 
 
 @dataclass(frozen=True)

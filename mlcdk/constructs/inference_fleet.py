@@ -202,7 +202,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
         self._validate(spec, low, high, port, health_check_path, balancer, scale, purchase, alarms, region)
         validate_storage(storage)
         thresholds = validate_guardrail_options(guardrails or GuardrailOptions(), preset.alarms if preset else None)
-        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None)
+        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None,
+                               account=stack.account if concrete(stack.account) else None)
         check([(capacity is not None and capacity.targeted and capacity.availability_zone_id is None,
                 "capacity: a fleet with a reservation target needs capacity.availability_zone_id (the reservation's "
                 "AZ ID): its servers must launch where the reservation is"),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
+from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
 
-from mlcdk.constructs.options import GP3_IOPS, GP3_MAX_GIB, GP3_THROUGHPUT_MIBS
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
+from mlcdk.presets import paths
 
 # --------------------------------------------------------------------------------------------
 # Cron: Auto Scaling scheduled actions (AWS::AutoScaling::ScheduledAction Recurrence)
@@ -166,20 +167,12 @@ def gp3_ratio_problems(size_gib: int, iops: int, throughput_mibs: int, parameter
 
 
 def validate_storage(storage, parameter: str = "storage") -> None:
-    """StorageOptions: volume sizes, gp3 IOPS and throughput (ranges and ratios), and the data mount point."""
-    root, size = storage.root_volume_size_gib, storage.data_volume_size_gib
+    """StorageOptions: gp3's IOPS and throughput ratios, and the data mount point. The ranges of the sizes, IOPS
+    and throughput (data/bounds.json) were checked by mlcdk.params."""
+    size = storage.data_volume_size_gib
     iops, throughput = storage.data_volume_iops, storage.data_volume_throughput_mibs
     mount = mount_point_problem(storage.data_mount_point)
-    rows = [
-        (not 8 <= root <= GP3_MAX_GIB, f"{parameter}.root_volume_size_gib ({root}) must be from 8 to {GP3_MAX_GIB}"),
-        (size is not None and not 1 <= size <= GP3_MAX_GIB,
-         f"{parameter}.data_volume_size_gib ({size}) must be from 1 to {GP3_MAX_GIB}"),
-        (not GP3_IOPS[0] <= iops <= GP3_IOPS[1],
-         f"{parameter}.data_volume_iops ({iops}) must be from {GP3_IOPS[0]} to {GP3_IOPS[1]}"),
-        (not GP3_THROUGHPUT_MIBS[0] <= throughput <= GP3_THROUGHPUT_MIBS[1],
-         f"{parameter}.data_volume_throughput_mibs ({throughput}) must be from {GP3_THROUGHPUT_MIBS[0]} to "
-         f"{GP3_THROUGHPUT_MIBS[1]}"),
-    ]
+    rows = []
     if size is not None:
         rows += gp3_ratio_problems(size, iops, throughput, f"{parameter}.data_volume")
     rows.append((mount is not None, f"{parameter}.data_mount_point ({storage.data_mount_point!r}) {mount}"))
@@ -187,35 +180,30 @@ def validate_storage(storage, parameter: str = "storage") -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Mount points
+# Mount points: one registry of the paths on a node (mlcdk.presets.paths)
 # --------------------------------------------------------------------------------------------
-
-#: Directories a volume must not hide: the OS, the DLAMI's software (/opt), homes and scratch space.
-SYSTEM_DIRECTORIES = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
-                      "/run", "/sbin", "/sys", "/tmp", "/usr", "/var")
-#: Virtual file systems: nothing can be mounted beneath them for good.
-VIRTUAL_DIRECTORIES = ("/dev", "/proc", "/run", "/sys")
-#: Letters, digits, '.', '_', '-' and '/': safe unquoted in an fstab line and in a shell command.
-_MOUNT_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
 
 
 def mount_point_problem(path: Any) -> str | None:
-    """Why ``path`` cannot be a mount point on the nodes, or None."""
-    allowed = ("must be an absolute path of letters, digits, '.', '_', '-' and '/' (no spaces, quotes or shell "
-               "characters, no trailing '/'), such as /data")
-    if path == "/":
-        return "must not be / (the root file system); choose a directory such as /data"
-    if not isinstance(path, str) or not _MOUNT_PATH.fullmatch(path):
-        return allowed
-    parts = path.split("/")[1:]
-    if any(p in (".", "..") for p in parts):
-        return "must not contain '.' or '..' components; give the plain absolute path, such as /data"
-    if path in SYSTEM_DIRECTORIES:
-        return f"would hide the system directory {path}; choose another, such as /data ({', '.join(SYSTEM_DIRECTORIES)} are refused)"
-    virtual = next((v for v in VIRTUAL_DIRECTORIES if path.startswith(v + "/")), None)
-    if virtual:
-        return f"lies in {virtual}, a virtual file system that holds no mount points; choose one such as /data"
-    return None
+    """Why ``path`` cannot be a mount point on the nodes, or None (mlcdk.presets.paths.path_problem)."""
+    return paths.path_problem(path)
+
+
+def node_path_claims(storage, shared_storage=None) -> list[paths.Claim]:
+    """The paths a TrainingCluster or InferenceFleet mounts on each node: the data volume (when there is one)
+    and the shared file system (also a host volume of every Batch job's container, at the same path)."""
+    claims = []
+    if storage is not None and storage.data_volume_size_gib is not None:
+        claims.append(paths.Claim(storage.data_mount_point, "storage.data_mount_point", "the data volume"))
+    if shared_storage is not None:
+        claims.append(paths.Claim(shared_storage.mount_point, "shared_storage.mount_point", "the shared file system"))
+    return claims
+
+
+def check_node_paths(storage, shared_storage=None, extra: Sequence[paths.Claim] = ()) -> None:
+    """Every path a node gets, checked together: syntax, paths the system owns, and collisions. ``extra``: the
+    claims of other option groups (a model cache, a work directory), so that they join the same registry."""
+    paths.check_claims([*node_path_claims(storage, shared_storage), *extra])
 
 
 # --------------------------------------------------------------------------------------------

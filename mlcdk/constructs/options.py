@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Batch's attempts (1-10) and mlcdk's bounds on one attempt's duration, shared with the job commands.
+from mlcdk.presets import bounds
+# Batch's attempts (1-10) and the bounds on one attempt's duration, shared with the job commands.
 from mlcdk.presets.batch import JOB_ATTEMPTS, JOB_TIMEOUT_HOURS  # noqa: F401 (re-exported)
 
-#: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s.
-GP3_MAX_GIB = 16384
-GP3_IOPS = (3000, 16000)
-GP3_THROUGHPUT_MIBS = (125, 1000)
+
+def _range(name: str) -> tuple[float, float]:
+    bound = bounds.number(name)
+    return bound.low, bound.high
+
+
+#: gp3 limits (EC2 User Guide, "General Purpose SSD volumes"): 1 GiB-16 TiB, 3,000-16,000 IOPS, 125-1,000 MiB/s,
+#: from data/bounds.json, which mlcdk.params checks every field against.
+GP3_MAX_GIB = int(_range("data_volume_size_gib")[1])
+GP3_IOPS = tuple(int(v) for v in _range("data_volume_iops"))
+GP3_THROUGHPUT_MIBS = tuple(int(v) for v in _range("data_volume_throughput_mibs"))
 
 
 @dataclass(frozen=True)

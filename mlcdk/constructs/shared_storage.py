@@ -50,7 +50,9 @@ from mlcdk.constructs.limits import mount_point_problem
 from mlcdk.constructs.options import ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.errors import shown
 from mlcdk.presets import fsx as facts
+from mlcdk.presets.identifiers import s3_uri_problem
 
 #: Lustre's ports (FSx for Lustre user guide, "File system access control with Amazon VPC").
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
@@ -61,7 +63,6 @@ ALL_EVENTS = ["NEW", "CHANGED", "DELETED"]
 #: The service-linked role FSx creates per linked file system.
 FSX_S3_ROLE_PATH = "role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/AWSServiceRoleForFSxS3Access_"
 _PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 _ID = re.compile(r"^[A-Za-z0-9._:/-]+$")
 
 
@@ -110,8 +111,8 @@ def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, paramete
         rows.append((not _PATH.match(path) or path == "/",
                      f"{p}.{name} ({path!r}) must be an absolute file-system path other than / (letters, digits, . _ - /)"))
     for i, link in enumerate(data):
-        rows.append((not _S3_URI.match(link.s3_uri),
-                     f"{p}.data_repositories[{i}].s3_uri ({link.s3_uri!r}) must be an S3 URI like s3://bucket/prefix/"))
+        uri_problem = s3_uri_problem(link.s3_uri) if concrete(link.s3_uri) else None
+        rows.append((uri_problem is not None, f"{p}.data_repositories[{i}].s3_uri ({shown(link.s3_uri)}) {uri_problem}"))
     check(rows)
     normal = [posixpath.normpath(path).rstrip("/") + "/" for path in links]
     for i, a in enumerate(normal):

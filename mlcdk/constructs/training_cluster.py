@@ -178,8 +178,10 @@ class TrainingCluster(NodeGroupMixin, Construct):
         if shared_storage is not None:
             validate_shared_storage(shared_storage, cluster_vpc_id=vpc.vpc_id if vpc is not None else None,
                                     creates_vpc=vpc is None)
+        limits.check_node_paths(storage, shared_storage)
         held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=availability_zone_id,
-                               placement_group=placement_group, engine=engine)
+                               placement_group=placement_group, engine=engine,
+                               account=stack.account if concrete(stack.account) else None)
         pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
             "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)

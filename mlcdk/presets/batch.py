@@ -8,10 +8,13 @@ Batch sets").
 
 from __future__ import annotations
 
-#: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10.
-JOB_ATTEMPTS = (1, 10)
+from mlcdk.presets import bounds
+
+_ATTEMPTS, _TIMEOUT = bounds.number("retry_attempts"), bounds.number("timeout_hours")
+#: Batch retry strategy attempts (RetryStrategy.Attempts): 1-10, from data/bounds.json (the one home).
+JOB_ATTEMPTS = (int(_ATTEMPTS.low), int(_ATTEMPTS.high))
 #: A job attempt's limit: Batch's minimum of 60 s, up to 14 days (mlcdk's bound: two weeks of a cluster's cost).
-JOB_TIMEOUT_HOURS = (1 / 60, 14 * 24)
+JOB_TIMEOUT_HOURS = (_TIMEOUT.low, _TIMEOUT.high)
 #: SubmitJob arrayProperties.size.
 ARRAY_SIZE = (2, 10_000)
 #: SubmitJob dependsOn: "A job can depend upon a maximum of 20 jobs."

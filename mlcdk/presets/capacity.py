@@ -7,20 +7,16 @@ sources are in ``data/capacity.json``.
 from __future__ import annotations
 
 import functools
-import json
-import re
 from dataclasses import dataclass
 
-from mlcdk.presets import catalog
+from mlcdk.presets import catalog, datafile
+from mlcdk.presets.identifiers import AZ_ID, RESERVATION_ID, ArnRule  # noqa: F401 - AZ_ID, RESERVATION_ID: here too
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA = catalog.DATA_DIR / "capacity.json"
-#: An On-Demand Capacity Reservation or Capacity Block ID: "cr-" and 17 hexadecimal digits.
-RESERVATION_ID = re.compile(r"cr-[0-9a-f]{17}")
-#: An AZ ID ("use1-az4") or a Local Zone's ("use1-dfw2-az1"); group 1 is the region's short code ("use1").
-AZ_ID = re.compile(r"([a-z]{2,5}\d)(?:-[a-z]{3,5}\d+)?-az\d{1,2}")
-#: A Capacity Reservation resource group (AWS Resource Groups) ARN.
-RESERVATION_GROUP_ARN = re.compile(r"arn:aws(-[a-z]+)*:resource-groups:[a-z0-9-]+:\d{12}:group/[A-Za-z0-9._-]{1,300}")
+#: A Capacity Reservation resource group (AWS Resource Groups): its ARN's service and resource.
+RESERVATION_GROUP = ArnRule(service="resource-groups", resource_prefix="group/",
+                            example="arn:aws:resource-groups:us-east-1:123456789012:group/my-reservations")
 
 
 @dataclass(frozen=True)
@@ -42,17 +38,18 @@ class CapacityFacts:
 
 @functools.cache
 def facts() -> CapacityFacts:
-    raw = json.loads(DATA.read_text())
-    block = raw["capacity_block"]
-    return CapacityFacts(
-        termination_minutes_before_end=int(block["termination_minutes_before_end"]),
-        warning_minutes_before_end=int(block["warning_minutes_before_end"]),
-        warning_detail_types=tuple(block["warning_detail_types"]),
-        reservation_preferences=tuple(raw["reservation_preferences"]["values"]),
-        engines_without_blocks=tuple(name for name, e in raw["engines"].items() if not e["capacity_block"]),
-        engines_without_odcr=tuple(name for name, e in raw["engines"].items() if not e["odcr_targeting"]),
-        engine_reasons=tuple((name, e["reason"]) for name, e in raw["engines"].items()),
-    )
+    with datafile.reading(DATA):
+        raw = datafile.read_document(DATA)
+        block = raw["capacity_block"]
+        return CapacityFacts(
+            termination_minutes_before_end=int(block["termination_minutes_before_end"]),
+            warning_minutes_before_end=int(block["warning_minutes_before_end"]),
+            warning_detail_types=tuple(block["warning_detail_types"]),
+            reservation_preferences=tuple(raw["reservation_preferences"]["values"]),
+            engines_without_blocks=tuple(name for name, e in raw["engines"].items() if not e["capacity_block"]),
+            engines_without_odcr=tuple(name for name, e in raw["engines"].items() if not e["odcr_targeting"]),
+            engine_reasons=tuple((name, e["reason"]) for name, e in raw["engines"].items()),
+        )
 
 
 def engine_capacity_problem(engine: str, *, capacity_block: bool, targeted: bool) -> str | None:

@@ -18,7 +18,6 @@ case-insensitively.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,15 +25,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError, close_matches, unknown_name
+from mlcdk.errors import ConfigurationError, close_matches, shown, unknown_name
+from mlcdk.presets import datafile
+from mlcdk.presets.datafile import DATA_DIR, SNAPSHOT_FILES
 
-#: The bundled data files (catalog snapshot and hand-curated tables): the one definition, imported elsewhere.
-DATA_DIR = Path(__file__).parent / "data"
 #: Hours in an average month (8,760 / 12), for every monthly figure (advisor, budget, cost output).
 HOURS_PER_MONTH = 730
 #: The environment variable that points the library and the CLI at a refreshed snapshot.
 CATALOG_ENV = "MLCDK_CATALOG"
-SNAPSHOT_FILES = ("instance_types.json", "offerings.json", "prices.json")
 
 #: Words accepted as accelerator filters besides manufacturer and accelerator name prefixes.
 ACCELERATOR_KINDS = ("gpu", "neuron", "other", "none")
@@ -238,7 +236,7 @@ class Catalog:
             matches = close_matches(str(name), families, cutoff=0.5)
             hint = ("did you mean " + " or ".join(repr(m) for m in matches) + "?") if matches else (
                 "known families: " + ", ".join(families))
-            raise ConfigurationError(f"{parameter}: unknown family {family!r}; {hint}")
+            raise ConfigurationError(f"{parameter}: unknown family {shown(family)}; {hint}")
         return name
 
     def regions(self) -> tuple[str, ...]:
@@ -294,24 +292,27 @@ class Catalog:
 
 
 class _Reader:
-    """Typed access to one JSON entry; every error names the file and the entry."""
+    """Typed access to one JSON entry; every error names the file, the entry and the fix."""
 
     def __init__(self, path: Path, where: str, entry: Any) -> None:
         if not isinstance(entry, dict):
-            raise ConfigurationError(f"{path}: {where}: expected an object, got {type(entry).__name__}")
+            raise datafile.error(path, f"{where}: expected an object, got {type(entry).__name__}")
         self.path, self.where, self.entry = path, where, entry
 
-    def __call__(self, key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
+    def __call__(self, key: str, kind: type | tuple[type, ...], optional: bool = False, low: float | None = None) -> Any:
+        """The field ``key`` of type ``kind``; a number must be at least ``low`` when given (counts, sizes)."""
         if key not in self.entry:
             if optional:
                 return None
-            raise ConfigurationError(f"{self.path}: {self.where}: missing field {key!r}")
+            raise datafile.error(self.path, f"{self.where}: missing field {key!r}")
         value = self.entry[key]
         if value is None and optional:
             return None
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
             names = "/".join(k.__name__ for k in _as_tuple(kind))
-            raise ConfigurationError(f"{self.path}: {self.where}: field {key!r} should be {names}, got {value!r}")
+            raise datafile.error(self.path, f"{self.where}: field {key!r} should be {names}, got {shown(value)}")
+        if low is not None and value < low:
+            raise datafile.error(self.path, f"{self.where}: field {key!r} is {shown(value)}; it must be at least {low}")
         return value
 
 
@@ -320,14 +321,9 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _read_document(path: Path, key: str) -> tuple[dict, dict]:
-    try:
-        document = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read catalog data ({exc.strerror})") from exc
-    except ValueError as exc:
-        raise ConfigurationError(f"{path}: not valid JSON ({exc})") from exc
+    document = datafile.read_document(path)
     if not isinstance(document, dict) or not isinstance(document.get(key), dict):
-        raise ConfigurationError(f"{path}: expected an object with a {key!r} object")
+        raise datafile.error(path, f"expected an object with a {key!r} object")
     return document, document[key]
 
 
@@ -340,17 +336,17 @@ def _spec(path: Path, name: str, entry: Any, offerings: Mapping, prices: Mapping
         acc = _Reader(path, f"instance_types[{name!r}].accelerator", raw_acc)
         kind = acc("kind", str)
         if kind not in ("gpu", "neuron", "other"):
-            raise ConfigurationError(f"{path}: instance_types[{name!r}].accelerator: kind {kind!r} is not gpu/neuron/other")
+            raise datafile.error(path, f"instance_types[{name!r}].accelerator: kind {shown(kind)} is not gpu/neuron/other")
         accelerator = Accelerator(
             kind=kind, manufacturer=acc("manufacturer", str, True), name=acc("name", str, True),
-            count=acc("count", int), memory_mib_per_device=acc("memory_mib_per_device", int, True),
-            cores_per_device=acc("cores_per_device", int, True),
+            count=acc("count", int, low=0), memory_mib_per_device=acc("memory_mib_per_device", int, True, low=1),
+            cores_per_device=acc("cores_per_device", int, True, low=1),
         )
     cards = []
     for index, card in enumerate(read("network_cards", list)):
         c = _Reader(path, f"instance_types[{name!r}].network_cards[{index}]", card)
-        cards.append(NetworkCard(c("index", int), c("maximum_network_interfaces", int, True),
-                                 c("baseline_bandwidth_gbps", number, True)))
+        cards.append(NetworkCard(c("index", int, low=0), c("maximum_network_interfaces", int, True, low=1),
+                                 c("baseline_bandwidth_gbps", number, True, low=0)))
     patches = []
     for index, patch in enumerate(read("patches", list)):
         p = _Reader(path, f"instance_types[{name!r}].patches[{index}]", patch)
@@ -358,14 +354,14 @@ def _spec(path: Path, name: str, entry: Any, offerings: Mapping, prices: Mapping
                                     p("source", str), p("reason", str)))
     return InstanceSpec(
         instance_type=name,
-        vcpus=read("vcpus", int),
-        memory_mib=read("memory_mib", int),
+        vcpus=read("vcpus", int, low=1),
+        memory_mib=read("memory_mib", int, low=1),
         architectures=tuple(read("architectures", list)),
         accelerator=accelerator,
         network_performance=read("network_performance", str, True),
         efa_supported=read("efa_supported", bool),
-        maximum_efa_interfaces=read("maximum_efa_interfaces", int),
-        maximum_network_cards=read("maximum_network_cards", int),
+        maximum_efa_interfaces=read("maximum_efa_interfaces", int, low=0),
+        maximum_network_cards=read("maximum_network_cards", int, low=1),
         network_cards=tuple(cards),
         placement_strategies=tuple(read("placement_strategies", list)),
         usage_classes=tuple(read("usage_classes", list)),
@@ -385,7 +381,7 @@ def _offerings(path: Path, raw: Mapping[str, Any]) -> dict[str, Mapping[str, tup
         if not isinstance(by_region, dict) or not all(
             isinstance(azs, list) and all(isinstance(az, str) for az in azs) for azs in by_region.values()
         ):
-            raise ConfigurationError(f"{path}: offerings[{name!r}]: expected {{region: [AZ ID, ...]}}")
+            raise datafile.error(path, f"offerings[{name!r}]: expected {{region: [AZ ID, ...]}}")
         out[name] = MappingProxyType({region: tuple(azs) for region, azs in sorted(by_region.items())})
     return out
 
@@ -394,7 +390,7 @@ def _prices(path: Path, raw: Mapping[str, Any]) -> dict[str, Mapping[str, Region
     out = {}
     for name, by_region in raw.items():
         if not isinstance(by_region, dict):
-            raise ConfigurationError(f"{path}: prices[{name!r}]: expected {{region: {{on_demand, spot}}}}")
+            raise datafile.error(path, f"prices[{name!r}]: expected {{region: {{on_demand, spot}}}}")
         regions = {}
         for region, entry in by_region.items():
             read = _Reader(path, f"prices[{name!r}][{region!r}]", entry)
@@ -402,11 +398,10 @@ def _prices(path: Path, raw: Mapping[str, Any]) -> dict[str, Mapping[str, Region
             spot = read("spot", dict)
             for az, usd in spot.items():
                 if not isinstance(usd, (int, float)) or isinstance(usd, bool) or usd < 0:
-                    raise ConfigurationError(f"{path}: prices[{name!r}][{region!r}].spot[{az!r}]: {usd!r} is not a price")
+                    raise datafile.error(path, f"prices[{name!r}][{region!r}].spot[{az!r}]: {shown(usd)} is not a price")
             if on_demand is not None and on_demand <= 0:
-                raise ConfigurationError(
-                    f"{path}: prices[{name!r}][{region!r}]: on_demand {on_demand!r} must be positive (use null for unknown)"
-                )
+                raise datafile.error(
+                    path, f"prices[{name!r}][{region!r}]: on_demand {shown(on_demand)} must be positive (use null for unknown)")
             regions[region] = RegionPrice(on_demand, MappingProxyType(dict(spot)))
         out[name] = MappingProxyType(regions)
     return out

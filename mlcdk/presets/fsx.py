@@ -13,9 +13,9 @@ frozen dataclasses; the rules that TrainingCluster and the app's context flag sh
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 
+from mlcdk.presets import datafile
 from mlcdk.presets.catalog import DATA_DIR
 
 DATA_FILE = DATA_DIR / "fsx.json"
@@ -67,7 +67,11 @@ class LustreFacts:
 
 @functools.cache
 def facts() -> LustreFacts:
-    doc = json.loads(DATA_FILE.read_text())
+    with datafile.reading(DATA_FILE):
+        return _facts(datafile.read_document(DATA_FILE))
+
+
+def _facts(doc: dict) -> LustreFacts:
     types = {name: DeploymentType(
         name=name, built=bool(entry["built"]), throughput_mbps_per_tib=tuple(entry["throughput_mbps_per_tib"]),
         first_capacities_gib=tuple(entry["capacity_gib"]["first"]), capacity_multiple_gib=entry["capacity_gib"]["multiple_of"],

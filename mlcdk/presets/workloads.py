@@ -8,7 +8,6 @@ loaded, and a bad entry gets an error naming the file, the entry and the field.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,8 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError, unknown_name
-from mlcdk.presets import catalog
+from mlcdk.errors import ConfigurationError, shown, unknown_name
+from mlcdk.presets import bounds, catalog, datafile
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 
 #: Every task: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters on frozen weights.
@@ -109,7 +108,7 @@ def machine_images() -> Mapping[str, MachineImage]:
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
             "root_device_name": str, "source": str, "reason": str, "engine": str, "accelerator_manufacturers": list})
         if read("engine") not in ENGINES:
-            raise read.error("engine", f"is {read('engine')!r}; allowed: {', '.join(ENGINES)}")
+            raise read.error("engine", f"is {shown(read('engine'))}; allowed: {', '.join(ENGINES)}")
         images[name] = MachineImage(name, read("parameter"), read("architecture"), tuple(read("accelerator_kinds")),
                                     tuple(read("excluded_families")), read("root_device_name"), read("source"),
                                     read("reason"), read("engine"), tuple(read("accelerator_manufacturers")))
@@ -289,68 +288,52 @@ class _EntryReader:
     def __init__(self, path: Path, where: str, entry: Any, fields: Mapping[str, Any]) -> None:
         self.path, self.where = path, where
         if not isinstance(entry, dict):
-            raise ConfigurationError(f"{path}: {where}: expected a mapping of fields, got {type(entry).__name__}")
+            raise datafile.error(path, f"{where}: expected a mapping of fields, got {type(entry).__name__}")
         unknown = sorted(set(entry) - set(fields))
         if unknown:
-            raise ConfigurationError(
-                f"{path}: {where}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(fields))}")
+            raise datafile.error(path, f"{where}: unknown field {shown(unknown[0])}; allowed: {', '.join(sorted(fields))}")
         self.entry = entry
 
     def error(self, name: str, message: str) -> ConfigurationError:
-        return ConfigurationError(f"{self.path}: {self.where}: field {name!r} {message}")
+        return datafile.error(self.path, f"{self.where}: field {name!r} {message}")
 
     def __call__(self, name: str, kind: Any = None, default: Any = ...) -> Any:
         if name not in self.entry:
             if default is ...:
-                raise ConfigurationError(f"{self.path}: {self.where}: missing field {name!r}")
+                raise datafile.error(self.path, f"{self.where}: missing field {name!r}")
             return default
         value = self.entry[name]
         if kind is not None:
             kinds = kind if isinstance(kind, tuple) else (kind,)
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise self.error(name, f"should be {'/'.join(k.__name__ for k in kinds)}, got {value!r}")
+                raise self.error(name, f"should be {'/'.join(k.__name__ for k in kinds)}, got {shown(value)}")
         return value
 
 
 def _load_mapping(path: Path, key: str) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from exc
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            document = yaml.safe_load(text)
-        else:
-            document = json.loads(text)
-    except Exception as exc:  # yaml.YAMLError and ValueError both name the line
-        raise ConfigurationError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get(key), dict):
-        raise ConfigurationError(f"{path}: expected a top-level {key!r} mapping of name -> entry")
-    return document[key]
+    """The ``key`` mapping of a data or preset file, read within its limits (mlcdk.presets.datafile)."""
+    return datafile.read_mapping(path, key)
 
 
 def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
-    where = f"presets[{name!r}]"
+    where = f"presets[{shown(name)}]"
     read = _EntryReader(path, where, entry, _PRESET_FIELDS)
     values = {f: read(f, kind, ... if required else None) for f, (kind, required) in _PRESET_FIELDS.items()}
     task, purchase = values["task"], values["purchase_option"]
     if task not in PRESET_TASKS:
-        raise read.error("task", f"is {task!r}; allowed: {', '.join(PRESET_TASKS)}")
+        raise read.error("task", f"is {shown(task)}; allowed: {', '.join(PRESET_TASKS)}")
     if purchase not in PURCHASE_OPTIONS:
-        raise read.error("purchase_option", f"is {purchase!r}; allowed: {', '.join(PURCHASE_OPTIONS)}")
+        raise read.error("purchase_option", f"is {shown(purchase)}; allowed: {', '.join(PURCHASE_OPTIONS)}")
     try:
         spec = catalog.get(values["instance_type"])
     except ConfigurationError as exc:
         raise read.error("instance_type", f"is invalid: {exc}") from None
     if problem := purchase_problem(purchase, spec):
-        raise read.error("purchase_option", f"is {purchase!r}, but {problem}")
+        raise read.error("purchase_option", f"is {shown(purchase)}, but {problem}")
     for number in ("nodes", "min_capacity", "max_capacity", "on_demand_base_capacity"):
-        if values[number] is not None and values[number] < (1 if number == "nodes" else 0):
-            raise read.error(number, f"is {values[number]}; it must be at least {1 if number == 'nodes' else 0}")
+        problem = bounds.number(number).problem(values[number], whole=True) if values[number] is not None else None
+        if problem:  # the ranges the constructs' parameters have (data/bounds.json)
+            raise read.error(number, f"is {shown(values[number])}; it {problem}")
     if task == "inference":
         for required in ("min_capacity", "max_capacity"):
             if values[required] is None:
@@ -373,13 +356,16 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
         ami = default_machine_image(spec).name
     elif ami not in machine_images() or machine_images()[ami].engine != "nodes":
         allowed = ", ".join(n for n, i in machine_images().items() if i.engine == "nodes")
-        raise read.error("ami", f"is {ami!r}; allowed: {allowed}")
+        raise read.error("ami", f"is {shown(ami)}; allowed: {allowed}")
     elif problem := machine_images()[ami].problem_with(spec):
-        raise read.error("ami", f"is {ami!r}, which cannot run {spec.instance_type}: {problem}")
+        raise read.error("ami", f"is {shown(ami)}, which cannot run {spec.instance_type}: {problem}")
     alarms = AlarmThresholds()
     if values["alarms"] is not None:
         alarm_read = _EntryReader(path, f"{where}.alarms", values["alarms"], dict.fromkeys(_ALARM_FIELDS))
         given = {k: alarm_read(k, (int, float)) for k in values["alarms"]}
+        for field_name, value in given.items():
+            if problem := bounds.number(field_name).problem(value, whole=False):
+                raise alarm_read.error(field_name, f"is {shown(value)}; it {problem}")
         alarms = AlarmThresholds(**given)
     return WorkloadPreset(
         name=name, description=values["description"], task=task, instance_type=spec.instance_type,
@@ -391,10 +377,20 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
     )
 
 
+#: A preset name: what `-c preset=NAME` and `mlcdk presets show NAME` take.
+_PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def load_presets(path: Path) -> dict[str, WorkloadPreset]:
-    """Read and check a preset file (JSON, or YAML by its .yaml/.yml suffix)."""
+    """Read and check a preset file (JSON, or YAML by its .yaml/.yml suffix), within the limits of
+    mlcdk.presets.datafile: no repeated or non-string names, a bounded size, depth and alias count."""
     path = Path(path)
-    return {name: _preset(path, name, entry) for name, entry in _load_mapping(path, "presets").items()}
+    entries = _load_mapping(path, "presets")
+    for name in entries:
+        if not _PRESET_NAME.fullmatch(name):
+            raise datafile.error(path, f"presets: the name {shown(name)} must be 1 to 64 letters, digits, '.', '_' "
+                                       "or '-', beginning with a letter or digit")
+    return {name: _preset(path, name, entry) for name, entry in entries.items()}
 
 
 @functools.lru_cache(maxsize=1)

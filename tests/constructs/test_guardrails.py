@@ -249,10 +249,10 @@ def test_budget_region_list_matches_cfn_lint():
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (GuardrailOptions(low_utilization_percent=0), r"guardrails.low_utilization_percent \(0\) must be in \(0, 100\]"),
-    (GuardrailOptions(low_utilization_hours=48), r"guardrails.low_utilization_hours \(48\) must be in \[0.25, 24\]"),
-    (GuardrailOptions(max_hourly_cost_usd=-5), r"guardrails.max_hourly_cost_usd \(-5\) must be in \(0, inf\)"),
-    (GuardrailOptions(monthly_budget_usd=0), r"guardrails.monthly_budget_usd \(0\) must be in \(0, inf\)"),
+    (GuardrailOptions(low_utilization_percent=0), r"guardrails.low_utilization_percent \(0\) must be a number above 0 and at most 100"),
+    (GuardrailOptions(low_utilization_hours=48), r"guardrails.low_utilization_hours \(48\) must be a number from 0.25 to 24"),
+    (GuardrailOptions(max_hourly_cost_usd=-5), r"guardrails.max_hourly_cost_usd \(-5\) must be a number above 0 and at most 1000000"),
+    (GuardrailOptions(monthly_budget_usd=0), r"guardrails.monthly_budget_usd \(0\) must be a number above 0 and at most 730000000"),
 ])
 def test_bad_guardrail_options_fail_at_construction(options, message):
     stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region="us-east-1"))
