@@ -1,7 +1,7 @@
 # The two commands of the README:
-#   make deploy  the main job: deploy TrainingStack and InferenceStack to a local AWS emulator, run a
-#                2-node job there with `mlcdk submit`, print
-#                what was created, tear it down (TARGET=aws: your AWS account, after a confirmation)
+#   make deploy  the main job: `mlcdk emulate` on TrainingStack and InferenceStack (a local AWS emulator),
+#                plus a 2-node job there with `mlcdk submit`; it prints what was created and tears it down
+#                (TARGET=aws: your AWS account, after a confirmation)
 #   make test    the whole test suite, with the cdk-nag, cfn-lint and checkov gates
 # Both install what they need first (scripts/bootstrap.sh): a virtualenv with Node 24 and the
 # Python dependencies, and the pinned CDK CLI via npm ci; `make test` also installs checkov and
@@ -26,7 +26,8 @@ test:
 	@bash scripts/bootstrap.sh --with-checkov
 	python -m pytest -n auto --dist loadfile
 
-# Deploy both stacks to a local moto server with the real CDK CLI, print what was created, tear it down.
+# Deploy both stacks to a local moto server with the real CDK CLI (mlcdk emulate), run the job check, print what
+# was created, tear it down.
 # TARGET=aws deploys to the account of your AWS credentials instead, after you type its account id.
 deploy: setup
 	python scripts/emulator.py $(if $(TARGET),--target $(TARGET),)

@@ -3,7 +3,7 @@
 moto 5.2.5 models Batch multi-node jobs only in part; where it falls short the tests say so and work around it
 through moto itself (its request recorder, its own job model), never with a hand-rolled AWS stand-in:
 - SubmitJob drops nodeOverrides and DescribeJobDefinitions leaves out nodeProperties (which `submit --image`
-  copies): the `moto_gaps` fixture applies the emulator's own fixes (scripts/moto_fixes.py), and the request as
+  copies): the `moto_gaps` fixture applies the emulator's own fixes (mlcdk.emulator.fixes), and the request as
   sent is also read back from moto's recorder;
 - a multi-node job has no node jobs `<id>#<n>` (real Batch's carry each node's log stream): `add_node_job` adds one;
 - jobs finish at once (use_docker False), so tests that need a queued or running job set its status in moto's model.
@@ -11,11 +11,9 @@ through moto itself (its request recorder, its own job model), never with a hand
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,7 +25,6 @@ from typer.testing import CliRunner
 
 from mlcdk.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-west-2"
 ACCOUNT = "123456789012"  # moto's
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/train:1"
@@ -98,15 +95,15 @@ def add_node_job(cloud: Cloud, job_id: str, node: int, group: str = LOG_GROUP) -
 
 
 def load_moto_fixes():
-    spec = importlib.util.spec_from_file_location("mlcdk_moto_fixes_jobs", ROOT / "scripts" / "moto_fixes.py")
-    fixes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixes)
+    """The emulator's moto fixes (mlcdk.emulator.fixes: ``moto_fixes()``, the same as its server applies)."""
+    from mlcdk.emulator import fixes
+
     return fixes
 
 
 @pytest.fixture
 def moto_gaps():
-    """The emulator's fixes of moto 5.2.5 (scripts/moto_fixes.py), among them: DescribeJobDefinitions returns
+    """The emulator's fixes of moto 5.2.5 (mlcdk.emulator.fixes), among them: DescribeJobDefinitions returns
     nodeProperties, and SubmitJob keeps nodeOverrides, as real Batch does."""
     with load_moto_fixes().moto_fixes():
         yield

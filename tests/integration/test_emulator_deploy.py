@@ -1,7 +1,8 @@
-"""The README's deploy job end to end: scripts/emulator.py runs the real CDK CLI against a local moto server,
-submits a 2-node job with the real `mlcdk submit`, and tears everything down.
+"""The README's deploy job end to end: `make deploy` (scripts/emulator.py, a thin use of mlcdk.emulator) runs the
+real CDK CLI against a local moto server, submits a 2-node job with the real `mlcdk submit`, and tears everything
+down, leaving no process and no temporary file behind.
 
-It needs no AWS account and no internet (dummy credentials, 127.0.0.1). About 15 s.
+It needs no AWS account and no internet (dummy credentials, 127.0.0.1). About 15 s on an idle machine.
 """
 from __future__ import annotations
 
@@ -14,23 +15,24 @@ import uuid
 
 import pytest
 
+from mlcdk.emulator.fixes import FIXES
 from tests.harness import ROOT
-from tests.integration.test_emulator_kill import MARKER, kill_leftovers, wait_until_gone
+from tests.integration.runs import environment, kill_leftovers, wait_until_gone
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run() -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")])
-    env[MARKER] = run_id = f"deploy-test-{uuid.uuid4().hex}"
+def run(tmp_path_factory) -> subprocess.CompletedProcess:
+    run_id = f"deploy-test-{uuid.uuid4().hex}"
+    tmpdir = tmp_path_factory.mktemp("deploy-tmpdir")
     started = time.monotonic()
     try:
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py")], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=240)
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py")], cwd=ROOT,
+                                env=environment(run_id, tmpdir), capture_output=True, text=True, timeout=400)
         result.wall_time = time.monotonic() - started
         result.left, _ = wait_until_gone(run_id, timeout=5) if sys.platform.startswith("linux") else ({}, 0)
+        result.tmp_left = sorted(p.name for p in tmpdir.iterdir())
     finally:
         if sys.platform.startswith("linux"):
             kill_leftovers(run_id)
@@ -49,6 +51,16 @@ def test_exits_zero_without_error(run):
     assert run.returncode == 0, run.stderr
     assert "error:" not in run.stderr
     assert re.search(r"^Total wall time: \d+\.\d s$", run.stdout, re.M)
+
+
+def test_prints_every_moto_fix_of_the_table(run):
+    for fix in FIXES:
+        assert f"    - {fix.name}: {fix.why}" in run.stdout
+
+
+def test_synthesizes_once_and_deploys_the_assembly_s_stacks(run):
+    assert re.search(r"^==> cdk synth \.\.\.\n    ok \(\d+\.\d s\)\n    stacks: TrainingStack, InferenceStack \(of 2 in "
+                     r"the assembly\)$", run.stdout, re.M)
 
 
 def test_both_stacks_reach_create_complete(run):
@@ -129,7 +141,11 @@ def test_teardown_deletes_both_stacks_and_leaves_nothing(run):
     assert re.search(r"^==> cdk destroy TrainingStack InferenceStack \.\.\.\n    ok ", run.stdout, re.M)
     for stack in ("TrainingStack", "InferenceStack"):
         assert f"    {stack}: DELETE_COMPLETE" in run.stdout
-    assert "    left behind: nothing" in run.stdout
+    assert "    left behind: nothing (checked: ACTIVE Batch job definition, Auto Scaling group, Batch compute " \
+           "environment, Batch job queue, EventBridge rule, KMS key, S3 bucket, launch template, log group, security " \
+           "group)" in run.stdout
+    assert "kept, as CloudFormation keeps them" not in run.stdout  # -c removal_policy=destroy: nothing is retained
+    assert "    CDKToolkit (us-east-1): DELETE_COMPLETE" in run.stdout
     assert "    teardown: cdk destroy" in run.stdout
     assert "FALLBACK" not in run.stdout
     assert re.search(r"^==> moto server stopped \(pid (\d+)", run.stdout, re.M)
@@ -144,6 +160,13 @@ def test_moto_server_process_is_gone(run):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_no_process_of_the_run_is_left(run):
     assert not run.left, f"processes of the run still running after it exited: {run.left}"
+
+
+def test_no_temporary_file_or_directory_is_left(run):
+    """The run's directory (moto.log, cdk.out, and the TMPDIR of cdk, the app and its jsii kernel) is gone."""
+    removed = re.search(r"^    removed the run's directory (\S+)$", run.stdout, re.M)
+    assert removed and not os.path.exists(removed.group(1))
+    assert run.tmp_left == [], f"left in the run's TMPDIR: {run.tmp_left}"
 
 
 def test_runs_within_two_minutes(run):

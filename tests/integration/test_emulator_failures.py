@@ -1,15 +1,12 @@
-"""scripts/emulator.py's failure messages name the failing step and its cause (never "see above", never a bare
-exception class): start moto, bootstrap, deploy, read back, submit, wait for job, destroy.
+"""An emulator run's failure messages name the failing step and its cause (never "see above", never a bare
+exception class): start moto, synth, bootstrap, deploy, read back, submit, wait for job, destroy.
 
-Most checks call the driver's functions with stand-ins (a fake cdk or mlcdk script, a closed port); the last one
-runs the whole driver into a deploy that fails (trn1.32xlarge is offered in no EU region).
+Most checks call the emulator's functions with stand-ins (a fake cdk or mlcdk script, a closed port); the last one
+runs `make deploy`'s whole driver into a synth that fails (trn1.32xlarge is offered in no EU region).
 """
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,20 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from mlcdk.emulator import cdk, jobcheck, server
+from mlcdk.emulator.failures import Failure, step
 from tests.harness import ROOT
-from tests.integration.test_emulator_kill import MARKER, kill_leftovers, wait_until_gone
+from tests.integration.runs import environment, kill_leftovers, wait_until_gone
 
 pytestmark = pytest.mark.integration
-
-
-def _emulator():
-    spec = importlib.util.spec_from_file_location("mlcdk_emulator_failures", ROOT / "scripts" / "emulator.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-EMULATOR = _emulator()
 
 
 def _script(path: Path, body: str) -> Path:
@@ -41,8 +30,9 @@ def _script(path: Path, body: str) -> Path:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = EMULATOR.emulator_environment("http://localhost:1", "us-east-1", run_id=f"failure-test-{uuid.uuid4().hex}")
-    env["PATH"] = os.pathsep.join([str(tmp_path), env["PATH"]])
+    env = cdk.environment("http://localhost:1", "us-east-1", directory=tmp_path, tmp=tmp_path,
+                          run_id=f"failure-test-{uuid.uuid4().hex}")
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
     return env
 
 
@@ -51,27 +41,27 @@ def test_moto_server_that_exits_names_the_step_exit_code_and_its_log(tmp_path):
     log.write_text("Traceback (most recent call last):\nOSError: [Errno 98] Address already in use\n")
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     process.wait()
-    with pytest.raises(EMULATOR.Failure) as error:
-        EMULATOR.wait_until_up("http://127.0.0.1:1", process, log, timeout=5)
+    with pytest.raises(Failure) as error:
+        server.wait_until_up("http://127.0.0.1:1", process, log, timeout=5)
     assert str(error.value) == ("start moto failed: the moto server exited (exit 3) before answering on "
                                 "http://127.0.0.1:1; its log ends: Traceback (most recent call last): / "
                                 "OSError: [Errno 98] Address already in use")
 
 
-def test_unreachable_moto_api_names_the_step_and_the_exception(tmp_path):
+def test_unreachable_moto_api_names_the_step_and_the_exception():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
-    with pytest.raises(EMULATOR.Failure) as error:
-        with EMULATOR.step("start moto"):
-            EMULATOR.moto_api(f"http://127.0.0.1:{port}", "/moto-api/config", {"batch": {"use_docker": False}})
+    with pytest.raises(Failure) as error:
+        with step("start moto"):
+            server.moto_api(f"http://127.0.0.1:{port}", "/moto-api/config", {"batch": {"use_docker": False}})
     assert re.fullmatch(r"start moto failed: URLError: <urlopen error \[Errno 111\] Connection refused>",
                         str(error.value))
 
 
 def test_unexpected_exception_inside_a_step_keeps_its_class_and_message():
-    with pytest.raises(EMULATOR.Failure, match=r"^read back failed: KeyError: 'Stacks'$"):
-        with EMULATOR.step("read back"):
+    with pytest.raises(Failure, match=r"^read back failed: KeyError: 'Stacks'$"):
+        with step("read back"):
             {}["Stacks"]
 
 
@@ -81,29 +71,39 @@ def test_unexpected_exception_inside_a_step_keeps_its_class_and_message():
     ('echo "one"\necho "two"\necho "three"\necho "four"\nexit 4\n',
      "cdk deploy TrainingStack (exit 4): its output ends: two / three / four"),
     ('kill -TERM $$\n', "cdk deploy TrainingStack (exit 143: killed by SIGTERM): its output ends: (it printed nothing)"),
+    # What npm's "latest" aws-cdk (an old 3.0.0 build) says about aws-cdk-lib 2.27x's assembly (shared/FACTS.md):
+    # the hint says which CLI to install.
+    ('echo "Maximum schema version supported is 43.x.x, but found 55.0.0" >&2\nexit 1\n',
+     "cdk deploy TrainingStack (exit 1): its output ends: Maximum schema version supported is 43.x.x, but found "
+     "55.0.0; this CDK CLI is older than the app's aws-cdk-lib: install the CDK CLI mlcdk is tested with in the "
+     "app's directory: npm install --save-dev aws-cdk@^2.1148.1 (npm's 'latest' is an old 3.0.0 build that cannot "
+     "read aws-cdk-lib 2.27x's cloud assembly)"),
 ])
-def test_failing_cdk_names_the_step_and_its_last_lines(tmp_path, monkeypatch, output, reason):
+def test_failing_cdk_names_the_step_and_its_last_lines(tmp_path, output, reason):
     fake = _script(tmp_path / "cdk", output)
-    monkeypatch.setattr(EMULATOR, "cdk_binary", lambda: str(fake))
-    with pytest.raises(EMULATOR.Failure) as error:
-        EMULATOR.run_cdk("deploy", "cdk deploy TrainingStack", ["deploy"], _env(tmp_path), cwd=tmp_path)
+    with pytest.raises(Failure) as error:
+        cdk.run_cdk(cdk.CdkCli(str(fake), "test"), "deploy", "cdk deploy TrainingStack", ["deploy"], _env(tmp_path),
+                    cwd=tmp_path)
     assert str(error.value) == f"deploy failed: {reason}"
     assert "see above" not in str(error.value)
 
 
+SUBMIT = ("submit", "--stack", "TrainingStack", "--json", "--", "python3", "train.py")
+
+
 def test_failing_submit_names_the_step_and_the_cli_error(tmp_path):
     _script(tmp_path / "mlcdk", "echo \"error: --stack: there is no stack 'TrainingStack' in us-east-1\" >&2\nexit 2\n")
-    with pytest.raises(EMULATOR.Failure) as error:
-        EMULATOR.submit_job(_env(tmp_path), "us-east-1")
+    with pytest.raises(Failure) as error:
+        jobcheck.submit(SUBMIT, _env(tmp_path), tmp_path)
     assert str(error.value) == ("submit failed: mlcdk submit (exit 2): error: --stack: there is no stack "
                                 "'TrainingStack' in us-east-1")
 
 
 def test_submit_that_prints_no_json_names_the_step(tmp_path):
     _script(tmp_path / "mlcdk", "echo 'not json'\n")
-    with pytest.raises(EMULATOR.Failure, match=r"^submit failed: mlcdk submit --json printed no job: "
-                                                r"JSONDecodeError: .*; its output ends: not json$"):
-        EMULATOR.submit_job(_env(tmp_path), "us-east-1")
+    with pytest.raises(Failure, match=r"^submit failed: mlcdk submit --json printed no job: "
+                                       r"JSONDecodeError: .*; its output ends: not json$"):
+        jobcheck.submit(SUBMIT, _env(tmp_path), tmp_path)
 
 
 class _Batch:
@@ -117,37 +117,35 @@ class _Batch:
 
 def test_job_that_never_finishes_names_the_step_and_the_statuses_seen():
     batch = _Batch("SUBMITTED", "RUNNABLE")
-    with pytest.raises(EMULATOR.Failure, match=r"^wait for job failed: job j-1 is still RUNNABLE after 1 s "
-                                                r"\(statuses seen: SUBMITTED -> RUNNABLE\)$"):
-        EMULATOR.wait_for_job(lambda service: batch, "j-1", timeout=1)
+    with pytest.raises(Failure, match=r"^wait for job failed: job j-1 is still RUNNABLE after 1 s "
+                                       r"\(statuses seen: SUBMITTED -> RUNNABLE\)$"):
+        jobcheck.wait_for_job(lambda service: batch, "j-1", timeout=1)
 
 
 def test_failed_job_names_the_step_and_the_reason():
     batch = _Batch("RUNNING", "FAILED")
-    with pytest.raises(EMULATOR.Failure, match=r"^wait for job failed: job j-2 FAILED: Essential container in task "
-                                                r"exited$"):
-        EMULATOR.wait_for_job(lambda service: batch, "j-2", timeout=5)
+    with pytest.raises(Failure, match=r"^wait for job failed: job j-2 FAILED: Essential container in task "
+                                       r"exited$"):
+        jobcheck.wait_for_job(lambda service: batch, "j-2", timeout=5)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_failing_deploy_ends_the_run_with_one_line_and_leaves_nothing():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")])
-    env[MARKER] = run_id = f"failure-run-{uuid.uuid4().hex}"
+def test_a_failing_run_ends_with_one_line_and_leaves_nothing(tmp_path):
+    run_id = f"failure-run-{uuid.uuid4().hex}"
     try:
         result = subprocess.run([sys.executable, str(ROOT / "scripts" / "emulator.py"), "--region", "eu-north-1"],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+                                cwd=ROOT, env=environment(run_id, tmp_path), capture_output=True, text=True,
+                                timeout=300)
         left, _ = wait_until_gone(run_id, timeout=5)
     finally:
         kill_leftovers(run_id)
     print(result.stdout, result.stderr, sep="\n")
-    kept = re.search(r"kept for inspection: (\S+) ", result.stdout)
-    assert kept, "the failed run does not say where its moto.log and cdk.out are"
-    shutil.rmtree(kept.group(1), ignore_errors=True)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
-    assert errors[0].startswith("error: deploy failed: cdk deploy TrainingStack InferenceStack (exit 1): ")
+    assert errors[0].startswith("error: synth failed: cdk synth (exit 1): ")
     assert "trn1.32xlarge is not offered in eu-north-1" in errors[0]
     assert re.search(r"^==> moto server stopped \(pid \d+, exit 0\)$", result.stdout, re.M)
+    assert re.search(r"^    removed the run's directory \S+ \(pass --keep to keep it\)$", result.stdout, re.M)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert not left, f"processes of the failed run still running: {left}"

@@ -21,13 +21,12 @@ explicit env, emulator context); then, per stack, in a fresh mock_aws():
    security groups, Batch compute environment and queue, active job definition, log group, rule) and that the
    keys are deleted, disabled or pending deletion.
 
-moto 5.2.5 needs the fixes of scripts/moto_fixes.py (``moto_fixes``): without them create_stack or delete_stack
-fails (KMS tags, GetAtt on alarms, route tables, and every AWS::Batch resource) or reads back wrong (log group
-keys, job node overrides).
+moto 5.2.5 needs the emulator's fixes (mlcdk.emulator.fixes, the same ones its server applies): without them
+create_stack or delete_stack fails (KMS tags, GetAtt on alarms, route tables, and every AWS::Batch resource) or
+reads back wrong (log group keys, job node overrides).
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import zipfile
@@ -35,7 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, cli_context, synth
+from mlcdk.emulator.fixes import api_shape, moto_fixes
+from tests.harness import cli_context, synth
 
 pytestmark = pytest.mark.integration
 
@@ -56,16 +56,6 @@ STACKS = ("TrainingStack", "InferenceStack")
 CASES = ([(region, stack, "batch") for region in REGIONS for stack in STACKS]
          + [("us-east-1", "TrainingStack", "nodes"), (EU_REGION, "TrainingStack", "nodes")])
 _SYNTHS: dict[tuple[str, str], object] = {}
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FIXES = _load("mlcdk_moto_fixes", ROOT / "scripts" / "moto_fixes.py")
 
 
 def _synth(region: str, engine: str = "batch"):
@@ -110,17 +100,18 @@ def test_moto_fixes_are_undone_on_exit():
 
     watched = [(batch_models.ComputeEnvironment, "create_from_cloudformation_json"),
                (batch_models.ComputeEnvironment, "delete"), (batch_models.JobQueue, "get_cfn_attribute"),
+               (batch_models.JobQueue, "create_from_cloudformation_json"),
                (batch_models.JobDefinition, "create_from_cloudformation_json"), (batch_models.Job, "describe"),
                (batch_models.BatchBackend, "_validate_compute_resources"), (BatchResponse, "submitjob"),
                (LogGroup, "create_from_cloudformation_json"), (parsing, "clean_json")]
     before = [owner.__dict__.get(name) for owner, name in watched]
-    with FIXES.moto_fixes():
+    with moto_fixes():
         assert [owner.__dict__.get(name) for owner, name in watched] != before
     assert [owner.__dict__.get(name) for owner, name in watched] == before
 
 
 def test_api_shape_converts_keys_but_keeps_user_maps():
-    shaped = FIXES.api_shape({"MaxvCpus": 256, "Tags": {"Name": "x"}, "NodeRangeProperties": [
+    shaped = api_shape({"MaxvCpus": 256, "Tags": {"Name": "x"}, "NodeRangeProperties": [
         {"TargetNodes": "0:", "Container": {"LinuxParameters": {"Devices": [{"HostPath": "/dev/neuron0"}]},
                                             "LogConfiguration": {"LogDriver": "awslogs",
                                                                  "Options": {"awslogs-group": "g"}}}}]})
@@ -282,7 +273,7 @@ def test_create_read_back_and_delete(region: str, stack: str, engine: str):
     result = _synth(region, engine)
     template = result.templates[stack]
     config = {"lambda": {"use_docker": False}, "batch": {"use_docker": False}}
-    with FIXES.moto_fixes(), mock_aws(config=config):
+    with moto_fixes(), mock_aws(config=config):
         client = lambda service: boto3.client(service, region_name=region)  # noqa: E731
         cfn, ec2, autoscaling, kms = client("cloudformation"), client("ec2"), client("autoscaling"), client("kms")
         client("ssm").put_parameter(Name="/cdk-bootstrap/hnb659fds/version", Value="30", Type="String")
