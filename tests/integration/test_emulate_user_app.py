@@ -94,7 +94,7 @@ def test_reads_back_the_training_cluster_under_its_own_construct_id(user_app):
     assert re.search(r"  Batch compute environment ResearchStack-Trainer\S+\n    MANAGED EC2, state ENABLED, status "
                      r"VALID; vCPUs: min 0, max 256; instance types: trn1\.32xlarge;", stack)
     assert re.search(r"image: ECS_AL2023 ami-[0-9a-f]+;", stack)  # the ECS-optimized Neuron AMI moto preloads
-    assert re.search(r"network interfaces: 9 \(8 efa-only, 1 interface\); efa-only: 8; public IP: no;", stack)
+    assert re.search(r"network interfaces: 8 \(1 efa, 7 efa-only\); EFA devices: 8; public IP: no;", stack)
     assert "HttpTokens=required" in stack
     assert re.search(r"Batch job queue ResearchStack-TrainerBatchJobQueue\S+: state ENABLED, status VALID", stack)
     assert re.search(r"Batch job definition ResearchStack-TrainerBatchJobDefinition\S+:1: type multinode, status "

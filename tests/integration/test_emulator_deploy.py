@@ -70,12 +70,12 @@ def test_both_stacks_reach_create_complete(run):
         assert _section(run.stdout, stack).startswith(f"{stack}: CREATE_COMPLETE")
 
 
-def test_training_launch_template_has_8_efa_only_interfaces_and_imdsv2(run):
+def test_training_launch_template_has_8_efa_devices_and_imdsv2(run):
     training = _section(run.stdout, "TrainingStack")
     # The Batch compute environment's launch template, read back at the version the environment pins.
     assert re.search(r"  Batch compute environment \S+\n(?:    .*\n)*?    launch template lt-\w+ version \d+: "
                      r"trn1\.32xlarge,", training)
-    assert re.search(r"network interfaces: 9 \(.*\); efa-only: 8; public IP: no;", training)
+    assert re.search(r"network interfaces: 8 \(1 efa, 7 efa-only\); EFA devices: 8; public IP: no;", training)
     assert "HttpTokens=required" in training
     assert re.search(r"volume \S+: \d+ GiB gp3, encrypted True, KMS key arn:aws:kms:\S+ \(ClusterKey", training)
 

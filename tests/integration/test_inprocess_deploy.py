@@ -316,11 +316,11 @@ def test_create_read_back_and_delete(region: str, stack: str, engine: str):
         assert not any(n.get("AssociatePublicIpAddress") for n in got_nics)
         assert all(set(n["Groups"]) <= groups for n in got_nics)
         if stack == "TrainingStack":
-            efa_only = sum(n.get("InterfaceType") == "efa-only" for n in got_nics)
+            efa_devices = sum(n.get("InterfaceType") in ("efa", "efa-only") for n in got_nics)
             from mlcdk.presets import catalog
-            assert efa_only == catalog.get(data["InstanceType"]).maximum_efa_interfaces > 0
+            assert efa_devices == catalog.get(data["InstanceType"]).maximum_efa_interfaces > 0
             if data["InstanceType"] == "trn1.32xlarge":
-                assert efa_only == 8
+                assert efa_devices == 8
         volumes = data["BlockDeviceMappings"]
         assert volumes and all(v["Ebs"]["Encrypted"] is True for v in volumes)
         assert all(v["Ebs"]["KmsKeyId"].rsplit("/", 1)[-1] in keys for v in volumes)
