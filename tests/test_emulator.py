@@ -82,6 +82,17 @@ def test_stacks_of_two_accounts_are_refused(staged: Path):
         assembly.accounts(stacks)
 
 
+def test_stacks_of_another_account_than_the_emulator_s_are_refused(staged: Path, tmp_path: Path):
+    from mlcdk.emulator import run
+    from mlcdk.emulator.session import Session
+
+    options = EmulateOptions(directory=staged, app=".", stacks=("Prod/*",))
+    session = Session(options, cdk.CdkCli("cdk", "test"), tmp_path / "work", "r1")
+    with pytest.raises(Unavailable, match=r"^stack\(s\) Prod/Data, Prod/Jobs deploy to account 111111111111; the "
+                                          r"emulator plays 123456789012: pass --account 111111111111$"):
+        run._synth(session)  # the assembly is copied, not synthesized: no CDK CLI runs
+
+
 def _executable(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("#!/bin/sh\n")

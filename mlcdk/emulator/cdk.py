@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlcdk.emulator import processes
-from mlcdk.emulator.failures import Unavailable, failed, step
+from mlcdk.emulator.failures import Unavailable, failed
 
 #: The CDK CLI release mlcdk is tested with (package.json pins the same; a test keeps them equal).
 CDK_CLI_PACKAGE = "aws-cdk@^2.1148.1"
@@ -100,19 +99,11 @@ def run_cdk(cli: CdkCli, step_name: str, label: str, args: Sequence[str], env: d
     naming the step. Returns its output."""
     started = time.monotonic()
     print(f"==> {label} ...", flush=True)
-    with step(step_name):
-        process = processes.spawn([cli.path, *args], env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        output, _ = process.communicate(timeout=CDK_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise failed(step_name, f"{label} did not finish within {CDK_TIMEOUT_S} s (stopped it)") from None
-    finally:
-        processes.stop(process)
-    output = output or ""
-    if process.returncode != 0:
+    result = processes.run([cli.path, *args], env=env, cwd=cwd, timeout=CDK_TIMEOUT_S, step=step_name, label=label)
+    output = result.stdout
+    if result.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip()]
         print("\n".join(f"    | {line}" for line in lines[-25:]), file=sys.stderr)
-        raise failed(step_name, _reason(label, process.returncode, output))
+        raise failed(step_name, _reason(label, result.returncode, output))
     print(f"    ok ({time.monotonic() - started:.1f} s)", flush=True)
     return output

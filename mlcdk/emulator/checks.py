@@ -6,14 +6,13 @@ runs a :class:`CommandCheck`; ``make deploy`` adds a :class:`~mlcdk.emulator.job
 """
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from mlcdk.emulator import processes
-from mlcdk.emulator.failures import failed, step
+from mlcdk.emulator.failures import failed
 from mlcdk.emulator.readback import Clients, StackView
 
 CHECK_TIMEOUT_S = 600
@@ -56,19 +55,12 @@ class CommandCheck:
     def run(self, deployment: Deployment) -> None:
         print(f"\n==> check: {self.command} ...", flush=True)
         started = time.monotonic()
-        with step("check"):
-            process = processes.spawn(["/bin/sh", "-c", self.command], env=deployment.env, cwd=deployment.directory,
-                                      text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT)
-        try:
-            output, _ = process.communicate(timeout=CHECK_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise failed("check", f"{self.command} did not finish within {CHECK_TIMEOUT_S} s (stopped it)") from None
-        finally:
-            processes.stop(process)
-        for line in (output or "").splitlines():
+        result = processes.run(["/bin/sh", "-c", self.command], env=deployment.env, cwd=deployment.directory,
+                               timeout=CHECK_TIMEOUT_S, step="check", label=self.command)
+        output = result.stdout
+        for line in output.splitlines():
             print(f"    | {line}")
-        if process.returncode != 0:
-            raise failed("check", f"{self.command} ({processes.exit_text(process.returncode)}): "
-                                  f"{processes.last_lines(output or '')}")
+        if result.returncode != 0:
+            raise failed("check", f"{self.command} ({processes.exit_text(result.returncode)}): "
+                                  f"{processes.last_lines(output)}")
         print(f"    ok ({time.monotonic() - started:.1f} s)", flush=True)

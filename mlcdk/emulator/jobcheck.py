@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,17 +30,11 @@ def submit(arguments: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str
         raise failed("submit", "the mlcdk command is not on the run's PATH (install mlcdk in the environment)")
     print(f"==> {shlex.join(['mlcdk', *arguments])} ...", flush=True)
     started = time.monotonic()
-    with step("submit"):
-        process = processes.spawn([mlcdk, *arguments], env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        stdout, stderr = process.communicate(timeout=SUBMIT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise failed("submit", f"mlcdk submit did not finish within {SUBMIT_TIMEOUT_S} s (stopped it)") from None
-    finally:
-        processes.stop(process)
-    if process.returncode != 0:
-        raise failed("submit", f"mlcdk submit ({processes.exit_text(process.returncode)}): "
+    result = processes.run([mlcdk, *arguments], env=env, cwd=cwd, timeout=SUBMIT_TIMEOUT_S, step="submit",
+                           label="mlcdk submit", merge_output=False)
+    stdout, stderr = result.stdout, result.stderr
+    if result.returncode != 0:
+        raise failed("submit", f"mlcdk submit ({processes.exit_text(result.returncode)}): "
                                f"{processes.last_lines(stderr or stdout)}")
     try:
         answer = json.loads(stdout)

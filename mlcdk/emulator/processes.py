@@ -113,6 +113,25 @@ def spawn(command: Sequence[str], *, env: dict[str, str], cwd: Path, **popen: An
     return start_tied(guarded, env=env, cwd=cwd, **popen)
 
 
+def run(command: Sequence[str], *, env: dict[str, str], cwd: Path, timeout: float, step: str, label: str,
+        merge_output: bool = True) -> subprocess.CompletedProcess:
+    """Run ``command`` under a guard (:func:`spawn`) to its end, its output captured (stderr into stdout unless
+    ``merge_output`` is False); stop it and fail the step after ``timeout`` s."""
+    from mlcdk.emulator.failures import failed
+    from mlcdk.emulator.failures import step as in_step
+
+    with in_step(step):
+        process = spawn(command, env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT if merge_output else subprocess.PIPE)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise failed(step, f"{label} did not finish within {timeout:.0f} s (stopped it)") from None
+    finally:
+        stop(process)
+    return subprocess.CompletedProcess(list(command), process.returncode, stdout or "", stderr or "")
+
+
 def guard(fd: int, command: Sequence[str]) -> int:
     """Run ``command`` in this process's group (it leads a new one); end the whole group when the driver is gone
     (EOF on the lifeline ``fd``, or SIGTERM from pdeathsig or from the driver's stop), or when the command exits

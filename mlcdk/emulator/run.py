@@ -19,8 +19,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
-
 from mlcdk.emulator import assembly, processes, server
 from mlcdk.emulator.cdk import CdkCli, environment, find_cdk, run_cdk
 from mlcdk.emulator.checks import Deployment
@@ -29,6 +27,7 @@ from mlcdk.emulator.options import EmulateOptions, validate
 from mlcdk.emulator.readback import describe_stack
 from mlcdk.emulator.session import Session
 from mlcdk.emulator.teardown import teardown
+from mlcdk.errors import ConfigurationError
 
 EXTRA_HINT = "mlcdk emulate needs the emulator extra (moto): pip install 'mlcdk[emulator]'"
 

@@ -11,6 +11,7 @@ directory.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -182,8 +183,13 @@ def test_a_stage_s_stack_deploys_with_the_stack_it_depends_on(staged_assembly, t
 
 
 def test_a_pattern_that_matches_no_stack_is_a_usage_error(staged_assembly, tmp_path):
-    result = _mlcdk_emulate(["--app", "cdk.out", "--stack", "Dev/*"], staged_assembly, tmp_path)
+    result = _mlcdk_emulate(["--app", "cdk.out", "--stack", "Dev/*", "--keep"], staged_assembly, tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: --stack: 'Dev/*' matches no stack of the app; its stacks: Prod/Data, Prod/Jobs, Other")
-    assert not result.left and result.tmp_left == []
+    assert result.stderr == ("error: --stack: 'Dev/*' matches no stack of the app; its stacks: Prod/Data, Prod/Jobs, "
+                             "Other\n")
+    assert not result.left
+    kept = Path(re.search(r"^    kept: (\S+) \(moto\.log, cdk\.out\)$", result.stdout, re.M).group(1))
+    assert kept.parent == tmp_path  # --keep: the run's directory stays, and says where
+    assert (kept / "moto.log").is_file() and (kept / "cdk.out" / "manifest.json").is_file()
+    shutil.rmtree(kept)
+    assert list(tmp_path.iterdir()) == []

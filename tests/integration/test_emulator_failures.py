@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlcdk.emulator import cdk, jobcheck, server
+from mlcdk.emulator.checks import CommandCheck, Deployment
 from mlcdk.emulator.failures import Failure, step
 from tests.harness import ROOT
 from tests.integration.runs import environment, kill_leftovers, wait_until_gone
@@ -86,6 +87,13 @@ def test_failing_cdk_names_the_step_and_its_last_lines(tmp_path, output, reason)
                     cwd=tmp_path)
     assert str(error.value) == f"deploy failed: {reason}"
     assert "see above" not in str(error.value)
+
+
+def test_failing_check_names_the_step_the_command_and_its_last_lines(tmp_path):
+    deployment = Deployment("http://localhost:1", "us-east-1", _env(tmp_path), tmp_path, lambda service: None, {})
+    with pytest.raises(Failure) as error:
+        CommandCheck("echo one; echo two >&2; echo three; exit 3").run(deployment)
+    assert str(error.value) == "check failed: echo one; echo two >&2; echo three; exit 3 (exit 3): one / two / three"
 
 
 SUBMIT = ("submit", "--stack", "TrainingStack", "--json", "--", "python3", "train.py")
