@@ -70,11 +70,13 @@ def test_both_stacks_reach_create_complete(run):
         assert _section(run.stdout, stack).startswith(f"{stack}: CREATE_COMPLETE")
 
 
-def test_training_launch_template_has_8_efa_devices_and_imdsv2(run):
+def test_training_launch_template_has_all_8_efa_devices_and_imdsv2(run):
     training = _section(run.stdout, "TrainingStack")
     # The Batch compute environment's launch template, read back at the version the environment pins.
     assert re.search(r"  Batch compute environment \S+\n(?:    .*\n)*?    launch template lt-\w+ version \d+: "
                      r"trn1\.32xlarge,", training)
+    # trn1.32xlarge: 8 EFA devices, one per network card; card 0's is an ENA+EFA interface, the rest efa-only
+    # (awsome-distributed-training's Batch templates; tests/constructs/test_batch_interfaces.py).
     assert re.search(r"network interfaces: 8 \(1 efa, 7 efa-only\); EFA devices: 8; public IP: no;", training)
     assert "HttpTokens=required" in training
     assert re.search(r"volume \S+: \d+ GiB gp3, encrypted True, KMS key arn:aws:kms:\S+ \(ClusterKey", training)

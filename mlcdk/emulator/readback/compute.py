@@ -18,7 +18,8 @@ def describe_launch_template(view: StackView, version: dict[str, Any]) -> None:
     view.line(f"    launch template {version['LaunchTemplateId']} version {version['VersionNumber']}: "
               f"{data.get('InstanceType', '(type from the group)')}, image {data.get('ImageId', '?')}")
     view.line(f"      network interfaces: {len(interfaces)} ("
-              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + f"); EFA devices: {kinds.get('efa', 0) + kinds.get('efa-only', 0)}; "
+              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+              + f"); EFA devices: {kinds.get('efa', 0) + kinds.get('efa-only', 0)}; "
               f"public IP: {'yes' if public else 'no'}; launch-template SecurityGroupIds: "
               f"{data.get('SecurityGroupIds') or 'none'}")
     metadata = data.get("MetadataOptions", {})
