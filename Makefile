@@ -6,14 +6,15 @@
 # Both install what they need first (scripts/bootstrap.sh): a virtualenv with Node 24 and the
 # Python dependencies, and the pinned CDK CLI via npm ci; `make test` also installs checkov and
 # torch (the distributed-test extra, for the real two-node torchrun test).
-# `make run` synthesizes both stacks and summarizes them, without deploying.
+# `make run` synthesizes both stacks and summarizes them, without deploying. `make diagrams` redraws the README's
+# pictures of them.
 
 SHELL := /bin/bash
 # The virtualenv's bin comes first: jsii and the CDK CLI then run on its Node 24.
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CONTEXT ?=
 
-.PHONY: run test setup synth bench catalog images context clean deploy
+.PHONY: run test setup synth bench catalog images context clean deploy diagrams
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -52,6 +53,11 @@ images: setup
 
 context: setup
 	python scripts/generate_context.py
+
+# Redraw the README's diagram of each stack of the example app (mlcdk diagram's Mermaid); tests/test_diagram.py
+# fails when they no longer match the app.
+diagrams: setup
+	python scripts/readme_diagrams.py
 
 clean:
 	rm -rf cdk.out .pytest_cache

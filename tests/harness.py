@@ -32,7 +32,12 @@ CDK_MODULES = ("aws_cdk", "jsii", "constructs")
 
 def cdk_modules_loaded_by(code: str) -> list[str]:
     """Run ``code`` in a fresh interpreter and return which of CDK_MODULES it ended up importing."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {CDK_MODULES!r} if m in sys.modules)))\n"
+    return modules_loaded_by(code, CDK_MODULES)
+
+
+def modules_loaded_by(code: str, modules: Iterable[str]) -> list[str]:
+    """Run ``code`` in a fresh interpreter and return which of ``modules`` it ended up importing."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {tuple(modules)!r} if m in sys.modules)))\n"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

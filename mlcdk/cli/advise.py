@@ -9,7 +9,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
+from mlcdk.cli._common import err, fail, out, print_json
+from mlcdk.cli.plot import TERMINAL, PlotCommand, draw
 from mlcdk.errors import ConfigurationError
 
 app = typer.Typer()
@@ -103,7 +104,7 @@ def _emit_context(advice: Any) -> None:
         err.print(f"warning: the app rejects this context as it stands: {exc}", highlight=False, markup=False)
 
 
-@app.command("advise", cls=PlainFlagsCommand)
+@app.command("advise", cls=PlotCommand)
 def advise_command(
     task: str = typer.Option(..., help="training, fine-tuning (full), lora or inference."),
     params: Optional[str] = typer.Option(None, help="Parameter count, e.g. 7B, 70B, 1.5T, 70e9 (at most 1e15)."),
@@ -134,6 +135,9 @@ def advise_command(
     explain: bool = typer.Option(False, "--explain", metavar="", help="Also show why candidates were excluded."),
     emit_context: bool = typer.Option(False, "--emit-context", metavar="",
                                       help="Print only the `cdk deploy` line with -c flags for the top pick."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="[FILE]",
+                                       help="Plot cost against time for the shown configurations: in the terminal, "
+                                            "or into FILE (.png, .svg, .pdf; the plot extra)."),
 ) -> None:
     """The configurations that fit a model, best first: training by the whole job's cost, inference by the hour.
 
@@ -146,6 +150,9 @@ def advise_command(
         if as_json and emit_context:
             raise ConfigurationError("--json and --emit-context cannot be combined: --emit-context prints a "
                                      "`cdk deploy` line, --json a document; choose one")
+        if plot is not None and (emit_context or (plot == TERMINAL and as_json)):
+            raise ConfigurationError("--plot draws the shown configurations, beside the table or into --plot FILE; "
+                                     "it cannot be combined with --emit-context, nor without a FILE with --json")
         workload = Workload(task=task, params=params, model=model, precision=precision,
                             regions=() if region is None else ",".join(region),
                             purchase_option="spot" if spot else "on-demand", accelerator=accelerator,
@@ -164,6 +171,11 @@ def advise_command(
         _emit_context(advice)
         return
     shown = advice[:top]
+    if plot is not None:
+        try:
+            drawn = draw(advice, shown, plot)  # a file is written now; the terminal's plot follows the table
+        except ConfigurationError as exc:
+            fail(str(exc))
     if as_json:
         document = {
             "workload": workload, "ranking": advice.ranking, "prices_as_of": advice.prices_as_of,
@@ -177,6 +189,8 @@ def advise_command(
         print_json(document)
         return
     _print_table(advice, shown, spot, explain)
+    if plot == TERMINAL:
+        sys.stdout.write(drawn)
 
 
 def _print_table(advice: Any, shown: Any, spot: bool, explain: bool) -> None:

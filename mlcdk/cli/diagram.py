@@ -1,0 +1,81 @@
+"""`mlcdk diagram STACK`: a picture of a synthesized stack, read from the cloud assembly (never imports aws_cdk)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mlcdk.cli._common import PlainFlagsCommand, fail, plain
+from mlcdk import diagram
+from mlcdk.diagram import StackDiagram, dot, mermaid
+from mlcdk.errors import ConfigurationError
+
+app = typer.Typer()
+
+FORMATS = ("mermaid", "markdown", "svg", "json")
+#: The format an --output file's suffix implies when --format is not given.
+FORMAT_BY_SUFFIX = {".svg": "svg", ".json": "json", ".md": "markdown", ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def output_format(requested: Optional[str], output: Optional[Path]) -> str:
+    if requested is None:
+        return FORMAT_BY_SUFFIX.get(output.suffix.lower(), "mermaid") if output else "mermaid"
+    if requested not in FORMATS:
+        raise ConfigurationError(f"--format ({requested!r}) must be one of {', '.join(FORMATS)}")
+    return requested
+
+
+@app.command("diagram", cls=PlainFlagsCommand)
+def diagram_command(
+    stack: str = typer.Argument(..., help="The stack to draw, as `cdk ls` lists it, e.g. TrainingStack."),
+    assembly: Path = typer.Option(Path("cdk.out"), "--assembly", "-a",
+                                  help="The cloud assembly folder that `cdk synth` wrote."),
+    synth: bool = typer.Option(False, "--synth", metavar="",
+                               help="Run `cdk synth` first (the real CDK CLI, on the app of ./cdk.json), into "
+                                    "--assembly."),
+    context: Optional[list[str]] = typer.Option(None, "--context", "-c",
+                                                help="With --synth: a context value key=value, as `cdk synth -c`; "
+                                                     "repeatable."),
+    format_: Optional[str] = typer.Option(None, "--format", "-f",
+                                          help="mermaid, markdown (a ```mermaid block), svg (the svg extra) or "
+                                               "json. Default: from --output's suffix, else mermaid."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Draw STACK: its network, engine, storage, security and guardrail resources, boxed by construct, with
+    instance types and node counts. Reads an existing assembly (default ./cdk.out), or synthesizes one with --synth.
+
+    Exit codes: 0 drawn; 2 a bad option, no assembly, or no such stack; 1 `cdk synth` failed.
+    """
+    try:
+        chosen = output_format(format_, output)
+        if context and not synth:
+            raise ConfigurationError("--context is for --synth: the assembly at --assembly is already synthesized")
+        if synth:
+            from mlcdk.diagram.synth import synth as run_synth
+
+            code = run_synth(assembly, context or ())
+            if code:
+                fail(f"`cdk synth` failed (exit {code}); its output is above", code=1)
+        picture = diagram.read(assembly, stack)
+        text = _render(picture, chosen)
+        if output is not None:
+            output.write_text(text)
+            return
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"--output ({str(output)!r}) cannot be written: {exc.strerror or exc}")
+    sys.stdout.write(text)
+
+
+def _render(picture: StackDiagram, chosen: str) -> str:
+    if chosen == "svg":
+        return dot.render_svg(picture)
+    if chosen == "json":
+        return json.dumps(plain(picture), indent=1, sort_keys=True) + "\n"
+    text = mermaid.render(picture)
+    return f"```mermaid\n{text}```\n" if chosen == "markdown" else text

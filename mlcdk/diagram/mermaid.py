@@ -1,0 +1,52 @@
+"""A stack diagram as a Mermaid flowchart, which GitHub, GitLab and most documentation sites render.
+
+Each box is a ``subgraph`` titled with its construct's name; each resource a node whose ID is ``r_`` and its logical
+ID, labelled with its name, its type (without "AWS::") and its figures, and coloured by layer (``classDef``).
+Syntax: https://mermaid.js.org/syntax/flowchart.html (subgraphs, classDef, entity codes, accessibility).
+"""
+
+from __future__ import annotations
+
+from mlcdk.diagram.model import LAYERS, Box, Resource, StackDiagram
+
+#: Fill and stroke per layer (light fills with dark text, readable in light and dark themes).
+COLORS = {
+    "network": ("#dbeafe", "#1d4ed8"), "engine": ("#ffedd5", "#c2410c"), "storage": ("#dcfce7", "#15803d"),
+    "security": ("#fee2e2", "#b91c1c"), "guardrails": ("#fef9c3", "#a16207"), "other": ("#f3f4f6", "#4b5563"),
+}
+
+
+def escape(text: str) -> str:
+    """Text safe inside a quoted Mermaid label: quotes and angle brackets as entity codes."""
+    return (text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;"))
+
+
+def node_id(logical_id: str) -> str:
+    return f"r_{logical_id}"
+
+
+def label(resource: Resource) -> str:
+    short_type = resource.type.removeprefix("AWS::")
+    return "<br/>".join(escape(part) for part in (resource.name, short_type, " · ".join(resource.figures)) if part)
+
+
+def render(diagram: StackDiagram) -> str:
+    """The Mermaid source (without a Markdown fence) of ``diagram``."""
+    count = len(diagram.resources)
+    lines = ["flowchart TB", f"  accTitle: {escape(diagram.stack)}",
+             f"  accDescr: the {count} resources of {escape(diagram.stack)}, grouped by construct and coloured by "
+             "layer; arrows go from the engine's resources to what they use"]
+    numbers = iter(range(1_000_000))
+    lines += _box(diagram.root, numbers, "  ")
+    lines += [f"  {node_id(source)} --> {node_id(target)}" for source, target in diagram.edges]
+    lines += [f"  classDef {layer} fill:{COLORS[layer][0]},stroke:{COLORS[layer][1]},color:#111827" for layer in LAYERS]
+    return "\n".join(lines) + "\n"
+
+
+def _box(box: Box, numbers, indent: str) -> list[str]:
+    lines = [f'{indent}subgraph b{next(numbers)} ["{escape(box.name)}"]']
+    inner = indent + "  "
+    lines += [f'{inner}{node_id(r.logical_id)}["{label(r)}"]:::{r.layer}' for r in box.resources]
+    for child in box.boxes:
+        lines += _box(child, numbers, inner)
+    return lines + [f"{indent}end"]
