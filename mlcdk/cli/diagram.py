@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from mlcdk.cli._common import PlainFlagsCommand, fail, plain
-from mlcdk import diagram
-from mlcdk.diagram import StackDiagram, dot, mermaid
 from mlcdk.errors import ConfigurationError
 
 app = typer.Typer()
@@ -50,6 +48,8 @@ def diagram_command(
 
     Exit codes: 0 drawn; 2 a bad option, no assembly, or no such stack; 1 `cdk synth` failed.
     """
+    from mlcdk import diagram  # on use only: every command's start-up imports this module
+
     try:
         chosen = output_format(format_, output)
         if context and not synth:
@@ -72,7 +72,10 @@ def diagram_command(
     sys.stdout.write(text)
 
 
-def _render(picture: StackDiagram, chosen: str) -> str:
+def _render(picture: Any, chosen: str) -> str:
+    """``picture`` (a mlcdk.diagram.StackDiagram) as text in the ``chosen`` format."""
+    from mlcdk.diagram import dot, mermaid
+
     if chosen == "svg":
         return dot.render_svg(picture)
     if chosen == "json":

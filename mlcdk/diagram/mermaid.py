@@ -17,8 +17,9 @@ COLORS = {
 
 
 def escape(text: str) -> str:
-    """Text safe inside a quoted Mermaid label: quotes and angle brackets as entity codes."""
-    return (text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;"))
+    """Text safe inside a quoted Mermaid label: quotes and angle brackets as entity codes, one line."""
+    text = " ".join(text.split()) if any(c in text for c in "\r\n") else text
+    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 def node_id(logical_id: str) -> str:
@@ -34,8 +35,8 @@ def render(diagram: StackDiagram) -> str:
     """The Mermaid source (without a Markdown fence) of ``diagram``."""
     count = len(diagram.resources)
     lines = ["flowchart TB", f"  accTitle: {escape(diagram.stack)}",
-             f"  accDescr: the {count} resources of {escape(diagram.stack)}, grouped by construct and coloured by "
-             "layer; arrows go from the engine's resources to what they use"]
+             f"  accDescr: {count} resource{'' if count == 1 else 's'} of {escape(diagram.stack)}, grouped by construct "
+             "and coloured by layer; arrows go from the engine's resources to what they use"]
     numbers = iter(range(1_000_000))
     lines += _box(diagram.root, numbers, "  ")
     lines += [f"  {node_id(source)} --> {node_id(target)}" for source, target in diagram.edges]

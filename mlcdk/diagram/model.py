@@ -94,13 +94,13 @@ def diagram(stack: StackTemplate) -> StackDiagram:
     """The picture's data for one stack of a cloud assembly (see mlcdk.diagram.assembly.read_stack)."""
     resources: Mapping[str, Any] = stack.template.get("Resources", {})
     root = stack.construct_path
-    segments = {logical_id: _segments(stack.paths.get(logical_id), root, logical_id) for logical_id in resources}
-    box = _box(root, (), list(resources), segments, resources, root)
+    tree = _Tree(root, resources, {logical_id: _segments(stack.paths.get(logical_id), root, logical_id)
+                                   for logical_id in resources})
     edges = tuple(sorted((source, target) for source, definition in resources.items()
                          if layer_of(str(definition.get("Type", ""))) == "engine"
                          for target in sorted(references(definition.get("Properties", {})))
                          if target in resources and target != source))
-    return StackDiagram(stack.name, str(stack.template_file), box, edges)
+    return StackDiagram(stack.name, str(stack.template_file), _box(tree, root, (), list(resources)), edges)
 
 
 def _segments(path: str | None, root: str, logical_id: str) -> tuple[str, ...]:
@@ -110,32 +110,37 @@ def _segments(path: str | None, root: str, logical_id: str) -> tuple[str, ...]:
     return tuple((path[len(root) + 1:] if path.startswith(root + "/") else path).split("/"))
 
 
-def _box(name: str, prefix: tuple[str, ...], members: list[str], segments: Mapping[str, tuple[str, ...]],
-         resources: Mapping[str, Any], root: str) -> Box:
+@dataclass(frozen=True)
+class _Tree:
+    root: str  #: the stack's construct path
+    resources: Mapping[str, Any]  #: logical ID -> the template's resource
+    segments: Mapping[str, tuple[str, ...]]  #: logical ID -> its construct path below the stack
+
+
+def _box(tree: _Tree, name: str, prefix: tuple[str, ...], members: list[str]) -> Box:
     """The box for the construct at ``prefix`` holding ``members``: sub-boxes for children with enough resources."""
     children: dict[str, list[str]] = {}
     for logical_id in members:
-        rest = segments[logical_id][len(prefix):]
+        rest = tree.segments[logical_id][len(prefix):]
         if len(rest) > 1:
             children.setdefault(rest[0], []).append(logical_id)
-    boxed = {child for child, ids in children.items() if len(ids) >= BOX_MIN_RESOURCES}
-    own = tuple(_resource(logical_id, name, prefix, segments[logical_id], resources[logical_id], root)
-                for logical_id in members if segments[logical_id][len(prefix)] not in boxed
-                or len(segments[logical_id]) == len(prefix) + 1)
-    boxes = tuple(_box(child, (*prefix, child), children[child], segments, resources, root)
-                  for child in sorted(boxed, key=lambda child: members.index(children[child][0])))
-    return Box("/".join((root, *prefix)), name, own, boxes)
+    boxed = [child for child, ids in children.items() if len(ids) >= BOX_MIN_RESOURCES]
+    own = tuple(_resource(tree, logical_id, name, prefix) for logical_id in members
+                if tree.segments[logical_id][len(prefix)] not in boxed
+                or len(tree.segments[logical_id]) == len(prefix) + 1)
+    boxes = tuple(_box(tree, child, (*prefix, child), children[child]) for child in boxed)
+    return Box("/".join((tree.root, *prefix)), name, own, boxes)
 
 
-def _resource(logical_id: str, box_name: str, prefix: tuple[str, ...], segments: tuple[str, ...],
-              definition: Mapping[str, Any], root: str) -> Resource:
+def _resource(tree: _Tree, logical_id: str, box_name: str, prefix: tuple[str, ...]) -> Resource:
+    segments = tree.segments[logical_id]
     rest = list(segments[len(prefix):])
     if rest[-1] == _OWN_RESOURCE and len(rest) > 1:
         rest.pop()
     name = box_name if rest == [_OWN_RESOURCE] else "/".join(rest)
+    definition = tree.resources[logical_id]
     resource_type = str(definition.get("Type", ""))
-    path = "/".join((root, *segments))
-    return Resource(logical_id, resource_type, path, name, layer_of(resource_type),
+    return Resource(logical_id, resource_type, "/".join((tree.root, *segments)), name, layer_of(resource_type),
                     figures.of(resource_type, definition.get("Properties") or {}))
 
 

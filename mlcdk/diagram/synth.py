@@ -1,4 +1,4 @@
-"""Run the real CDK CLI's ``cdk synth`` for the app of the current folder, into a cloud assembly folder.
+"""Run the real CDK CLI's ``cdk synth --quiet --no-notices`` for the app of a folder, into a cloud assembly folder.
 
 The CLI is ``node_modules/.bin/cdk`` when the folder has one (this repository's pinned CLI, `npm ci`), else ``cdk``
 on the PATH. Its output goes to stderr, so that a picture on stdout stays clean.
@@ -42,7 +42,7 @@ def synth(outdir: Path, context: Sequence[str] = (), folder: Path = Path(".")) -
     if not (folder / "cdk.json").is_file():
         raise ConfigurationError(f"--synth runs the CDK app that cdk.json names, and {folder.resolve()} has no "
                                  "cdk.json; run it in your CDK app's folder")
-    command = [*cdk_cli(folder), "synth", "--quiet", f"--output={outdir}", *context_flags(context)]
+    command = [*cdk_cli(folder), "synth", "--quiet", "--no-notices", f"--output={outdir}", *context_flags(context)]
     try:
         sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without a file (a test runner's): relay the output
