@@ -2,13 +2,19 @@
 
 Each box is a ``subgraph`` titled with its construct's name; each resource a node whose ID is ``r_`` and its logical
 ID, labelled with its name, its type (without "AWS::") and its figures, and coloured by layer (``classDef``).
-Syntax: https://mermaid.js.org/syntax/flowchart.html (subgraphs, classDef, entity codes, accessibility).
+Invisible links (``~~~``) lay each box's resources out in COLUMNS columns and stack sibling boxes, so that a stack
+of sixty resources is a block rather than one very wide row. Syntax: https://mermaid.js.org/syntax/flowchart.html
+(subgraphs, classDef, entity codes, invisible links, accessibility).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mlcdk.diagram.model import LAYERS, Box, Resource, StackDiagram
 
+#: Resources side by side in a box (the rest of a box's resources stack below them).
+COLUMNS = 4
 #: Fill and stroke per layer (light fills with dark text, readable in light and dark themes).
 COLORS = {
     "network": ("#dbeafe", "#1d4ed8"), "engine": ("#ffedd5", "#c2410c"), "storage": ("#dcfce7", "#15803d"),
@@ -37,17 +43,23 @@ def render(diagram: StackDiagram) -> str:
     lines = ["flowchart TB", f"  accTitle: {escape(diagram.stack)}",
              f"  accDescr: {count} resource{'' if count == 1 else 's'} of {escape(diagram.stack)}, grouped by construct "
              "and coloured by layer; arrows go from the engine's resources to what they use"]
-    numbers = iter(range(1_000_000))
-    lines += _box(diagram.root, numbers, "  ")
+    lines += _box(diagram.root, iter(range(1_000_000)), "  ")[0]
     lines += [f"  {node_id(source)} --> {node_id(target)}" for source, target in diagram.edges]
     lines += [f"  classDef {layer} fill:{COLORS[layer][0]},stroke:{COLORS[layer][1]},color:#111827" for layer in LAYERS]
     return "\n".join(lines) + "\n"
 
 
-def _box(box: Box, numbers, indent: str) -> list[str]:
-    lines = [f'{indent}subgraph b{next(numbers)} ["{escape(box.name)}"]']
-    inner = indent + "  "
-    lines += [f'{inner}{node_id(r.logical_id)}["{label(r)}"]:::{r.layer}' for r in box.resources]
+def _box(box: Box, numbers: Iterator[int], indent: str) -> tuple[list[str], str]:
+    """The subgraph of ``box`` (and the boxes inside it), and its ID."""
+    box_id, inner, resources = f"b{next(numbers)}", indent + "  ", box.resources
+    lines = [f'{indent}subgraph {box_id} ["{escape(box.name)}"]']
+    lines += [f'{inner}{node_id(r.logical_id)}["{label(r)}"]:::{r.layer}' for r in resources]
+    lines += [f"{inner}{node_id(above.logical_id)} ~~~ {node_id(below.logical_id)}"
+              for above, below in zip(resources, resources[COLUMNS:])]
+    children = []
     for child in box.boxes:
-        lines += _box(child, numbers, inner)
-    return lines + [f"{indent}end"]
+        child_lines, child_id = _box(child, numbers, inner)
+        lines += child_lines
+        children.append(child_id)
+    lines += [f"{inner}{above} ~~~ {below}" for above, below in zip(children, children[1:])]
+    return lines + [f"{indent}end"], box_id

@@ -191,6 +191,9 @@ def test_mermaid_structure_labels_and_escaping(tmp_path):
         in lines
     assert '      r_Odd["from #quot;x#quot;#lt;y#gt;:443 #35;1<br/>EC2::SecurityGroupIngress"]:::security' in lines
     assert "  r_Env --> r_Template" in lines
+    # five resources in Batch: the fifth goes below the first (4 columns); sibling boxes stack
+    assert "      r_Template ~~~ r_Odd" in lines and "    b1 ~~~ b2" in lines
+    assert len([line for line in lines if "~~~" in line]) == 2
     assert "  classDef engine fill:#ffedd5,stroke:#c2410c,color:#111827" in lines
     assert text.count("subgraph") == text.count("\n    end") + text.count("\n  end")  # every box is closed
 
