@@ -180,3 +180,17 @@ def test_mermaid_itself_parses_the_diagrams(example, tmp_path):
     lines = result.stdout.splitlines()
     assert lines[:3] == [f"ok {file} flowchart-v2" for file in files], result.stdout + result.stderr
     assert lines[3].startswith(f"FAIL {broken} ") and result.returncode == 1
+
+
+def test_synth_needs_a_cdk_app_and_reports_a_failed_synth_with_exit_1(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CDK_DISABLE_CLI_TELEMETRY", "true")
+    monkeypatch.setenv("CDK_DISABLE_VERSION_CHECK", "true")
+    missing = runner.invoke(cli, ["diagram", "TrainingStack", "--synth"])
+    assert missing.exit_code == 2 and "has no cdk.json; run it in your CDK app's folder" in missing.output
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} -c \"raise SystemExit('app broke')\""}))
+    monkeypatch.setenv("PATH", f"{ROOT / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    failed = runner.invoke(cli, ["diagram", "TrainingStack", "--synth"])
+    assert failed.exit_code == 1, failed.output
+    assert "app broke" in failed.output  # the CLI's own report, relayed
+    assert failed.output.rstrip().splitlines()[-1] == "error: `cdk synth` failed (exit 1); its output is above"

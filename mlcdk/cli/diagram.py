@@ -60,16 +60,16 @@ def diagram_command(
             code = run_synth(assembly, context or ())
             if code:
                 fail(f"`cdk synth` failed (exit {code}); its output is above", code=1)
-        picture = diagram.read(assembly, stack)
-        text = _render(picture, chosen)
-        if output is not None:
-            output.write_text(text)
-            return
+        text = _render(diagram.read(assembly, stack), chosen)
     except ConfigurationError as exc:
         fail(str(exc))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text)
     except OSError as exc:
         fail(f"--output ({str(output)!r}) cannot be written: {exc.strerror or exc}")
-    sys.stdout.write(text)
 
 
 def _render(picture: Any, chosen: str) -> str:

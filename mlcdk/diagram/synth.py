@@ -44,6 +44,13 @@ def synth(outdir: Path, context: Sequence[str] = (), folder: Path = Path(".")) -
                                  "cdk.json; run it in your CDK app's folder")
     command = [*cdk_cli(folder), "synth", "--quiet", "--no-notices", f"--output={outdir}", *context_flags(context)]
     try:
+        return _run(command, folder)
+    except OSError as error:  # the CLI's file exists but cannot be run (no node, no permission)
+        raise ConfigurationError(f"--synth could not run {command[0]}: {error.strerror or error}") from None
+
+
+def _run(command: list[str], folder: Path) -> int:
+    try:
         sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without a file (a test runner's): relay the output
         result = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
