@@ -29,19 +29,20 @@ def output_format(requested: Optional[str], output: Optional[Path]) -> str:
 
 @app.command("diagram", cls=PlainFlagsCommand)
 def diagram_command(
-    stack: str = typer.Argument(..., help="The stack to draw, as `cdk ls` lists it, e.g. TrainingStack."),
-    assembly: Path = typer.Option(Path("cdk.out"), "--assembly", "-a",
+    stack: str = typer.Argument(..., metavar="STACK", help="The stack to draw, as `cdk ls` lists it, e.g. "
+                                                           "TrainingStack."),
+    assembly: Path = typer.Option(Path("cdk.out"), "--assembly", "-a", metavar="DIR",
                                   help="The cloud assembly folder that `cdk synth` wrote."),
     synth: bool = typer.Option(False, "--synth", metavar="",
                                help="Run `cdk synth` first (the real CDK CLI, on the app of ./cdk.json), into "
                                     "--assembly."),
-    context: Optional[list[str]] = typer.Option(None, "--context", "-c",
+    context: Optional[list[str]] = typer.Option(None, "--context", "-c", metavar="KEY=VALUE",
                                                 help="With --synth: a context value key=value, as `cdk synth -c`; "
                                                      "repeatable."),
-    format_: Optional[str] = typer.Option(None, "--format", "-f",
+    format_: Optional[str] = typer.Option(None, "--format", "-f", metavar="FORMAT",
                                           help="mermaid, markdown (a ```mermaid block), svg (the svg extra) or "
                                                "json. Default: from --output's suffix, else mermaid."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."),
 ) -> None:
     """Draw STACK: its network, engine, storage, security and guardrail resources, boxed by construct, with
     instance types and node counts. Reads an existing assembly (default ./cdk.out), or synthesizes one with --synth.
