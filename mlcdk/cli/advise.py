@@ -7,7 +7,7 @@ import sys
 from typing import Any, Optional
 
 import typer
-from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
+from mlcdk.cli._common import PlainFlagsCommand, err, fail, print_json
 from mlcdk.errors import ConfigurationError
 
 app = typer.Typer()
@@ -19,7 +19,7 @@ FLAGS = {"task": "--task", "params": "--params", "model": "--model", "precision"
          "sequences": "--sequences", "concurrency": "--concurrency", "input_tokens": "--input-tokens",
          "output_tokens": "--output-tokens", "memory_headroom": "--memory-headroom", "rank_by": "--rank",
          "max_days": "--max-days", "max_cost_usd": "--max-cost", "vcpu_quota": "--vcpu-quota",
-         "lora_rank": "--lora-rank", "utilization": "--mfu", "target_tokens_per_second": "--min-tokens-per-second",
+         "lora_rank": "--lora-rank", "utilization": "--mfu", "tokens_per_device_step": "--micro-batch-tokens", "target_tokens_per_second": "--min-tokens-per-second",
          "baseline": "--baseline", "purchase_option": "from --spot"}
 #: Fields a message may name anywhere (not only as "field (value)" or "field:"), always meaning the option.
 _ANYWHERE = ("max_nodes", "max_days", "max_price_per_hour_usd", "memory_headroom", "max_cost_usd", "vcpu_quota",
@@ -121,6 +121,9 @@ def advise_command(
         None, help="Training tokens, e.g. 1T: the job the time and dollars are for. Default: 20 per parameter for "
                    "training, 79.9M (Stanford Alpaca, 3 epochs) for fine-tuning and lora."),
     lora_rank: Optional[int] = typer.Option(None, help="LoRA: adapter rank on every linear layer (default 16)."),
+    micro_batch_tokens: Optional[int] = typer.Option(
+        None, help="Training: tokens per device per micro-batch (default 4096); sizes LoRA's activations and "
+                   "FSDP's communication per step."),
     mfu: Optional[str] = typer.Option(
         None, help="Model FLOPs utilization in percent (e.g. 40), instead of the sourced table by accelerator and "
                    "model size."),
@@ -163,7 +166,8 @@ def advise_command(
         if as_json and emit_context:
             raise ConfigurationError("--json and --emit-context cannot be combined: --emit-context prints a "
                                      "`cdk deploy` line, --json a document; choose one")
-        rules = SizingRules(utilization=mfu_fraction(mfu))
+        rules = SizingRules(utilization=mfu_fraction(mfu), **(
+            {} if micro_batch_tokens is None else {"tokens_per_device_step": micro_batch_tokens}))
         workload = Workload(task=task, params=params, model=model, precision=precision,
                             regions=() if region is None else ",".join(region),
                             purchase_option="spot" if spot else "on-demand", accelerator=accelerator,

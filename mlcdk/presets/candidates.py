@@ -212,7 +212,7 @@ def bound_detail(job: Job) -> str:
     plan, serve = job.plan, job.serve
     if plan is not None and plan.seconds is not None:
         comm = (f"; FSDP's all-gathers and reduce-scatters take {plan.communication_seconds / 86400:,.2f} days over "
-                f"{plan.bus_gb_s:,.1f} GB/s per device" if plan.communication_seconds else "")
+                f"{plan.bus_gb_s:,.1f} GB/s per device ({plan.link})" if plan.communication_seconds else "")
         return (f"{plan.bound}-bound: compute {plan.compute_seconds / 86400:,.2f} days at "
                 f"{plan.utilization:.1%} utilization{comm}")
     if serve is not None:

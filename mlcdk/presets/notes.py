@@ -52,7 +52,7 @@ def advice_notes(context: Context, recommendations: Sequence[Recommendation], ba
     unknown = sorted({r.accelerator.split("x ", 1)[-1] for r in recommendations if not r.throughput_known})
     if unknown and workload.rank_by != "hourly":
         notes.append(f"no sourced {'throughput' if workload.trains else 'serving'} figure for {', '.join(unknown)} at "
-                     f"{workload.precision}: their {'days and job cost' if workload.trains else 'throughput'} are "
+                     f"{workload.precision}: their {'days and job cost are' if workload.trains else 'throughput is'} "
                      "unknown, and they are ranked after every configuration with one, by hourly cost")
     if base is not None:
         if base.reason is not None:
@@ -72,11 +72,11 @@ def _training_notes(context: Context, recommendations: Sequence[Recommendation])
                      f"a reference fine-tuning job of {count(FINE_TUNING_REFERENCE_TOKENS)} tokens (Stanford Alpaca: "
                      "52,002 examples of up to 512 tokens, 3 epochs)")
         notes.append(f"days and job cost are for {reference}; give the job's token count for yours")
-    utilization = ("--mfu as given" if rules.utilization is not None else
-                   "published runs by accelerator and model size (data/utilization.json)")
-    notes.append(f"job time = FLOPs over the devices' dense peak at the job's precision x utilization ({utilization}), "
-                 "plus FSDP's all-gathers and reduce-scatters where they outlast compute; days are for the node count "
-                 "shown: the fewest that fit" + (", or that finish in --max-days" if workload.max_days else ""))
+    utilization = (f"{rules.utilization:.0%}, as given" if rules.utilization is not None else
+                   "the model FLOPs utilization of published runs by accelerator and model size, data/utilization.json")
+    notes.append(f"job time = FLOPs over the devices' dense peak at the job's precision x {utilization}; plus FSDP's "
+                 "all-gathers and reduce-scatters where they outlast compute; the time is for the node count shown: "
+                 "the fewest that fit" + (", or that finish in max_days" if workload.max_days else ""))
     bound = [r for r in recommendations if r.bound in (training_time.NETWORK, training_time.INTRA_NODE)]
     if bound:
         names = sorted({f"{r.nodes} x {r.instance_type}" for r in bound})

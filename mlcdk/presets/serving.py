@@ -124,10 +124,11 @@ def replicas(spec: InstanceSpec, workload: Workload, rules: SizingRules, concurr
     return Replicas(count, 1, concurrency or 1, 1)
 
 
-def estimate(spec: InstanceSpec, workload: Workload, rules: SizingRules,
-             concurrency: int | None) -> ServingEstimate | None:
+def estimate(spec: InstanceSpec, workload: Workload, rules: SizingRules, concurrency: int | None,
+             one_replica: bool = False) -> ServingEstimate | None:
     """``workload`` served by one node of ``spec`` at ``concurrency`` sequences (None: batch inference), or None
-    without sourced figures."""
+    without sourced figures. ``one_replica``: one replica on every device of the node (as a benchmark that ran
+    tensor parallel over the whole node did), instead of as many replicas as fit."""
     acc = spec.accelerator
     figure = accelerator_throughputs().get(acc.name) if acc is not None else None
     architecture = workload.architecture
@@ -139,7 +140,8 @@ def estimate(spec: InstanceSpec, workload: Workload, rules: SizingRules,
         (figure.dense_tflops[p] for p in ("bf16", "fp16") if p in figure.dense_tflops), None)
     if bandwidth is None or tflops is None:
         return None
-    split = replicas(spec, workload, rules, concurrency)
+    split = Replicas(acc.count, 1, concurrency or 1, 1) if one_replica else replicas(spec, workload, rules,
+                                                                                         concurrency)
     share = share_for(acc.name)
     memory_rate = split.devices * bandwidth * 1e9 * share.memory_bandwidth
     compute_rate = split.devices * tflops * 1e12 * share.compute

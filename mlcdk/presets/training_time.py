@@ -62,6 +62,7 @@ class TrainingPlan:
     utilization: float | None = None
     utilization_basis: str = ""  #: where the utilization comes from
     bus_gb_s: float | None = None  #: the collectives' bus bandwidth, GB/s per device
+    link: str = ""  #: the link that sets it: "the nodes' 40 Gbit/s network", "NVLink 4 (NVSwitch)"
 
 
 def load_utilization(path: Path) -> dict[str, dict[str, tuple[UtilizationPoint, ...]]]:
@@ -133,18 +134,16 @@ def communication_bytes(workload: Workload, compute: str) -> float:
     return 3 * workload.params * per_value
 
 
-def bus_bandwidth(spec: InstanceSpec, nodes: int) -> tuple[float | None, str]:
-    """GB/s per device that a ring collective over ``nodes`` nodes of ``spec`` sustains, and the link that sets it."""
+def bus_bandwidth(spec: InstanceSpec, nodes: int) -> tuple[float | None, str, str]:
+    """GB/s per device that a ring collective over ``nodes`` nodes of ``spec`` sustains, the kind of link that sets
+    it (INTRA_NODE or NETWORK), and the link's name."""
     figure = accelerator_throughputs().get(spec.accelerator.name) if spec.accelerator else None
     intra = figure.intra_node_gb_s if figure else None
-    if nodes == 1:
-        return intra, INTRA_NODE
-    network = spec.network_gbps / 8 if spec.network_gbps else None
-    if network is None:
-        return intra, INTRA_NODE
-    if intra is not None and intra < network:
-        return intra, INTRA_NODE
-    return network, NETWORK
+    inside = (INTRA_NODE, figure.intra_node_link if figure and figure.intra_node_link else "the intra-node link")
+    network = spec.network_gbps / 8 if spec.network_gbps and nodes > 1 else None
+    if network is None or (intra is not None and intra < network):
+        return (intra, *inside)
+    return network, NETWORK, f"the nodes' {spec.network_gbps:,g} Gbit/s network"
 
 
 def plan(spec: InstanceSpec, nodes: int, flops: float | None, workload: Workload, rules: SizingRules) -> TrainingPlan:
@@ -160,14 +159,14 @@ def plan(spec: InstanceSpec, nodes: int, flops: float | None, workload: Workload
     active = architecture.active_params if architecture and architecture.active_params else workload.params
     utilization, basis = utilization_for(acc.name, precision, active, rules)
     compute = flops / (devices * tflops * 1e12 * utilization)
-    bus, link = bus_bandwidth(spec, nodes)
+    bus, link, name = bus_bandwidth(spec, nodes)
     communication = 0.0
     if devices > 1 and bus is not None:
         micro_batches = workload.job_tokens / (devices * rules.tokens_per_device_step)
         communication = micro_batches * communication_bytes(workload, precision) * (devices - 1) / devices / (bus * 1e9)
     exposed = max(0.0, communication - rules.communication_overlap * compute)
     bound = link if communication > compute else COMPUTE
-    return TrainingPlan(nodes, compute + exposed, compute, communication, bound, utilization, basis, bus)
+    return TrainingPlan(nodes, compute + exposed, compute, communication, bound, utilization, basis, bus, name)
 
 
 def nodes_for_deadline(spec: InstanceSpec, first: int, limit: int, flops: float | None, workload: Workload,

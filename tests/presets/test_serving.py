@@ -23,7 +23,7 @@ def one_device(instance_type: str, count: int = 1):
 def throughput(spec, model: str, precision: str, batch: int, inputs: int, outputs: int) -> float:
     workload = Workload(task="inference", model=model, precision=precision, concurrency=batch, input_tokens=inputs,
                         output_tokens=outputs)
-    return serving.estimate(spec, workload, RULES, batch).tokens_per_second
+    return serving.estimate(spec, workload, RULES, batch, one_replica=True).tokens_per_second
 
 
 @pytest.mark.parametrize(("label", "spec", "model", "precision", "batch", "inputs", "outputs", "published"), [
