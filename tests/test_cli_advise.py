@@ -453,3 +453,74 @@ def test_console_script_advises():
     result = subprocess.run([sys.executable, "-m", "mlcdk.cli", "advise", "--task", "inference", "--params", "7B",
                              "--region", "us-east-1", "--json", "--top", "1"], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout)["recommendations"][0]["nodes"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 24: what the table shows
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("days", "text"), [(None, "n/a"), (30 / 1440, "30 min"), (0.1 / 1440, "<1 min"),
+                                            (5.5 / 24, "5.5 h"), (1.5, "36.0 h"), (2.0, "2.0 days"),
+                                            (1234.56, "1,234.6 days")])
+def test_times_read_in_minutes_and_hours_when_small(days, text):
+    from mlcdk.cli.advise_table import duration
+
+    assert duration(days) == text
+
+
+@pytest.mark.parametrize(("usd", "text"), [(None, "n/a"), (0.0042, "0.42¢"), (0.758, "75.8¢"), (21.01, "$21.01"),
+                                           (2_919_146.2, "$2,919,146")])
+def test_costs_read_in_cents_when_small(usd, text):
+    from mlcdk.cli.advise_table import usd as format_usd
+
+    assert format_usd(usd) == text
+
+
+def test_a_short_job_shows_minutes_and_dollars_and_cents_not_zero():
+    """Issue 24: small jobs printed "0.0 days, $0"."""
+    result = invoke("--task", "fine-tuning", "--params", "7B", "--region", "us-east-1", "--top", "1")
+    assert result.exit_code == 0, result.output
+    top = advise(Workload(task="fine-tuning", params="7B", regions="us-east-1"))[0]
+    assert top.estimated_days < 1 / 24  # under an hour: Alpaca's 79.9M tokens on 8 A100s
+    assert f"{top.estimated_days * 1440:,.0f} min" in result.output
+    assert f"${top.estimated_job_cost_usd:,.2f}" in result.output and "0.0 days" not in result.output
+
+
+def test_explain_says_network_bound():
+    result = invoke("--task", "training", "--params", "70B", "--tokens", "1T", "--region", "us-east-1",
+                    "--accelerator", "nvidia", "--max-price", "80", "--explain")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Bound #1 (16 x g6.12xlarge): network-bound:" in text and "(the nodes' 40 Gbit/s network)" in text
+
+
+def test_serving_shows_tokens_per_second_and_cost_per_million_tokens():
+    doc = document("--task", "inference", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--concurrency", "32",
+                   "--region", "us-east-1", "--top", "3")
+    assert doc["ranking"] == "cost per million output tokens" and doc["workload"]["model"] == "llama-3.1-8b"
+    top = doc["recommendations"][0]
+    assert top["cost_per_million_tokens_usd"] == pytest.approx(
+        top["hourly_cost_usd"] / (top["tokens_per_second"] * 3600) * 1e6)
+    result = invoke("--task", "inference", "--model", "llama-3.1-8b", "--concurrency", "32", "--region", "us-east-1",
+                    "--top", "3")
+    assert "tokens/s" in result.output and "$/M tokens" in result.output
+
+
+def test_a_whole_job_budget_is_shown_against_the_top_pick():
+    result = invoke("--task", "training", "--params", "7B", "--region", "us-east-1", "--max-cost", "100000",
+                    "--top", "1")
+    assert result.exit_code == 0, result.output
+    assert "of the $100,000 allowed for the whole job (--max-cost)" in " ".join(result.output.split())
+
+
+def test_mfu_and_micro_batch_tokens_reach_the_rules():
+    doc = document("--task", "training", "--params", "70B", "--tokens", "1T", "--region", "us-east-1",
+                   "--accelerator", "trainium", "--mfu", "50%")
+    top = doc["recommendations"][0]
+    assert top["utilization"] == 0.5
+    assert top["compute_days"] == pytest.approx(6 * 70e9 * 1e12 / (48 * 190e12 * 0.5) / 86400)
+    lora = document("--task", "lora", "--model", "llama-65b", "--precision", "int4", "--lora-rank", "64",
+                    "--micro-batch-tokens", "2112", "--region", "us-east-1", "--accelerator", "nvidia")
+    assert lora["memory"]["total_gib"] == pytest.approx(
+        (65.2e9 * (0.5 + 0.127 / 8) + 799_539_200 * 4 + 2112 * 8192 * (2 * 80 + 34)) / 2**30)

@@ -94,5 +94,6 @@ def _serving_notes(context: Context, recommendations: Sequence[Recommendation]) 
              "each vendor's published serving benchmark reaches (data/utilization.json); cost per million output "
              "tokens = hourly cost / output tokens per hour"]
     if workload.architecture is None:
-        notes.append("a bare parameter count has no attention shape: throughput needs the model (--model)")
+        notes.append("a bare parameter count has no attention shape, so no throughput: name a known model, a Hugging "
+                     "Face ID or a config.json")
     return notes

@@ -338,6 +338,11 @@ EXPECTED_SUPPORT = {
     "Radeon Pro V520": ("native", "native", "unknown", "unknown", "unknown", "unknown"),
     "Gaudi HL-205": ("native", "unknown", "native", "unknown", "unknown", "unknown"),
     "CPU": ("native", "unknown", "unknown", "unknown", "unknown", "unknown"),
+    # AWS's Graviton and C7i pages, Intel's AMX overview: bf16 on Graviton3 and Sapphire Rapids, not documented on
+    # Ice Lake
+    "CPU: AWS Graviton3": ("native", "native", "native", "unknown", "native", "unknown"),
+    "CPU: Intel Xeon Sapphire Rapids": ("native", "native", "native", "unknown", "native", "unknown"),
+    "CPU: Intel Xeon Ice Lake": ("native", "unknown", "unknown", "unknown", "native", "unknown"),
 }
 
 
