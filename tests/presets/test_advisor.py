@@ -341,6 +341,7 @@ EXPECTED_SUPPORT = {
     # AWS's Graviton and C7i pages, Intel's AMX overview: bf16 on Graviton3 and Sapphire Rapids, not documented on
     # Ice Lake
     "CPU: AWS Graviton3": ("native", "native", "native", "unknown", "native", "unknown"),
+    "CPU: AWS Graviton4": ("native", "native", "native", "unknown", "native", "unknown"),
     "CPU: Intel Xeon Sapphire Rapids": ("native", "native", "native", "unknown", "native", "unknown"),
     "CPU: Intel Xeon Ice Lake": ("native", "unknown", "unknown", "unknown", "native", "unknown"),
 }
