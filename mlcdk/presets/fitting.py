@@ -154,8 +154,10 @@ def fit(spec: InstanceSpec, workload: Workload, need: float, host_need: float) -
     nodes = max(by_device, by_host)
     host_bound = by_host > by_device
     holds = f"{count} x {keep * device / GIB:,.1f} GiB ({keep:.0%} of {count} x {device / GIB:,.1f} GiB)"
+    what = f"the {workload.precision} weights while they load" + (
+        ", and the paged optimizer states" if host_need > workload.weight_bytes else "")
     host_text = (f"a node's {host / GIB:,.1f} GiB of host memory may hold {keep * host / GIB:,.1f} GiB ({keep:.0%}) "
-                 f"of the {host_need / GIB:,.1f} GiB it must hold (the {workload.precision} weights while they load)")
+                 f"of the {host_need / GIB:,.1f} GiB it must hold ({what})")
     why = host_text if host_bound else f"needs {need / GIB:,.1f} GiB; a node holds {holds}"
     problem = None
     if nodes > 1 and not workload.trains:
