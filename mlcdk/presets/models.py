@@ -22,7 +22,6 @@ and the final norm. Biases and per-layer norms are left out (under 0.1% of a 7B 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -32,11 +31,13 @@ from types import MappingProxyType
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, unknown_name
+from mlcdk.presets import datafile
 from mlcdk.presets.catalog import DATA_DIR
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
 
-#: A config.json larger than this is not a model config (real ones are a few KB); refused before it is read.
+#: A config.json larger than this is not a model config (real ones are a few KB); refused before it is parsed.
 MAX_CONFIG_BYTES = 1_000_000
+CONFIG_LIMITS = datafile.Limits(max_bytes=MAX_CONFIG_BYTES)
 #: model_type values whose MLP has two matrices (up and down); every other family read here is gated (three).
 PLAIN_MLP_TYPES = ("gpt2", "gpt_neox", "gptj", "opt", "falcon", "bloom", "starcoder2")
 #: config.json keys for each field, first match wins (Llama/Mistral/Qwen names, then GPT-2's).
@@ -169,14 +170,10 @@ def _cached_config(repo: str) -> Path | None:
 
 def read_config(path: Path, parameter: str = "model", *, name: str | None = None) -> ModelArchitecture:
     """The architecture described by a Hugging Face ``config.json`` at ``path``, parameters counted from its shape."""
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigurationError(f"{parameter}: {path} is over {MAX_CONFIG_BYTES:,} bytes; it is not a model config")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"{parameter}: cannot read {path} ({exc.strerror})") from exc
-    except ValueError as exc:
-        raise ConfigurationError(f"{parameter}: {path} is not valid JSON ({exc})") from exc
+    try:  # the one data-file reader: a regular file of bounded size and depth, finite numbers, no repeated keys
+        document = datafile.read_document(path, CONFIG_LIMITS)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{parameter}: {exc}") from None
     if not isinstance(document, dict):
         raise ConfigurationError(f"{parameter}: {path} must hold a JSON object (a Hugging Face config.json)")
     config = document.get("text_config") if isinstance(document.get("text_config"), dict) else document

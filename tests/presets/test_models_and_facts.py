@@ -68,7 +68,8 @@ def test_a_hugging_face_id_is_read_from_the_local_cache_offline(tmp_path, monkey
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("not json", "is not valid JSON"), ("[1, 2]", "must hold a JSON object"),
+    ("not json", "not valid JSON"), ("[1, 2]", "must hold a JSON object"),
+    ('{"hidden_size": 1, "hidden_size": 2}', "appears twice in one mapping"),
     (json.dumps({"hidden_size": 4096}), "has no num_hidden_layers"),
     (json.dumps({**LLAMA_31_8B, "num_hidden_layers": -2}), r"num_hidden_layers \(-2\) must be a whole number"),
     (json.dumps({**LLAMA_31_8B, "num_key_value_heads": 64}), "is not a valid attention shape")])
@@ -83,7 +84,7 @@ def test_a_bad_config_json_is_refused_with_the_file_named(tmp_path, content, mes
 def test_an_oversized_config_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(" " * (models.MAX_CONFIG_BYTES + 1))
-    with pytest.raises(ConfigurationError, match="it is not a model config"):
+    with pytest.raises(ConfigurationError, match="is larger than 1,000,000 bytes"):
         models.get_model(str(path))
 
 
