@@ -7,9 +7,7 @@ import sys
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
-
-from mlcdk.cli._common import err, fail, out, print_json
+from mlcdk.cli._common import err, fail, print_json
 from mlcdk.cli.plot import TERMINAL, PlotCommand, draw
 from mlcdk.errors import ConfigurationError
 
@@ -19,10 +17,14 @@ app = typer.Typer()
 FLAGS = {"task": "--task", "params": "--params", "model": "--model", "precision": "--precision",
          "regions": "--region", "accelerator": "--accelerator", "max_nodes": "--max-nodes",
          "max_price_per_hour_usd": "--max-price", "training_tokens": "--tokens", "context_tokens": "--context-tokens",
-         "sequences": "--sequences", "memory_headroom": "--memory-headroom", "rank_by": "--rank",
-         "max_days": "--max-days", "baseline": "--baseline", "purchase_option": "from --spot"}
+         "sequences": "--sequences", "concurrency": "--concurrency", "input_tokens": "--input-tokens",
+         "output_tokens": "--output-tokens", "memory_headroom": "--memory-headroom", "rank_by": "--rank",
+         "max_days": "--max-days", "max_cost_usd": "--max-cost", "vcpu_quota": "--vcpu-quota",
+         "lora_rank": "--lora-rank", "utilization": "--mfu", "tokens_per_device_step": "--micro-batch-tokens", "target_tokens_per_second": "--min-tokens-per-second",
+         "baseline": "--baseline", "purchase_option": "from --spot"}
 #: Fields a message may name anywhere (not only as "field (value)" or "field:"), always meaning the option.
-_ANYWHERE = ("max_nodes", "max_days", "max_price_per_hour_usd", "memory_headroom")
+_ANYWHERE = ("max_nodes", "max_days", "max_price_per_hour_usd", "memory_headroom", "max_cost_usd", "vcpu_quota",
+             "target_tokens_per_second")
 _NAMED = re.compile(r"\b(" + "|".join(f for f in FLAGS if f != "purchase_option") + r")\b(?=\s\(|:)")
 _FREE = re.compile(r"\b(" + "|".join(_ANYWHERE) + r")\b")
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(%?)\s*$")
@@ -31,51 +33,46 @@ _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(%?)\s*$")
 def flags(text: str) -> str:
     """A library message in the command line's words: field names become the flags that set them."""
     text = text.replace("params or model is required", "--params or --model is required")
+    text = text.replace("applies to serving tasks only", "applies to --task inference and batch-inference only")
     text = _NAMED.sub(lambda m: FLAGS[m[1]], text)
     text = _FREE.sub(lambda m: FLAGS[m[1]], text)
     return text.replace("use precision ", "use --precision ").replace("set precision ", "set --precision ")
 
 
-def headroom_fraction(text: str) -> float:
-    """--memory-headroom as a fraction: a percent from 0 to 50, written 10 or 10%.
+def percent_fraction(text: str, flag: str, most: float, example: str) -> float:
+    """A percent flag as a fraction: from 0 to ``most`` percent, written 10 or 10%.
 
     A bare number between 0 and 1 is refused as ambiguous (0.1 could mean 10% or 0.1%); write 0.1% for the latter.
     """
-    from mlcdk.presets.sizing import MAX_MEMORY_HEADROOM
-
-    most = MAX_MEMORY_HEADROOM * 100
     match = _PERCENT.match(text)
-    allowed = (f"a percent from 0 to {most:g}, e.g. 10 or 10% (keeps 10% of each device's memory "
-               "free)")
+    allowed = f"a percent from 0 to {most:g}, e.g. {example}"
     if match is None:
-        raise ConfigurationError(f"--memory-headroom ({text!r}) must be {allowed}")
+        raise ConfigurationError(f"{flag} ({text!r}) must be {allowed}")
     value = float(match[1])
     if not match[2] and 0 < value < 1:
-        raise ConfigurationError(f"--memory-headroom ({text!r}) is a percent, so {value:g} means {value:g}%, not "
+        raise ConfigurationError(f"{flag} ({text!r}) is a percent, so {value:g} means {value:g}%, not "
                                  f"{value:.0%}; write {value * 100:g} for {value:.0%}, or {value:g}% if you mean it")
     if value > most:  # the pattern takes digits only: no NaN or infinity reaches here
-        raise ConfigurationError(f"--memory-headroom ({text!r}) must be {allowed}")
+        raise ConfigurationError(f"{flag} ({text!r}) must be {allowed}")
     return value / 100
 
 
-def _cell(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+def headroom_fraction(text: str) -> float:
+    """--memory-headroom as a fraction: a percent from 0 to 50, written 10 or 10%."""
+    from mlcdk.presets.sizing import MAX_MEMORY_HEADROOM
+
+    return percent_fraction(text, "--memory-headroom", MAX_MEMORY_HEADROOM * 100,
+                            "10 or 10% (keeps 10% of each device's memory free)")
 
 
-def _advise_row(rank: int, r: Any, with_job: bool, with_baseline: bool, with_region: bool) -> list[str]:
-    cells = [str(rank), r.instance_type, r.accelerator, str(r.nodes)] + ([r.region] if with_region else [])
-    cells += [f"${r.hourly_cost_usd:,.2f}"]
-    if with_job:
-        cells += [_cell(r.estimated_days, ",.1f"), "n/a" if r.estimated_job_cost_usd is None
-                  else f"${r.estimated_job_cost_usd:,.0f}"]
-    else:
-        cells += [f"${r.monthly_cost_usd:,.0f}"]
-    if with_baseline:
-        cells += ([f"{r.speedup_vs_baseline:,.1f}x" if r.speedup_vs_baseline is not None else "n/a"] if with_job
-                  else []) + [_cell(r.cost_vs_baseline, ",.2f") + ("x" if r.cost_vs_baseline is not None else "")]
-    standing = r.reason.split("; ", 1)[-1]  # the fit itself is in the memory column
-    return cells + [f"{r.memory_needed_per_device_gib:,.1f}/{r.memory_per_device_gib:,.1f}",
-                    "yes" if r.efa else "-", standing]
+def mfu_fraction(text: str | None) -> float | None:
+    """--mfu as a fraction above 0 and at most 1: a percent written 40 or 40%."""
+    if text is None:
+        return None
+    value = percent_fraction(text, "--mfu", 100, "40 or 40% (40% of the dense peak)")
+    if value == 0:
+        raise ConfigurationError(f"--mfu ({text!r}) must be above 0%")
+    return value
 
 
 def _emit_context(advice: Any) -> None:
@@ -106,9 +103,11 @@ def _emit_context(advice: Any) -> None:
 
 @app.command("advise", cls=PlotCommand)
 def advise_command(
-    task: str = typer.Option(..., help="training, fine-tuning (full), lora or inference."),
+    task: str = typer.Option(..., help="training, fine-tuning (full), lora, inference or batch-inference."),
     params: Optional[str] = typer.Option(None, help="Parameter count, e.g. 7B, 70B, 1.5T, 70e9 (at most 1e15)."),
-    model: Optional[str] = typer.Option(None, help="A known architecture instead of --params, e.g. llama-3-70b."),
+    model: Optional[str] = typer.Option(
+        None, help="Instead of --params: a known name (llama-3-70b), a Hugging Face ID "
+                   "(meta-llama/Llama-3.1-8B-Instruct, read offline from the local cache) or a config.json path."),
     precision: str = typer.Option("bf16", help="fp32, bf16, fp16, fp8, int8 or int4; the accelerator must run it."),
     region: Optional[list[str]] = typer.Option(
         None, help="Region(s), repeatable or comma-separated, or all. Default: every region in the catalog."),
@@ -116,20 +115,40 @@ def advise_command(
     accelerator: str = typer.Option("any", help="any (GPU or Neuron), trainium, inferentia, nvidia (or gpu) or cpu."),
     max_nodes: Optional[int] = typer.Option(None, help="Most nodes per configuration. Default: 64."),
     max_price: Optional[float] = typer.Option(None, help="Most USD per hour for the whole configuration."),
+    max_cost: Optional[float] = typer.Option(None, help="Training: the most USD the whole job may cost."),
+    vcpu_quota: Optional[int] = typer.Option(
+        None, help="Your account's vCPU quota for the instance family (mlcdk preflight reads it): caps the nodes."),
     tokens: Optional[str] = typer.Option(
-        None, help="Training tokens, e.g. 1T: the job the days and dollars are for. Default: 20 per parameter."),
+        None, help="Training tokens, e.g. 1T: the job the time and dollars are for. Default: 20 per parameter for "
+                   "training, 79.9M (Stanford Alpaca, 3 epochs) for fine-tuning and lora."),
+    lora_rank: Optional[int] = typer.Option(None, help="LoRA: adapter rank on every linear layer (default 16)."),
+    micro_batch_tokens: Optional[int] = typer.Option(
+        None, help="Training: tokens per device per micro-batch (default 4096); sizes LoRA's activations and "
+                   "FSDP's communication per step."),
+    mfu: Optional[str] = typer.Option(
+        None, help="Model FLOPs utilization in percent (e.g. 40), instead of the sourced table by accelerator and "
+                   "model size."),
     rank: Optional[str] = typer.Option(
-        None, help="job (the whole job's cost) or hourly. Default: job for training tasks, hourly for inference."),
-    max_days: Optional[float] = typer.Option(None, help="Training: keep configurations that finish the job in this "
-                                                        "many days."),
+        None, help="job (the whole job's cost), tokens (cost per million output tokens) or hourly. Default: job for "
+                   "training tasks, tokens for serving."),
+    max_days: Optional[float] = typer.Option(None, help="Training: finish the job in this many days, adding nodes up "
+                                                        "to --max-nodes."),
     memory_headroom: str = typer.Option(
         "10", help="Percent of each device's memory kept free (0-50, e.g. 10 or 10%): runtime context, collective "
                    "buffers, fragmentation."),
     baseline: Optional[str] = typer.Option(
         None, help="An instance type to compare with for the same job, e.g. m5a.large or p3.2xlarge."),
-    context: Optional[int] = typer.Option(None, "--context-tokens", "--context",
-                                          help="Inference: tokens per sequence in the KV cache (default 4096)."),
-    sequences: Optional[int] = typer.Option(None, help="Inference: sequences served at once (default 1)."),
+    context: Optional[int] = typer.Option(
+        None, "--context-tokens", "--context",
+        help="Serving: tokens per sequence in the KV cache (default: input + output, else 4096)."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", "--sequences",
+        help="Serving: sequences at once; the KV cache holds them all (default 1; batch-inference: as many as fit, "
+             "up to 256)."),
+    input_tokens: Optional[int] = typer.Option(None, help="Serving: prompt tokens per request (default 1024)."),
+    output_tokens: Optional[int] = typer.Option(None, help="Serving: generated tokens per request (default 128)."),
+    min_tokens_per_second: Optional[float] = typer.Option(
+        None, help="Serving: keep configurations that generate at least this many output tokens per second."),
     top: int = typer.Option(5, min=1, help="How many configurations to show."),
     as_json: bool = typer.Option(False, "--json", metavar="", help="Print JSON instead of a table."),
     explain: bool = typer.Option(False, "--explain", metavar="", help="Also show why candidates were excluded."),
@@ -139,12 +158,13 @@ def advise_command(
                                        help="Plot cost against time for the shown configurations: in the terminal, "
                                             "or into FILE (.png, .svg, .pdf; the plot extra)."),
 ) -> None:
-    """The configurations that fit a model, best first: training by the whole job's cost, inference by the hour.
+    """The configurations that fit a model, best first: training by the whole job's cost, serving by the cost per
+    million output tokens.
 
     Exit codes: 0 something fits; 2 a bad option, or nothing fits (the message says what would).
     """
     from mlcdk.presets.advisor import advise
-    from mlcdk.presets.sizing import DEFAULT_MAX_NODES, Workload
+    from mlcdk.presets.sizing import DEFAULT_MAX_NODES, SizingRules, Workload
 
     try:
         if as_json and emit_context:
@@ -153,13 +173,18 @@ def advise_command(
         if plot is not None and (emit_context or (plot == TERMINAL and as_json)):
             raise ConfigurationError("--plot draws the shown configurations, beside the table or into --plot FILE; "
                                      "it cannot be combined with --emit-context, nor without a FILE with --json")
+        rules = SizingRules(utilization=mfu_fraction(mfu), **(
+            {} if micro_batch_tokens is None else {"tokens_per_device_step": micro_batch_tokens}))
         workload = Workload(task=task, params=params, model=model, precision=precision,
                             regions=() if region is None else ",".join(region),
                             purchase_option="spot" if spot else "on-demand", accelerator=accelerator,
-                            max_price_per_hour_usd=max_price, training_tokens=tokens, context_tokens=context,
-                            sequences=sequences, max_nodes=DEFAULT_MAX_NODES if max_nodes is None else max_nodes,
+                            max_price_per_hour_usd=max_price, max_cost_usd=max_cost, vcpu_quota=vcpu_quota,
+                            training_tokens=tokens, lora_rank=lora_rank, context_tokens=context,
+                            concurrency=concurrency, input_tokens=input_tokens, output_tokens=output_tokens,
+                            target_tokens_per_second=min_tokens_per_second,
+                            max_nodes=DEFAULT_MAX_NODES if max_nodes is None else max_nodes,
                             memory_headroom=headroom_fraction(memory_headroom), rank_by=rank, max_days=max_days)
-        advice = advise(workload, explain=explain, baseline=baseline)
+        advice = advise(workload, rules=rules, explain=explain, baseline=baseline)
     except ConfigurationError as exc:
         fail(flags(str(exc)))
     if not advice:
@@ -188,61 +213,8 @@ def advise_command(
             document["exclusions"] = advice.exclusions
         print_json(document)
         return
-    _print_table(advice, shown, spot, explain)
+    from mlcdk.cli.advise_table import print_table
+
+    print_table(advice, shown, spot, explain, flags)
     if plot == TERMINAL:
         sys.stdout.write(drawn)
-
-
-def _print_table(advice: Any, shown: Any, spot: bool, explain: bool) -> None:
-    workload = advice.workload
-    with_job, with_baseline = workload.trains, advice.baseline is not None
-    regions = sorted({r.region for r in advice})
-    with_region = len(workload.regions) != 1  # one asked region: it is in the title
-    from mlcdk.presets.advisor import RANK_BY_JOB_COST
-
-    order = "cheapest job first" if advice.ranking == RANK_BY_JOB_COST else "cheapest per hour first"
-    where = f" in {regions[0]}" if not with_region and regions else (
-        f" across {len(regions)} regions" if len(regions) > 1 else "")
-    table = Table(title=f"{workload.describe()}{where}: {len(shown)} of {len(advice)} fitting configurations, {order}")
-    columns = ["#", "type", "accelerator", "nodes"] + (["region"] if with_region else []) + ["$/h"]
-    columns += ["days", "job $"] if with_job else ["$/month"]
-    if with_baseline:
-        columns += (["speed-up"] if with_job else []) + ["cost ratio"]
-    columns += ["GiB/device need/cap", "EFA", "reason"]
-    for column in columns:  # names and figures keep their width; only the reason wraps
-        table.add_column(column, justify="left" if column in ("type", "accelerator", "region", "EFA", "reason")
-                         else "right", no_wrap=column in ("type", "accelerator", "region"),
-                         min_width=16 if column == "reason" else None)
-    for number, recommendation in enumerate(shown, 1):
-        table.add_row(*_advise_row(number, recommendation, with_job, with_baseline, with_region))
-    out.print(table)
-    out.print(f"Memory: {advice.memory.summary()}.", highlight=False)
-    out.print(f"Prices: {'spot (lowest dated AZ sample)' if spot else 'on-demand'}, as of {advice.prices_as_of}.",
-              highlight=False)
-    if with_baseline:
-        base = advice.baseline
-        what = "the same job on one node of it" if with_job else "its hourly cost in the same region"
-        out.print(f"Baseline: {base.instance_type} ({base.accelerator}); speed-up and cost ratio are against {what}"
-                  + (f"; n/a: {base.reason}" if base.reason and with_job else "") + ".", highlight=False)
-    for note in advice.notes:
-        out.print(f"Note: {flags(note)}.", highlight=False)
-    for warning in dict.fromkeys(w for r in shown for w in r.warnings):
-        out.print(f"Warning: {warning}.", highlight=False)
-    if explain:
-        _print_exclusions(advice.exclusions)
-
-
-def _print_exclusions(exclusions: Any) -> None:
-    by_kind: dict[str, list[Any]] = {}
-    for exclusion in exclusions:
-        by_kind.setdefault(exclusion.kind, []).append(exclusion)
-    table = Table(title=f"{len(exclusions)} excluded candidates (instance type x region), by reason")
-    for column in ("reason", "count", "types", "example"):
-        table.add_column(column, justify="right" if column == "count" else "left")
-    for kind, items in by_kind.items():
-        types = sorted({e.instance_type for e in items})
-        names = ", ".join(types[:4]) + (f" +{len(types) - 4} more" if len(types) > 4 else "")
-        example = items[0]
-        table.add_row(kind, str(len(items)), names,
-                      f"{example.instance_type} in {example.region}: {flags(example.reason)}")
-    out.print(table)

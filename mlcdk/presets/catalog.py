@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,22 @@ CATALOG_ENV = "MLCDK_CATALOG"
 
 #: Words accepted as accelerator filters besides manufacturer and accelerator name prefixes.
 ACCELERATOR_KINDS = ("gpu", "neuron", "other", "none")
+
+#: A regional Availability Zone ID: the region's code, then ``az`` and a number (``use1-az4``). Local Zone IDs add a
+#: location (``use1-atl2-az1``, "Available Local Zones", https://docs.aws.amazon.com/local-zones/latest/ug/available-local-zones.html)
+#: and Wavelength Zone IDs a carrier zone (``use1-wl1-bos-wlz1``, EC2 API reference, AvailabilityZone,
+#: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AvailabilityZone.html). A cluster's subnets, placement
+#: group and Batch compute environment live in the region's own AZs, so only those count as offerings or spot prices.
+_REGIONAL_AZ_ID = re.compile(r"[a-z]{2,6}[0-9]{1,2}-az[0-9]{1,2}")
+#: NetworkPerformance as the EC2 API states it: "3200 Gigabit", "4x 100 Gigabit", "Up to 25 Gigabit".
+_NETWORK_PERFORMANCE = re.compile(r"(up to )?(?:([0-9]{1,3})x )?([0-9]{1,5}(?:\.[0-9]{1,3})?) gigabit", re.IGNORECASE)
+
+
+def regional_az_id(az_id: str) -> bool:
+    """True for a regional AZ ID (``use1-az4``); False for a Local Zone or Wavelength Zone ID. The one home of the
+    rule: the catalog keeps only regional AZs, for offerings and spot prices alike, so the advisor, the constructs
+    and preflight never see a zone a regional cluster cannot use."""
+    return _REGIONAL_AZ_ID.fullmatch(az_id) is not None
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,17 @@ class InstanceSpec:
     @property
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted(self.offerings))
+
+    @property
+    def network_gbps(self) -> float | None:
+        """The node's network bandwidth in Gbit/s: the API's NetworkPerformance ("3200 Gigabit", "4x 100 Gigabit"
+        is 400). A burst figure ("Up to 25 Gigabit") is not sustained, so the network cards' baseline bandwidth
+        stands for it. None when neither is known."""
+        match = _NETWORK_PERFORMANCE.fullmatch((self.network_performance or "").strip())
+        baseline = sum(card.baseline_bandwidth_gbps or 0 for card in self.network_cards) or None
+        if match is None or match[1]:
+            return baseline
+        return int(match[2] or 1) * float(match[3])
 
     def supports_placement(self, strategy: str) -> bool:
         return strategy in self.placement_strategies
@@ -382,7 +410,8 @@ def _offerings(path: Path, raw: Mapping[str, Any]) -> dict[str, Mapping[str, tup
             isinstance(azs, list) and all(isinstance(az, str) for az in azs) for azs in by_region.values()
         ):
             raise datafile.error(path, f"offerings[{name!r}]: expected {{region: [AZ ID, ...]}}")
-        out[name] = MappingProxyType({region: tuple(azs) for region, azs in sorted(by_region.items())})
+        out[name] = MappingProxyType({region: tuple(az for az in azs if regional_az_id(az))
+                                      for region, azs in sorted(by_region.items())})
     return out
 
 
@@ -402,7 +431,8 @@ def _prices(path: Path, raw: Mapping[str, Any]) -> dict[str, Mapping[str, Region
             if on_demand is not None and on_demand <= 0:
                 raise datafile.error(
                     path, f"prices[{name!r}][{region!r}]: on_demand {shown(on_demand)} must be positive (use null for unknown)")
-            regions[region] = RegionPrice(on_demand, MappingProxyType(dict(spot)))
+            regional = {az: usd for az, usd in spot.items() if regional_az_id(az)}  # no Local/Wavelength Zones
+            regions[region] = RegionPrice(on_demand, MappingProxyType(regional))
         out[name] = MappingProxyType(regions)
     return out
 

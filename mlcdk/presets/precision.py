@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
 
@@ -29,8 +30,10 @@ PRECISIONS = tuple(PRECISION_BYTES)
 LEVELS = ("native", "weight-only", "no", "unknown")
 #: The entry that stands for CPU-only instance types (no accelerator).
 CPU = "CPU"
-#: Tasks whose weights are frozen, so a weight-only format serves them.
-FROZEN_WEIGHT_TASKS = ("lora", "inference")
+#: Tasks whose weights are frozen, so a weight-only format serves them: integer weights for lora and serving,
+#: weight-only fp8 (vLLM's W8A16 on Ampere) for serving only.
+FROZEN_WEIGHT_TASKS = ("lora", "inference", "batch-inference")
+SERVING_TASKS = ("inference", "batch-inference")
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,27 @@ class PrecisionSupport:
 
 @dataclass(frozen=True)
 class AcceleratorThroughput:
-    """One accelerator's dense peak TFLOPS per device, per precision, with its source."""
+    """One accelerator's per-device facts: dense peak TFLOPS per precision, memory bandwidth and the link between
+    the devices of one instance, with their sources."""
 
     name: str
     dense_tflops: Mapping[str, float]  #: precision -> dense peak; a missing precision has no sourced figure
     source: str
     note: str
+    memory_bandwidth_gb_s: float | None = None  #: device memory bandwidth, GB/s
+    #: device memory (MiB) -> bandwidth, where one model comes in two memory sizes (A100 40 GB and 80 GB)
+    memory_bandwidth_by_device_mib: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
+    intra_node_link: str | None = None  #: "NVLink 4 (NVSwitch)", "PCIe 4.0 x16 (no NVLink)", "NeuronLink-v2"
+    intra_node_gb_s: float | None = None  #: the link's GB/s per device in one direction; None when unpublished
+    interconnect_source: str | None = None
 
     @property
     def dense_bf16_tflops(self) -> float | None:
         return self.dense_tflops.get("bf16")
+
+    def memory_bandwidth(self, device_mib: int | None) -> float | None:
+        """GB/s of device memory bandwidth for a device of ``device_mib`` MiB (None when unpublished)."""
+        return self.memory_bandwidth_by_device_mib.get(device_mib or 0, self.memory_bandwidth_gb_s)
 
 
 def load_precision_support(path: Path) -> dict[str, PrecisionSupport]:
@@ -82,22 +96,47 @@ def load_precision_support(path: Path) -> dict[str, PrecisionSupport]:
     return table
 
 
+_ACCELERATOR_FIELDS = {"dense_tflops": dict, "source": str, "note": str, "memory_bandwidth_gb_s": (int, float),
+                       "memory_bandwidth_gb_s_by_device_mib": dict, "intra_node_link": str,
+                       "intra_node_gb_s": (int, float, type(None)), "interconnect_source": str,
+                       "interconnect_note": str}
+
+
+def _positive(read: _EntryReader, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise read.error(name, f"is {value!r}; it must be a positive number")
+    return float(value)
+
+
 def load_accelerator_throughputs(path: Path) -> dict[str, AcceleratorThroughput]:
     """Read an accelerators file; an error names the file, the entry and the field."""
     table = {}
     for name, entry in _load_mapping(path, "accelerators").items():
-        read = _EntryReader(path, f"accelerators[{name!r}]", entry, {"dense_tflops": dict, "source": str, "note": str})
+        read = _EntryReader(path, f"accelerators[{name!r}]", entry, _ACCELERATOR_FIELDS)
         figures = read("dense_tflops", dict)
         for precision, tflops in figures.items():
             if precision not in PRECISIONS:
                 raise read.error("dense_tflops", f"has {precision!r}; precisions are {', '.join(PRECISIONS)}")
             if isinstance(tflops, bool) or not isinstance(tflops, (int, float)) or not tflops > 0:
                 raise read.error("dense_tflops", f"[{precision!r}] is {tflops!r}; it must be a positive number")
-        if not read("source", str).startswith("https://"):
-            raise read.error("source", "must be an https:// URL")
-        table[name] = AcceleratorThroughput(name, MappingProxyType({k: float(v) for k, v in figures.items()}),
-                                            read("source", str), read("note", str))
+        for key in ("source", "interconnect_source"):
+            if not (read(key, str, "https://") or "").startswith("https://"):
+                raise read.error(key, "must be an https:// URL")
+        bandwidth = read("memory_bandwidth_gb_s", (int, float), None)
+        variants = {int(mib) if str(mib).isdigit() else _bad_mib(read, mib): _positive(
+            read, "memory_bandwidth_gb_s_by_device_mib", gb)
+            for mib, gb in read("memory_bandwidth_gb_s_by_device_mib", dict, {}).items()}
+        link = read("intra_node_gb_s", (int, float, type(None)), None)
+        table[name] = AcceleratorThroughput(
+            name, MappingProxyType({k: float(v) for k, v in figures.items()}), read("source", str), read("note", str),
+            None if bandwidth is None else _positive(read, "memory_bandwidth_gb_s", bandwidth),
+            MappingProxyType(variants), read("intra_node_link", str, None),
+            None if link is None else _positive(read, "intra_node_gb_s", link), read("interconnect_source", str, None))
     return table
+
+
+def _bad_mib(read: _EntryReader, key: object) -> int:
+    raise read.error("memory_bandwidth_gb_s_by_device_mib", f"has {key!r}; keys are device memory in MiB, e.g. '40960'")
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,6 +149,26 @@ def precision_support() -> Mapping[str, PrecisionSupport]:
 def accelerator_throughputs() -> Mapping[str, AcceleratorThroughput]:
     """The bundled ``data/accelerators.json``, keyed by the catalog's accelerator name, loaded once."""
     return MappingProxyType(load_accelerator_throughputs(DATA_DIR / "accelerators.json"))
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_processors() -> Mapping[str, str]:
+    """Instance family -> the precision entry of its processor (``cpu_families`` in ``data/precision.json``)."""
+    path = DATA_DIR / "precision.json"
+    families = _load_mapping(path, "cpu_families")
+    table = precision_support()
+    for family, entry in families.items():
+        if entry not in table:
+            raise ConfigurationError(f"{path}: cpu_families[{family!r}] names {entry!r}, which has no entry")
+    return MappingProxyType(dict(families))
+
+
+def device_name(spec: InstanceSpec) -> str | None:
+    """The name precision support is looked up by: the accelerator's, or for a CPU-only type its processor's entry
+    (None when the family's processor is not listed: the generic CPU entry)."""
+    if spec.accelerator is not None:
+        return spec.accelerator.name
+    return cpu_processors().get(spec.family)
 
 
 def support(accelerator: str | None, precision: str) -> str:
@@ -129,15 +188,21 @@ def training_problem(accelerator: str | None) -> str | None:
 
 def runs(level: str, precision: str, task: str) -> bool:
     """Whether a support ``level`` lets ``task`` run in ``precision``: native always; weight-only formats only
-    where the weights are frozen (inference, lora), and only for integer weights."""
-    return level == "native" or (level == "weight-only" and task in FROZEN_WEIGHT_TASKS
-                                 and precision in ("int8", "int4"))
+    where the weights are frozen: integer weights for lora and serving, fp8 (W8A16) for serving only."""
+    if level == "native":
+        return True
+    if level != "weight-only" or task not in FROZEN_WEIGHT_TASKS:
+        return False
+    return precision in ("int8", "int4") or (precision == "fp8" and task in SERVING_TASKS)
 
 
 def compute_precision(accelerator: str | None, precision: str, task: str) -> str | None:
-    """The precision the math runs in: the workload's own, except lora on integer weights, whose adapters and
-    expanded weights compute in bf16 (or fp16 where bf16 is not native). None when neither is native."""
-    if task != "lora" or precision not in ("int8", "int4"):
+    """The precision the math runs in: the workload's own where the hardware computes in it; weights stored
+    weight-only (lora on integer weights, fp8 or integer weights served on hardware without that math) expand to
+    bf16 (or fp16 where bf16 is not native). None when neither is native."""
+    if support(accelerator, precision) == "native" and (task != "lora" or precision not in ("int8", "int4")):
+        return precision
+    if task not in FROZEN_WEIGHT_TASKS:
         return precision
     return next((p for p in ("bf16", "fp16") if support(accelerator, p) == "native"), None)
 

@@ -1,16 +1,17 @@
-"""How much accelerator memory a workload needs, by explicit and configurable rules (pure Python, no aws_cdk).
+"""How much memory and how much work a workload needs, by explicit and configurable rules (pure Python, no aws_cdk).
 
-A :class:`Workload` says what to run: the task, the model (a parameter count such as ``"70B"`` or a named
-architecture from ``data/models.json``), the precision, and the limits the advisor must respect.
-:func:`estimate_memory` turns it into bytes with :class:`SizingRules`:
+A :class:`Workload` says what to run: the task, the model (a parameter count such as ``"70B"``, a known name, a
+Hugging Face ID or a ``config.json``, see :mod:`mlcdk.presets.models`), the precision, and the limits the advisor
+must respect. :func:`estimate_memory` turns it into bytes with :class:`SizingRules`:
 
 - ``training`` (pre-training) and ``fine-tuning`` (full fine-tuning): 16 bytes per parameter (bf16 weights and
   gradients, fp32 master weights and two Adam moments), plus an activation allowance of 20%.
-- ``lora``: the frozen weights at the precision's bytes per parameter (2 for bf16; int4 gives QLoRA), plus
-  adapters of 2% of the parameters trained at 16 bytes each, plus the same 20% activation allowance.
-- ``inference``: the weights at the precision's bytes per parameter (fp32 4, bf16/fp16 2, fp8/int8 1, int4 0.5),
-  plus the KV cache when the architecture is known (2 x layers x KV heads x head size x context x sequences x
-  bytes per value), plus 10% runtime overhead.
+- ``lora``: the frozen weights at the precision's bytes per parameter (int4 is QLoRA: NF4 plus its double-quantized
+  constants), adapters of ``lora_rank`` on every linear layer sized from the model's dimensions, and activations
+  with gradient checkpointing. QLoRA's paged optimizer keeps the adapters' Adam moments in host memory.
+- ``inference`` and ``batch-inference``: the weights at the precision's bytes per parameter (fp32 4, bf16/fp16 2,
+  fp8/int8 1, int4 0.5), plus the KV cache for ``concurrency`` sequences of ``context_tokens`` when the architecture
+  is known, plus 10% runtime overhead.
 
 >>> estimate_memory(Workload(task="training", params="70B")).total_bytes
 1344000000000.0
@@ -18,22 +19,28 @@ architecture from ``data/models.json``), the precision, and the limits the advis
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError, close_matches, unknown_name
-from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.errors import ConfigurationError
+from mlcdk.presets import checks
+from mlcdk.presets.catalog import DATA_DIR  # noqa: F401 - re-exported: tests and tools read data files through it
+from mlcdk.presets.checks import parse_count
+from mlcdk.presets.models import ModelArchitecture, get_model, load_models, models
 from mlcdk.presets.workloads import PURCHASE_OPTIONS as _PURCHASE_OPTIONS
-from mlcdk.presets.workloads import TASKS, _EntryReader, _load_mapping
 
+__all__ = ["ModelArchitecture", "MemoryEstimate", "MemoryPart", "SizingRules", "Workload", "estimate_memory",
+           "get_model", "load_models", "models", "parse_count", "training_flops"]
+
+#: Every task the advisor sizes: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters
+#: on frozen weights (int4 is QLoRA); inference = a serving replica; batch-inference = offline generation, ranked by
+#: throughput per dollar.
+TASKS = ("training", "fine-tuning", "lora", "inference", "batch-inference")
 TRAINING_TASKS = ("training", "fine-tuning", "lora")
+SERVING_TASKS = ("inference", "batch-inference")
 PRECISION_BYTES: Mapping[str, float] = MappingProxyType(
     {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5})
 #: Full training keeps optimizer state in floating point; integer formats only store frozen or served weights.
@@ -41,12 +48,28 @@ FULL_TRAINING_PRECISIONS = ("fp32", "bf16", "fp16", "fp8")
 ACCELERATOR_PREFERENCES = ("any", "trainium", "inferentia", "nvidia", "cpu")
 #: Words accepted for an accelerator preference and what they mean: every GPU the stacks can deploy is NVIDIA.
 ACCELERATOR_ALIASES: Mapping[str, str] = MappingProxyType({"gpu": "nvidia"})
-#: How advice is ranked: by the whole job's cost (training tasks) or by hourly cost.
-RANKINGS = ("job", "hourly")
+#: How advice is ranked: by the whole job's cost (training tasks), by the cost per million output tokens (serving
+#: tasks), or by hourly cost.
+RANKINGS = ("job", "tokens", "hourly")
 #: What a workload may be priced at: every purchase option but "mixed", which the advisor does not price.
 ADVISED_PURCHASE_OPTIONS = tuple(o for o in _PURCHASE_OPTIONS if o != "mixed")
 DEFAULT_CONTEXT_TOKENS = 4096
+#: A serving request when none is described: vLLM's serving benchmark's random dataset defaults, 1,024 tokens in
+#: and 128 out (benchmarks/benchmark_serving.py, --random-input-len and --random-output-len,
+#: https://github.com/vllm-project/vllm/blob/main/benchmarks/README.md).
+DEFAULT_INPUT_TOKENS = 1024
+DEFAULT_OUTPUT_TOKENS = 128
+#: Batch inference runs as many sequences as memory holds, up to vLLM's default scheduler limit of 256 sequences per
+#: step (--max-num-seqs, https://docs.vllm.ai/en/v0.6.3.post1/models/engine_args.html).
+MAX_BATCH_SEQUENCES = 256
 DEFAULT_MAX_NODES = 64
+#: LoRA rank when none is given: between PEFT's default of 8 (LoraConfig.r) and QLoRA's 64.
+DEFAULT_LORA_RANK = 16
+MAX_LORA_RANK = 65536
+#: The fine-tuning job when no token count is given: Stanford Alpaca's recipe, 52,002 instruction examples of at most
+#: 512 tokens for 3 epochs (https://github.com/tatsu-lab/stanford_alpaca, "Fine-tuning"; the dataset card,
+#: https://huggingface.co/datasets/tatsu-lab/alpaca, has 52,002 rows): 79.9M tokens, an upper bound for that set.
+FINE_TUNING_REFERENCE_TOKENS = 52_002 * 512 * 3
 #: Smaller counts are almost always a missing suffix ("7" meant as 7B).
 MIN_PARAMS = 1e6
 #: A quadrillion parameters: a thousand times the largest published dense models, so a larger count is a typo.
@@ -65,130 +88,6 @@ MAX_MEMORY_HEADROOM = 0.50
 REFERENCE_TOKENS_PER_PARAM = 20
 GIB = 1024**3
 
-_COUNT = re.compile(r"^([+-]?[0-9][0-9_]*(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)\s*([kmbt]?)$", re.IGNORECASE)
-_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
-
-
-def parse_count(value: Any, parameter: str, *, minimum: float = 1.0, maximum: float | None = None) -> float:
-    """A positive count from a number or a string with an optional K, M, B or T suffix ("7B", "1.5T", "70e9").
-
-    ConfigurationError names ``parameter`` and the value when it is unparseable, not positive, below ``minimum``
-    or above ``maximum``.
-    """
-    usage = "use a number with an optional K, M, B or T suffix, e.g. 7B, 1.5T, 350M or 70e9"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ConfigurationError(f"{parameter} ({value!r}) is not a count; {usage}")
-    if isinstance(value, str):
-        match = _COUNT.match(value.strip())
-        if match is None:
-            raise ConfigurationError(f"{parameter} ({value!r}) is not a count; {usage}")
-        try:
-            number = float(Decimal(match[1].replace("_", "")) * _SUFFIX[match[2].lower()])
-        except (InvalidOperation, OverflowError):
-            raise ConfigurationError(f"{parameter} ({value!r}) is not a count; {usage}") from None
-    else:
-        number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a positive, finite count; {usage}")
-    if number < minimum:
-        raise ConfigurationError(f"{parameter} ({value!r}) is under the minimum of {minimum:,.0f}; "
-                                 "did you forget a suffix, as in 7B?")
-    if maximum is not None and number > maximum:
-        bound = f"{maximum:.0e}".replace("e+", "e")
-        raise ConfigurationError(f"{parameter} ({value!r}) is over the maximum of {bound}; "
-                                 "use a number with an optional K, M, B or T suffix, e.g. 7B or 1.5T")
-    return number
-
-
-def _choice(parameter: str, value: Any, allowed: Iterable[str]) -> str:
-    allowed = tuple(allowed)
-    text = value.strip().lower() if isinstance(value, str) else value
-    if text not in allowed:
-        matches = close_matches(str(value), allowed)
-        hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
-        raise ConfigurationError(f"{parameter} ({value!r}) must be one of {', '.join(allowed)}{hint}")
-    return text
-
-
-def _positive_int(parameter: str, value: Any, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum is not None and value > maximum):
-        upto = f" and at most {maximum:,}" if maximum is not None else ""
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a whole number of at least 1{upto}")
-    return value
-
-
-def _positive_number(parameter: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{parameter} ({value!r}) must be a number above 0")
-    return float(value)
-
-
-# --------------------------------------------------------------------------------------------
-# Model architectures (data/models.json)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelArchitecture:
-    """A well-known model's size and attention shape, from its published config."""
-
-    name: str
-    params: float
-    layers: int
-    hidden_size: int
-    attention_heads: int
-    kv_heads: int
-    head_dim: int
-    max_context_tokens: int
-    source: str
-    note: str
-    active_params: float | None = None  #: mixture-of-experts: parameters a token passes through
-
-    def kv_cache_bytes(self, context_tokens: int, sequences: int, bytes_per_value: float) -> float:
-        """Keys and values of every layer for ``sequences`` sequences of ``context_tokens`` tokens."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * context_tokens * sequences * bytes_per_value
-
-
-_MODEL_FIELDS = {"params": (int, float), "active_params": (int, float), "layers": int, "hidden_size": int,
-                 "attention_heads": int, "kv_heads": int, "head_dim": int, "max_context_tokens": int,
-                 "source": str, "note": str}
-
-
-def load_models(path: Path) -> dict[str, ModelArchitecture]:
-    """Read a models file; an error names the file, the entry and the field."""
-    models = {}
-    for name, entry in _load_mapping(path, "models").items():
-        read = _EntryReader(path, f"models[{name!r}]", entry, _MODEL_FIELDS)
-        values = {key: read(key, kind, None if key == "active_params" else ...) for key, kind in _MODEL_FIELDS.items()}
-        for key, value in values.items():
-            if key not in ("source", "note") and value is not None and value <= 0:
-                raise read.error(key, f"is {value!r}; it must be positive")
-        if not values["source"].startswith("https://"):
-            raise read.error("source", f"is {values['source']!r}; it must be an https:// URL")
-        if values["kv_heads"] > values["attention_heads"]:
-            raise read.error("kv_heads", f"({values['kv_heads']}) exceeds attention_heads ({values['attention_heads']})")
-        models[name] = ModelArchitecture(name=name, **values)
-    return models
-
-
-@functools.lru_cache(maxsize=1)
-def models() -> Mapping[str, ModelArchitecture]:
-    """The bundled architectures of ``data/models.json``, loaded once."""
-    return MappingProxyType(load_models(DATA_DIR / "models.json"))
-
-
-def get_model(name: str, parameter: str = "model") -> ModelArchitecture:
-    """The architecture called ``name`` (ConfigurationError with close matches when unknown)."""
-    table = models()
-    if not isinstance(name, str) or name.strip().lower() not in table:
-        raise unknown_name("model", name, table, parameter)
-    return table[name.strip().lower()]
-
-
-# --------------------------------------------------------------------------------------------
-# Rules and workloads
-# --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class SizingRules:
@@ -196,151 +95,115 @@ class SizingRules:
 
     #: Full training: bf16 weights (2) and gradients (2), fp32 master weights (4) and Adam moments (4 + 4).
     training_bytes_per_param: float = 16.0
-    #: Activations, as a fraction of the training state (a fixed allowance; real use depends on batch and sequence).
+    #: Full training's activations, as a fraction of the training state (a fixed allowance).
     activation_allowance: float = 0.20
-    #: LoRA adapters' size as a fraction of the model's parameters (rank 16-64 on every projection is 0.5-3%).
-    lora_adapter_fraction: float = 0.02
-    #: LoRA adapters are trained like full training: 16 bytes per adapter parameter.
+    #: LoRA adapters as PEFT trains them: fp32 weights (4) and gradients (4) and Adam moments (4 + 4).
     lora_adapter_bytes_per_param: float = 16.0
+    #: QLoRA adapters on the device: bf16 weights and gradients (artidoro/qlora's qlora.py casts LoRA layers to bf16).
+    qlora_adapter_bytes_per_param: float = 4.0
+    #: QLoRA's paged 32-bit AdamW keeps two fp32 moments per adapter parameter in host memory when the device is full
+    #: (QLoRA, "Paged Optimizers", https://arxiv.org/abs/2305.14314; qlora.py's default optim paged_adamw_32bit).
+    qlora_paged_bytes_per_param: float = 8.0
+    #: NF4 with double quantization stores 0.127 bits of constants per parameter (QLoRA, section 3).
+    int4_constant_bits_per_param: float = 0.127
+    #: Tokens one device processes per micro-batch (one 4,096-token sequence, Llama 2's context): LoRA activations
+    #: and FSDP's per-micro-batch communication are sized for it.
+    tokens_per_device_step: int = 4096
     #: Inference runtime overhead (CUDA/Neuron context, buffers, fragmentation) on weights plus KV cache.
     inference_overhead: float = 0.10
     #: Bytes per KV cache value. Default: the precision's bytes, but at least 1 (caches are not kept in 4 bits).
     kv_cache_bytes_per_value: float | None = None
-    #: Training FLOPs per parameter per token (forward 2 + backward 4). Kept at 6 for LoRA too, a slight overestimate.
+    #: Full training FLOPs per parameter per token: forward 2 + backward 4 (Kaplan et al. 2020).
     flops_per_param_token: float = 6.0
-    #: Share of the dense peak at the job's precision that a real job sustains (model FLOPs utilization). 40% is
-    #: inside the 38-43% bf16 MFU that Meta reports for Llama 3 405B on H100s (Llama 3 paper, Table 4,
-    #: https://arxiv.org/abs/2407.21783), and under PaLM's 46% (https://arxiv.org/abs/2204.02311).
-    utilization: float = 0.40
+    #: LoRA FLOPs per frozen parameter per token: forward 2 + the activation gradients 2; the frozen weights' own
+    #: gradients (the other 2) are never computed. The adapters add 6 per adapter parameter.
+    lora_flops_per_param_token: float = 4.0
+    #: Model FLOPs utilization for every configuration, instead of the sourced table by accelerator and model size
+    #: (data/utilization.json). Default: the table.
+    utilization: float | None = None
+    #: Share of the compute time that communication can hide behind (FSDP prefetches the next layer's parameters
+    #: while the current one computes, Zhao et al. 2023, https://arxiv.org/abs/2304.11277): 1 overlaps fully, 0 not
+    #: at all (compute plus communication).
+    communication_overlap: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("training_bytes_per_param", "lora_adapter_bytes_per_param", "flops_per_param_token"):
-            _positive_number(name, getattr(self, name))
+        for name in ("training_bytes_per_param", "lora_adapter_bytes_per_param", "qlora_adapter_bytes_per_param",
+                     "flops_per_param_token", "lora_flops_per_param_token"):
+            checks.positive_number(name, getattr(self, name))
         for name in ("activation_allowance", "inference_overhead"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
-                raise ConfigurationError(f"{name} ({value!r}) must be a fraction from 0 to 10 (0.2 means 20%)")
-        for name in ("lora_adapter_fraction", "utilization"):
-            value = _positive_number(name, getattr(self, name))
-            if value > 1:
-                raise ConfigurationError(f"{name} ({value!r}) must be a fraction above 0 and at most 1")
+            checks.fraction(name, getattr(self, name), high=10)
+        for name in ("qlora_paged_bytes_per_param", "int4_constant_bits_per_param"):
+            checks.fraction(name, getattr(self, name), high=64)
+        checks.positive_int("tokens_per_device_step", self.tokens_per_device_step, MAX_CONTEXT_TOKENS)
+        checks.fraction("communication_overlap", self.communication_overlap)
+        if self.utilization is not None:
+            checks.fraction("utilization", self.utilization, zero=False)
         if self.kv_cache_bytes_per_value is not None:
-            _positive_number("kv_cache_bytes_per_value", self.kv_cache_bytes_per_value)
+            checks.positive_number("kv_cache_bytes_per_value", self.kv_cache_bytes_per_value)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Workload:
     """What to run, and the limits of the answer. Checked on construction (ConfigurationError).
 
-    After construction the fields are normalized: ``params`` is a float (taken from the architecture when
-    ``model`` is given), ``training_tokens`` a float or None, ``regions`` a tuple, names lower-case.
+    After construction the fields are normalized: ``params`` is a float (taken from the architecture when ``model``
+    is given), ``model`` the known name (or the ID or path given), counts are floats or None, ``regions`` a tuple.
     """
 
-    task: str  #: training, fine-tuning (full), lora or inference
+    task: str  #: training, fine-tuning (full), lora, inference or batch-inference
     params: float | int | str | None = None  #: "7B", "70b", "1.5T", 70e9. Default: the model's count.
-    model: str | None = None  #: a name from data/models.json, e.g. "llama-3-70b". Needed when params is not given.
+    #: A name from data/models.json ("llama-3-70b"), a Hugging Face ID ("meta-llama/Llama-3.1-8B-Instruct") or a
+    #: config.json path. Needed when params is not given.
+    model: str | None = None
     precision: str = "bf16"  #: fp32, bf16, fp16, fp8, int8 or int4
-    #: Inference only: tokens per sequence in the KV cache. Default: 4096, or the model's maximum if smaller.
+    #: Serving: tokens per sequence the KV cache holds. Default: input + output tokens when given, else 4,096 (or the
+    #: model's maximum if smaller).
     context_tokens: int | None = None
-    sequences: int | None = None  #: Inference only: sequences served at once. Default: 1.
-    #: Training tasks: "1T", "300B". Default: a reference job of 20 tokens per parameter (the ranking is the same).
+    sequences: int | None = None  #: Serving: the older name of concurrency.
+    #: Serving: sequences served at once (the KV cache holds them all). Default: 1; batch-inference: as many as fit,
+    #: up to 256.
+    concurrency: int | None = None
+    input_tokens: int | None = None  #: Serving: prompt tokens per request. Default: 1,024.
+    output_tokens: int | None = None  #: Serving: generated tokens per request. Default: 128.
+    #: Training tasks: "1T", "300B". Default: training 20 tokens per parameter; fine-tuning and lora 79.9M (Alpaca).
     training_tokens: float | int | str | None = None
-    target_tokens_per_second: float | None = None  #: Inference: recorded; see the advisor on throughput figures.
+    lora_rank: int | None = None  #: lora: adapter rank on every linear layer. Default: 16.
+    #: Serving: keep configurations that generate at least this many output tokens per second. Default: no floor.
+    target_tokens_per_second: float | None = None
     #: region names, or one comma-separated string; "all" (or an empty tuple) means every region. Default: every region.
     regions: tuple[str, ...] | str = ()
     purchase_option: str = "on-demand"  #: on-demand or spot
     accelerator: str = "any"  #: any (every GPU and Neuron type), trainium, inferentia, nvidia (or gpu) or cpu
     max_nodes: int = DEFAULT_MAX_NODES  #: the most nodes one configuration may use
+    #: The account's vCPU quota for the type's family (Service Quotas; `mlcdk preflight` reads it): at most
+    #: quota // vCPUs per node nodes. Default: not known, no limit.
+    vcpu_quota: int | None = None
     max_price_per_hour_usd: float | None = None  #: Default: no price cap.
-    #: Share of each device's memory kept free, from 0 to 0.5: a configuration fits when its need per device is at
-    #: most (1 - memory_headroom) of the device's memory. Default: 0.10.
+    max_cost_usd: float | None = None  #: Training tasks: the most the whole job may cost. Default: no budget.
+    #: Share of each device's memory kept free, from 0 to 0.5. Default: 0.10.
     memory_headroom: float = DEFAULT_MEMORY_HEADROOM
-    #: "job" (the whole job's cost) or "hourly". Default: job for training tasks, hourly for inference.
+    #: "job", "tokens" or "hourly". Default: job for training tasks, tokens for serving.
     rank_by: str | None = None
-    #: Training tasks: keep only configurations that finish the job in this many days. Default: no limit.
+    #: Training tasks: finish the job in this many days, adding nodes up to max_nodes. Default: no deadline.
     max_days: float | None = None
+    _architecture: ModelArchitecture | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        put = functools.partial(object.__setattr__, self)
-        task = _choice("task", self.task, TASKS)
-        precision = _choice("precision", self.precision, PRECISION_BYTES)
-        if task in ("training", "fine-tuning") and precision not in FULL_TRAINING_PRECISIONS:
-            raise ConfigurationError(
-                f"precision ({self.precision!r}) cannot hold optimizer state for {task}; allowed: "
-                f"{', '.join(FULL_TRAINING_PRECISIONS)} (integer formats suit lora and inference)")
-        if self.model is None and self.params is None:
-            raise ConfigurationError("params or model is required: a parameter count such as '7B', or a model "
-                                     f"name such as 'llama-3-8b' (known: {', '.join(models())})")
-        architecture = get_model(self.model) if self.model is not None else None
-        given = None if self.params is None else parse_count(self.params, "params", minimum=MIN_PARAMS,
-                                                             maximum=MAX_PARAMS)
-        if architecture is not None and given is not None and given != architecture.params:
-            raise ConfigurationError(f"params ({self.params!r}) contradicts model {architecture.name!r}, which has "
-                                     f"{architecture.params:g}; give one of them")
-        params = architecture.params if architecture is not None else given
-        inference = task == "inference"
-        for name in ("context_tokens", "sequences", "target_tokens_per_second"):  # checked before the tokens
-            if not inference and getattr(self, name) is not None:
-                raise ConfigurationError(f"{name} ({getattr(self, name)!r}) applies to inference only; task is {task!r}")
-        for name in ("training_tokens", "max_days"):
-            if inference and getattr(self, name) is not None:
-                raise ConfigurationError(f"{name} ({getattr(self, name)!r}) applies to training tasks; "
-                                         "task is 'inference'")
-        context = sequences = None
-        if inference:
-            limit = architecture.max_context_tokens if architecture else None
-            context = _positive_int("context_tokens", self.context_tokens, MAX_CONTEXT_TOKENS) if (
-                self.context_tokens is not None) else (
-                min(DEFAULT_CONTEXT_TOKENS, limit or DEFAULT_CONTEXT_TOKENS))
-            if limit is not None and context > limit:
-                raise ConfigurationError(f"context_tokens ({context}) exceeds {architecture.name}'s maximum "
-                                         f"context of {limit} tokens")
-            sequences = _positive_int("sequences", self.sequences, MAX_SEQUENCES) if self.sequences is not None else 1
-        tokens = None if self.training_tokens is None else parse_count(self.training_tokens, "training_tokens",
-                                                                       maximum=MAX_TRAINING_TOKENS)
-        if self.target_tokens_per_second is not None:
-            _positive_number("target_tokens_per_second", self.target_tokens_per_second)
-        regions = _regions(self.regions)
-        accelerator = self.accelerator
-        if isinstance(accelerator, str) and accelerator.strip().lower() in ACCELERATOR_ALIASES:
-            accelerator = ACCELERATOR_ALIASES[accelerator.strip().lower()]
-        accelerator = _choice("accelerator", accelerator, ACCELERATOR_PREFERENCES)
-        if accelerator == "inferentia" and task != "inference":
-            raise ConfigurationError(f"accelerator ('inferentia') cannot run {task}: Inferentia is inference-only; "
-                                     "use trainium, nvidia or any")
-        max_nodes = _positive_int("max_nodes", self.max_nodes)
-        max_price = None if self.max_price_per_hour_usd is None else _positive_number(
-            "max_price_per_hour_usd", self.max_price_per_hour_usd)
-        headroom = self.memory_headroom
-        if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not math.isfinite(headroom) or \
-                not 0 <= headroom <= MAX_MEMORY_HEADROOM:
-            raise ConfigurationError(f"memory_headroom ({headroom!r}) must be a fraction from 0 to "
-                                     f"{MAX_MEMORY_HEADROOM:g} (0.1 keeps 10% of each device's memory free)")
-        rank_by = ("job" if task in TRAINING_TASKS else "hourly") if self.rank_by is None else _choice(
-            "rank_by", self.rank_by, RANKINGS)
-        if rank_by == "job" and inference:
-            raise ConfigurationError("rank_by ('job') ranks training tasks by the cost of their job; inference has "
-                                     "no job: use hourly")
-        max_days = None if self.max_days is None else _positive_number("max_days", self.max_days)
-        put("task", task)
-        put("precision", precision)
-        put("model", architecture.name if architecture else None)
-        put("params", params)
-        put("context_tokens", context)
-        put("sequences", sequences)
-        put("training_tokens", tokens)
-        put("regions", regions)
-        put("purchase_option", _choice("purchase_option", self.purchase_option, ADVISED_PURCHASE_OPTIONS))
-        put("accelerator", accelerator)
-        put("max_nodes", max_nodes)
-        put("max_price_per_hour_usd", max_price)
-        put("memory_headroom", float(headroom))
-        put("rank_by", rank_by)
-        put("max_days", max_days)
+        task = checks.choice("task", self.task, TASKS)
+        object.__setattr__(self, "task", task)
+        _check_precision(self)
+        _check_model(self)
+        checks.only_for(self, ("context_tokens", "sequences", "concurrency", "input_tokens", "output_tokens",
+                               "target_tokens_per_second"), task in SERVING_TASKS, "serving tasks only")
+        checks.only_for(self, ("training_tokens", "max_days", "max_cost_usd"), task in TRAINING_TASKS,
+                        "training tasks")
+        checks.only_for(self, ("lora_rank",), task == "lora", "lora")
+        _check_serving(self)
+        _check_limits(self)
 
     @property
     def architecture(self) -> ModelArchitecture | None:
-        return None if self.model is None else models()[self.model]
+        return self._architecture
 
     @property
     def trains(self) -> bool:
@@ -348,12 +211,20 @@ class Workload:
         return self.task in TRAINING_TASKS
 
     @property
+    def serves(self) -> bool:
+        """True for inference and batch-inference."""
+        return self.task in SERVING_TASKS
+
+    @property
     def job_tokens(self) -> float | None:
-        """Training tasks: the tokens of the job that is costed, ``training_tokens`` or the reference job of
-        REFERENCE_TOKENS_PER_PARAM tokens per parameter. None for inference."""
+        """Training tasks: the tokens of the job that is costed: ``training_tokens``, or the reference job (20 tokens
+        per parameter for training; Alpaca's 79.9M tokens for fine-tuning and lora). None for serving."""
         if not self.trains:
             return None
-        return self.training_tokens if self.training_tokens is not None else REFERENCE_TOKENS_PER_PARAM * self.params
+        if self.training_tokens is not None:
+            return self.training_tokens
+        return REFERENCE_TOKENS_PER_PARAM * self.params if self.task == "training" else float(
+            FINE_TUNING_REFERENCE_TOKENS)
 
     @property
     def weight_bytes(self) -> float:
@@ -367,99 +238,108 @@ class Workload:
         return f"{self.task} {size} {self.precision}"
 
 
-def _regions(value: Any) -> tuple[str, ...]:
-    """Region names from a tuple or a comma-separated string; "all" alone means every region (an empty tuple)."""
-    usage = "must be region names such as us-east-1, a comma-separated list of them, or all"
-    parts = value.split(",") if isinstance(value, str) else value
-    if isinstance(parts, (str, bytes)) or not isinstance(parts, Iterable):
-        raise ConfigurationError(f"regions ({value!r}) {usage}")
-    parts = tuple(parts)
-    if not all(isinstance(r, str) and r.strip() for r in parts) or (isinstance(value, str) and not parts):
-        raise ConfigurationError(f"regions ({value!r}) {usage}; a blank name is not a region")
-    names = tuple(dict.fromkeys(r.strip() for r in parts))
-    if any(name.lower() == "all" for name in names):
-        if len(names) > 1:
-            raise ConfigurationError(f"regions ({value!r}): 'all' already means every region; give it alone")
-        return ()
-    return names
+def _put(workload: Workload, **values: Any) -> None:
+    for name, value in values.items():
+        object.__setattr__(workload, name, value)
 
 
-# --------------------------------------------------------------------------------------------
-# Estimates
-# --------------------------------------------------------------------------------------------
+def _check_precision(workload: Workload) -> None:
+    precision = checks.choice("precision", workload.precision, PRECISION_BYTES)
+    if workload.task in ("training", "fine-tuning") and precision not in FULL_TRAINING_PRECISIONS:
+        raise ConfigurationError(
+            f"precision ({workload.precision!r}) cannot hold optimizer state for {workload.task}; allowed: "
+            f"{', '.join(FULL_TRAINING_PRECISIONS)} (integer formats suit lora and inference)")
+    _put(workload, precision=precision)
 
 
-@dataclass(frozen=True)
-class MemoryPart:
-    label: str
-    bytes: float
+def _check_model(workload: Workload) -> None:
+    if workload.model is None and workload.params is None:
+        raise ConfigurationError("params or model is required: a parameter count such as '7B', a model name such as "
+                                 f"'llama-3-8b' (known: {', '.join(models())}), a Hugging Face ID or a config.json path")
+    architecture = get_model(workload.model) if workload.model is not None else None
+    given = None if workload.params is None else parse_count(workload.params, "params", minimum=MIN_PARAMS,
+                                                             maximum=MAX_PARAMS)
+    known = architecture is not None and architecture.name in models()
+    if known and given is not None and given != architecture.params:
+        raise ConfigurationError(f"params ({workload.params!r}) contradicts model {architecture.name!r}, which has "
+                                 f"{architecture.params:g}; give one of them")
+    if architecture is not None and not known:
+        checks.parse_count(architecture.params, "params", minimum=MIN_PARAMS, maximum=MAX_PARAMS)
+    params = given if given is not None else architecture.params
+    _put(workload, model=architecture.name if architecture else None, params=params, _architecture=architecture)
 
 
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """The memory a workload needs, part by part, with notes on what was not counted."""
-
-    parts: tuple[MemoryPart, ...]
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def total_bytes(self) -> float:
-        return sum(part.bytes for part in self.parts)
-
-    @property
-    def total_gib(self) -> float:
-        return self.total_bytes / GIB
-
-    def summary(self) -> str:
-        """One line: the total and its parts, in GiB."""
-        parts = " + ".join(f"{p.bytes / GIB:,.1f} {p.label}" for p in self.parts)
-        return f"{self.total_gib:,.1f} GiB = {parts}"
-
-
-def estimate_memory(workload: Workload, rules: SizingRules | None = None) -> MemoryEstimate:
-    """The accelerator memory ``workload`` needs under ``rules`` (default: :class:`SizingRules` defaults)."""
-    rules = rules or SizingRules()
-    params, precision = workload.params, workload.precision
-    weight_bytes = PRECISION_BYTES[precision]
-    allowance = f"activations ({rules.activation_allowance:.0%})"
-    if workload.task in ("training", "fine-tuning"):
-        state = params * rules.training_bytes_per_param
-        return MemoryEstimate((
-            MemoryPart(f"weights, gradients and Adam state ({rules.training_bytes_per_param:g} B/param)", state),
-            MemoryPart(allowance, state * rules.activation_allowance)))
-    if workload.task == "lora":
-        frozen = params * weight_bytes
-        adapters = params * rules.lora_adapter_fraction * rules.lora_adapter_bytes_per_param
-        return MemoryEstimate((
-            MemoryPart(f"frozen weights ({precision}, {weight_bytes:g} B/param)", frozen),
-            MemoryPart(f"adapters and their Adam state ({rules.lora_adapter_fraction:.1%} of params at "
-                       f"{rules.lora_adapter_bytes_per_param:g} B)", adapters),
-            MemoryPart(allowance, (frozen + adapters) * rules.activation_allowance)))
-    weights = params * weight_bytes
-    architecture, notes = workload.architecture, ()
-    kv = 0.0
-    if architecture is None:
-        notes = ("KV cache not counted: a bare parameter count has no attention shape; name the model to count it",)
-    else:
-        per_value = rules.kv_cache_bytes_per_value or max(weight_bytes, 1.0)
-        kv = architecture.kv_cache_bytes(workload.context_tokens, workload.sequences, per_value)
-    parts = [MemoryPart(f"weights ({precision}, {weight_bytes:g} B/param)", weights)]
-    if architecture is not None:
-        parts.append(MemoryPart(f"KV cache ({workload.context_tokens} tokens x {workload.sequences} sequence(s))", kv))
-    parts.append(MemoryPart(f"runtime overhead ({rules.inference_overhead:.0%})", (weights + kv) * rules.inference_overhead))
-    return MemoryEstimate(tuple(parts), notes)
+def _check_serving(workload: Workload) -> None:
+    if not workload.serves:
+        return
+    concurrency = workload.concurrency
+    if workload.sequences is not None:
+        checks.positive_int("sequences", workload.sequences, MAX_SEQUENCES)
+        if concurrency is not None and concurrency != workload.sequences:
+            raise ConfigurationError(f"sequences ({workload.sequences}) and concurrency ({concurrency}) name the same "
+                                     "thing; give one of them")
+        concurrency = workload.sequences
+    if concurrency is not None:
+        checks.positive_int("concurrency", concurrency, MAX_SEQUENCES)
+    elif workload.task == "inference":
+        concurrency = 1
+    limit = workload.architecture.max_context_tokens if workload.architecture else None
+    given = {n: checks.positive_int(n, getattr(workload, n), MAX_CONTEXT_TOKENS)
+             for n in ("context_tokens", "input_tokens", "output_tokens") if getattr(workload, n) is not None}
+    output = given.get("output_tokens", DEFAULT_OUTPUT_TOKENS)
+    described = "input_tokens" in given or "output_tokens" in given
+    context = given.get("context_tokens") or (given.get("input_tokens", DEFAULT_INPUT_TOKENS) + output if described
+                                               else min(DEFAULT_CONTEXT_TOKENS, limit or DEFAULT_CONTEXT_TOKENS))
+    if limit is not None and context > limit:
+        raise ConfigurationError(f"context_tokens ({context}) exceeds {workload.architecture.name}'s maximum context "
+                                 f"of {limit} tokens")
+    default_input = max(1, min(DEFAULT_INPUT_TOKENS, context - output))
+    request = given.get("input_tokens", default_input) + output
+    if request > context:
+        raise ConfigurationError(f"input_tokens + output_tokens ({request}) exceed context_tokens ({context}): the KV "
+                                 "cache must hold a whole request")
+    if workload.target_tokens_per_second is not None:
+        checks.positive_number("target_tokens_per_second", workload.target_tokens_per_second)
+    _put(workload, context_tokens=context, concurrency=concurrency, sequences=concurrency,
+         input_tokens=given.get("input_tokens", default_input), output_tokens=output)
 
 
-def training_flops(workload: Workload, rules: SizingRules | None = None) -> float | None:
-    """FLOPs of the whole job (rules.flops_per_param_token x params x tokens), or None for inference.
+def _check_limits(workload: Workload) -> None:
+    task = workload.task
+    tokens = None if workload.training_tokens is None else parse_count(workload.training_tokens, "training_tokens",
+                                                                       maximum=MAX_TRAINING_TOKENS)
+    accelerator = workload.accelerator
+    if isinstance(accelerator, str) and accelerator.strip().lower() in ACCELERATOR_ALIASES:
+        accelerator = ACCELERATOR_ALIASES[accelerator.strip().lower()]
+    accelerator = checks.choice("accelerator", accelerator, ACCELERATOR_PREFERENCES)
+    if accelerator == "inferentia" and task in TRAINING_TASKS:
+        raise ConfigurationError(f"accelerator ('inferentia') cannot run {task}: Inferentia is inference-only; "
+                                 "use trainium, nvidia or any")
+    headroom = workload.memory_headroom
+    if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not math.isfinite(headroom) or \
+            not 0 <= headroom <= MAX_MEMORY_HEADROOM:
+        raise ConfigurationError(f"memory_headroom ({headroom!r}) must be a fraction from 0 to "
+                                 f"{MAX_MEMORY_HEADROOM:g} (0.1 keeps 10% of each device's memory free)")
+    rank_by = ("job" if task in TRAINING_TASKS else "tokens") if workload.rank_by is None else checks.choice(
+        "rank_by", workload.rank_by, RANKINGS)
+    if rank_by == "job" and task not in TRAINING_TASKS:
+        raise ConfigurationError(f"rank_by ('job') ranks training tasks by the cost of their job; {task} has no job: "
+                                 "use tokens or hourly")
+    if rank_by == "tokens" and task not in SERVING_TASKS:
+        raise ConfigurationError(f"rank_by ('tokens') ranks serving by the cost per million output tokens; {task} "
+                                 "generates none: use job or hourly")
+    optional = {name: None if getattr(workload, name) is None else checks.positive_number(name, getattr(workload, name))
+                for name in ("max_price_per_hour_usd", "max_cost_usd", "max_days")}
+    _put(workload, training_tokens=tokens, regions=checks.regions(workload.regions), accelerator=accelerator,
+         purchase_option=checks.choice("purchase_option", workload.purchase_option, ADVISED_PURCHASE_OPTIONS),
+         max_nodes=checks.positive_int("max_nodes", workload.max_nodes), memory_headroom=float(headroom),
+         rank_by=rank_by, lora_rank=(checks.positive_int("lora_rank", workload.lora_rank, MAX_LORA_RANK)
+                                     if workload.lora_rank is not None else
+                                     DEFAULT_LORA_RANK if task == "lora" else None),
+         vcpu_quota=None if workload.vcpu_quota is None else checks.positive_int("vcpu_quota", workload.vcpu_quota),
+         **optional)
 
-    The tokens are ``workload.job_tokens``: the given count, or the reference job of 20 tokens per parameter.
-    Mixture-of-experts models count the parameters a token passes through (``active_params``).
-    """
-    tokens = workload.job_tokens
-    if tokens is None:
-        return None
-    rules = rules or SizingRules()
-    architecture = workload.architecture
-    params = architecture.active_params if architecture and architecture.active_params else workload.params
-    return rules.flops_per_param_token * params * tokens
+
+# The estimates live in their own module; they are part of this one's public face.
+from mlcdk.presets.estimates import (MemoryEstimate, MemoryPart, estimate_memory, kv_bytes_per_value,  # noqa: E402
+                                     lora_adapter_params, lora_shape, serving_memory, training_flops)

@@ -1,8 +1,9 @@
 """When nothing fits: the single change to a workload that makes something fit (pure Python, no aws_cdk).
 
 :meth:`mlcdk.presets.advisor.Advice.suggestion` calls :func:`suggest`, which tries each candidate change by
-running the advisor again with it, in a fixed order: more nodes, a higher price cap, more days, a precision the
-excluded accelerators run, on-demand, any region, any accelerator, a lower precision.
+running the advisor again with it, in a fixed order: a precision the excluded accelerators run; the node count a
+deadline needs (more nodes, or the vCPU quota for them); more nodes for memory; a higher price cap, job budget or
+deadline; a lower throughput target; on-demand; any region; any accelerator; a lower precision.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import math
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets.advisor import (OVER_BUDGET, OVER_MAX_DAYS, OVER_MAX_NODES, PRECISION_UNSUPPORTED, Advice,
-                                   Recommendation, Suggestion, advise)
+from mlcdk.presets.advisor import Advice, Recommendation, Suggestion, advise
+from mlcdk.presets.fitting import (OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, OVER_MAX_NODES, OVER_QUOTA,
+                                   PRECISION_UNSUPPORTED, UNDER_TARGET)
 from mlcdk.presets.precision import alternatives
 from mlcdk.presets.sizing import PRECISION_BYTES
+
 
 def rerun(advice: Advice, explain: bool = False, **changes: Any) -> Advice:
     workload = dataclasses.replace(advice.workload, **changes)
@@ -26,20 +29,32 @@ def _describe(top: Recommendation) -> str:
     return f"{top.nodes} x {top.instance_type} in {top.region} at ${top.hourly_cost_usd:,.2f}/h"
 
 
-def suggest(advice: Advice) -> Suggestion | None:
+def _least(advice: Advice, kind: str, parameter: str) -> Any:
+    """The smallest value that exclusions of ``kind`` suggest for ``parameter`` (None when none do)."""
+    values = [e.alternative for e in advice.exclusions if e.kind == kind and e.parameter == parameter
+              and e.alternative is not None]
+    return min(values) if values else None
+
+
+def _tries(advice: Advice) -> list[tuple[str, Any]]:
     workload, kinds = advice.workload, {e.kind for e in advice.exclusions}
     tries: list[tuple[str, Any]] = []
     # the precisions that excluded accelerators do run, best stand-in first: kept to the user's other choices
     offered = {e.alternative for e in advice.exclusions if e.kind == PRECISION_UNSUPPORTED and e.alternative}
-    runnable = [p for p in alternatives(workload.precision, workload.task) if p in offered]
-    tries.extend(("precision", p) for p in runnable)
+    tries.extend(("precision", p) for p in alternatives(workload.precision, workload.task) if p in offered)
+    for kind, parameter in ((OVER_MAX_DAYS, "max_nodes"), (OVER_MAX_DAYS, "vcpu_quota")):
+        value = _least(advice, kind, parameter)
+        if value is not None:
+            tries.append((parameter, value))
     over_nodes = [e.nodes_needed for e in advice.exclusions if e.kind == OVER_MAX_NODES and e.nodes_needed]
     if over_nodes:
         tries.append(("max_nodes", min(over_nodes)))
-    if OVER_BUDGET in kinds:
-        tries.append(("max_price_per_hour_usd", None))
-    if OVER_MAX_DAYS in kinds:
-        tries.append(("max_days", None))
+    over_quota = [e.nodes_needed for e in advice.exclusions if e.kind == OVER_QUOTA and e.nodes_needed]
+    if over_quota:
+        tries.append(("vcpu_quota", None))
+    tries += [(parameter, None) for kind, parameter in ((OVER_BUDGET, "max_price_per_hour_usd"),
+                                                        (OVER_MAX_COST, "max_cost_usd"), (OVER_MAX_DAYS, "max_days"),
+                                                        (UNDER_TARGET, "target_tokens_per_second")) if kind in kinds]
     if workload.purchase_option == "spot":
         tries.append(("purchase_option", "on-demand"))
     if workload.regions:
@@ -48,37 +63,74 @@ def suggest(advice: Advice) -> Suggestion | None:
         tries.append(("accelerator", "any"))
     # The same size first, then smaller ones, largest first: a bigger format would need more memory.
     tries.extend(("precision", p) for p in alternatives(workload.precision, workload.task)
-                 if PRECISION_BYTES[p] <= PRECISION_BYTES[workload.precision] and p not in runnable)
-    for parameter, value in tries:
+                 if PRECISION_BYTES[p] <= PRECISION_BYTES[workload.precision] and ("precision", p) not in tries)
+    return tries
+
+
+def suggest(advice: Advice) -> Suggestion | None:
+    runnable = {e.alternative for e in advice.exclusions if e.kind == PRECISION_UNSUPPORTED and e.alternative}
+    for parameter, value in _tries(advice):
         try:
             relaxed = rerun(advice, **{parameter: value})
         except ConfigurationError:
             continue
-        if relaxed.recommendations:
-            top = relaxed[0]
-            # a price cap in cents that admits the top pick; the one region that has it; the days it needs
-            days = None if top.estimated_days is None else math.ceil(top.estimated_days * 10) / 10
-            value = {"max_price_per_hour_usd": math.ceil(top.hourly_cost_usd * 100) / 100,
-                     "regions": (top.region,), "max_days": days}.get(parameter, value)
-            if parameter == "max_days" and value is None:
-                continue
-            return Suggestion(parameter, value, top, _template(advice, relaxed, parameter, value, top,
-                                                               parameter == "precision" and value in runnable))
+        if not relaxed.recommendations:
+            continue
+        top = relaxed[0]
+        if parameter == "target_tokens_per_second":  # the fastest configuration, not the cheapest
+            top = max((r for r in relaxed if r.tokens_per_second), key=lambda r: r.tokens_per_second, default=top)
+        value = _value_for(parameter, value, top)
+        if value is None and parameter in ("max_days", "max_cost_usd", "target_tokens_per_second", "vcpu_quota"):
+            continue
+        return Suggestion(parameter, value, top, _template(advice, relaxed, parameter, value, top,
+                                                           parameter == "precision" and value in runnable))
     return None
+
+
+def _value_for(parameter: str, value: Any, top: Recommendation) -> Any:
+    """The value to suggest, read from the configuration the relaxed run put first."""
+    if parameter == "max_price_per_hour_usd":
+        return math.ceil(top.hourly_cost_usd * 100) / 100
+    if parameter == "regions":
+        return (top.region,)
+    if parameter == "max_days":
+        return None if top.estimated_days is None else math.ceil(top.estimated_days * 10) / 10
+    if parameter == "max_cost_usd":
+        return None if top.estimated_job_cost_usd is None else math.ceil(top.estimated_job_cost_usd * 100) / 100
+    if parameter == "target_tokens_per_second":
+        return None if top.tokens_per_second is None else math.floor(top.tokens_per_second)
+    if parameter == "vcpu_quota" and value is None:
+        from mlcdk.presets import catalog
+
+        return top.nodes * catalog.get(top.instance_type).vcpus
+    return value
 
 
 def _template(advice: Advice, relaxed: Advice, parameter: str, value: Any, top: Recommendation,
               runs: bool = False) -> str:
     workload, need = advice.workload, advice.memory.total_gib
     where = ", ".join(workload.regions) or "any region"
+    days = f", {top.estimated_days:,.1f} days" if top.estimated_days is not None else ""
+    if parameter == "max_nodes" and workload.max_days is not None and top.nodes > top.nodes_for_memory:
+        return (f"nothing finishes the job in {workload.max_days:g} days on {workload.max_nodes} node(s); raise {{name}} "
+                f"to {value} (then: {_describe(top)}{days})")
     if parameter == "max_nodes":
         return f"nothing fits in {workload.max_nodes} node(s); raise {{name}} to {value} (then: {_describe(top)})"
+    if parameter == "vcpu_quota":
+        return (f"the vCPU quota of {workload.vcpu_quota} allows too few nodes; a quota of {value:,} vCPUs would do "
+                f"(then: {_describe(top)}{days}); request it in Service Quotas")
     if parameter == "max_price_per_hour_usd":
         return (f"the cheapest fit, {_describe(top)}, is over the cap of ${workload.max_price_per_hour_usd:,.2f}/h; "
                 f"raise {{name}} to {value:.2f}")
+    if parameter == "max_cost_usd":
+        return (f"no job costs under ${workload.max_cost_usd:,.2f}; raise {{name}} to {value:,.2f} "
+                f"(then: {_describe(top)}{days})")
     if parameter == "max_days":
-        return (f"nothing finishes the job in {workload.max_days:g} days; raise {{name}} to {value:g} "
-                f"(then: {_describe(top)}, {top.estimated_days:,.1f} days)")
+        return f"nothing finishes the job in {workload.max_days:g} days; raise {{name}} to {value:g} (then: " \
+               f"{_describe(top)}{days})"
+    if parameter == "target_tokens_per_second":
+        return (f"nothing reaches {workload.target_tokens_per_second:,g} output tokens/s; the fastest that fits "
+                f"makes {value:,} (then: {_describe(top)}): lower {{name}} to {value}")
     if parameter == "purchase_option":
         return f"no spot configuration fits in {where}; switch {{name}} to on-demand (then: {_describe(top)})"
     if parameter == "regions":

@@ -43,7 +43,7 @@ def test_a_count_without_suffix_below_a_million_parameters_is_a_mistake():
 
 @pytest.mark.parametrize(("kwargs", "pattern"), [
     ({"task": "trainig", "params": "7B"}, r"task \('trainig'\) must be one of training, fine-tuning, lora, "
-                                           r"inference; did you mean 'training'\?"),
+                                           r"inference, batch-inference; did you mean 'training'\?"),
     ({"task": "training", "params": "7B", "precision": "bf17"}, r"precision \('bf17'\) must be one of fp32, bf16, "
                                                                 r"fp16, fp8, int8, int4"),
     ({"task": "training", "params": "7B", "precision": "int4"}, r"precision \('int4'\) .* allowed: fp32, bf16"),
@@ -60,7 +60,7 @@ def test_a_count_without_suffix_below_a_million_parameters_is_a_mistake():
     ({"task": "training", "params": "7B", "max_price_per_hour_usd": -5.0}, r"max_price_per_hour_usd \(-5.0\)"),
     ({"task": "training", "params": "7B", "purchase_option": "mixed"}, r"purchase_option \('mixed'\) must be one "
                                                                       r"of on-demand, spot"),
-    ({"task": "training", "params": "7B", "context_tokens": 4096}, "context_tokens .* applies to inference only"),
+    ({"task": "training", "params": "7B", "context_tokens": 4096}, "context_tokens .* applies to serving tasks only"),
     ({"task": "inference", "params": "7B", "training_tokens": "1T"}, "training_tokens .* applies to training"),
     ({"task": "training", "params": "7B", "training_tokens": "lots"}, r"training_tokens \('lots'\) is not a count"),
     ({"task": "inference", "params": "7B", "sequences": 0}, r"sequences \(0\) must be a whole number"),
@@ -83,7 +83,7 @@ def test_a_count_without_suffix_below_a_million_parameters_is_a_mistake():
     ({"task": "training", "params": "7B", "memory_headroom": float("nan")}, r"memory_headroom \(nan\)"),
     ({"task": "training", "params": "7B", "memory_headroom": "10%"}, r"memory_headroom \('10%'\)"),
     ({"task": "training", "params": "7B", "memory_headroom": True}, r"memory_headroom \(True\)"),
-    ({"task": "training", "params": "7B", "rank_by": "weekly"}, r"rank_by \('weekly'\) must be one of job, hourly"),
+    ({"task": "training", "params": "7B", "rank_by": "weekly"}, r"rank_by \('weekly'\) must be one of job, tokens, hourly"),
     ({"task": "inference", "params": "7B", "rank_by": "job"}, r"rank_by \('job'\) ranks training tasks"),
     ({"task": "training", "params": "7B", "max_days": 0}, r"max_days \(0\) must be a number above 0"),
     ({"task": "training", "params": "7B", "max_days": float("inf")}, r"max_days \(inf\)"),
@@ -116,11 +116,14 @@ def test_full_fine_tuning_is_sized_like_training():
     assert estimate_memory(Workload(task="fine-tuning", params="13B")).total_bytes == pytest.approx(13e9 * 16 * 1.2)
 
 
-@pytest.mark.parametrize(("precision", "frozen_bytes"), [("bf16", 2), ("int4", 0.5), ("fp32", 4)])
-def test_lora_counts_frozen_weights_at_the_precision_plus_adapters_and_their_optimizer(precision, frozen_bytes):
-    estimate = estimate_memory(Workload(task="lora", params="7B", precision=precision))
-    expected = (7e9 * frozen_bytes + 7e9 * 0.02 * 16) * 1.2
-    assert estimate.total_bytes == pytest.approx(expected)
+@pytest.mark.parametrize(("precision", "frozen_bytes", "adapter_bytes"), [("bf16", 2, 16), ("fp32", 4, 16),
+                                                                          ("int4", 0.5 + 0.127 / 8, 4)])
+def test_lora_counts_frozen_weights_at_the_precision_plus_adapters_and_their_optimizer(precision, frozen_bytes,
+                                                                                       adapter_bytes):
+    estimate = estimate_memory(Workload(task="lora", model="llama-2-7b", precision=precision))
+    adapters = 16 * 32 * (4 * (4096 + 4096) + 3 * (4096 + 11008))  # rank 16 on every linear layer
+    activations = 4096 * 4096 * (2 * 32 + 34)
+    assert estimate.total_bytes == pytest.approx(6.74e9 * frozen_bytes + adapters * adapter_bytes + activations)
 
 
 @pytest.mark.parametrize(("precision", "per_param"), [("fp32", 4), ("bf16", 2), ("fp16", 2), ("fp8", 1), ("int8", 1),
@@ -156,13 +159,14 @@ def test_rules_are_configurable():
     workload = Workload(task="training", params="10B")
     assert estimate_memory(workload, SizingRules(activation_allowance=0)).total_bytes == pytest.approx(160e9)
     assert estimate_memory(workload, SizingRules(training_bytes_per_param=18)).total_bytes == pytest.approx(10e9 * 18 * 1.2)
-    lora = Workload(task="lora", params="10B")
-    assert estimate_memory(lora, SizingRules(lora_adapter_fraction=0.01)).total_bytes == pytest.approx(
-        (20e9 + 10e9 * 0.01 * 16) * 1.2)
+    lora = Workload(task="lora", model="llama-2-7b", lora_rank=8)
+    adapters = 19_988_480  # PEFT's count for Llama-2-7b at rank 8 on every linear layer
+    assert estimate_memory(lora, SizingRules(lora_adapter_bytes_per_param=12, tokens_per_device_step=512)
+                           ).total_bytes == pytest.approx(6.74e9 * 2 + adapters * 12 + 512 * 4096 * (2 * 32 + 34))
 
 
 @pytest.mark.parametrize(("field", "value"), [("utilization", 0), ("utilization", 1.5), ("activation_allowance", -0.1),
-                                              ("training_bytes_per_param", 0), ("lora_adapter_fraction", 2),
+                                              ("training_bytes_per_param", 0), ("communication_overlap", 2),
                                               ("kv_cache_bytes_per_value", -1)])
 def test_bad_rules_are_rejected_by_name(field, value):
     with pytest.raises(ConfigurationError, match=rf"^{field} \("):
@@ -202,9 +206,11 @@ def test_the_table_has_the_models_the_issue_names():
     ({"params": 7e9}, r"models\['bad'\]: missing field 'layers'"),
     ({**{"params": "7B"}}, r"models\['bad'\]: field 'params' should be int/float"),
     ({"params": 7e9, "layers": 32, "hidden_size": 4096, "attention_heads": 32, "kv_heads": 8, "head_dim": 128,
-      "max_context_tokens": 0, "source": "https://example.com", "note": "x"}, "field 'max_context_tokens' is 0"),
+      "intermediate_size": 11008, "max_context_tokens": 0, "source": "https://example.com", "note": "x"},
+     "field 'max_context_tokens' is 0"),
     ({"params": 7e9, "layers": 32, "hidden_size": 4096, "attention_heads": 32, "kv_heads": 8, "head_dim": 128,
-      "max_context_tokens": 8, "source": "a paper", "note": "x"}, "field 'source' .* https://"),
+      "intermediate_size": 11008, "max_context_tokens": 8, "source": "a paper", "note": "x"},
+     "field 'source' .* https://"),
     ({"params": 7e9, "colour": "blue"}, "unknown field 'colour'"),
 ])
 def test_a_corrupt_models_file_names_the_file_entry_and_field(tmp_path, entry, message):
@@ -227,7 +233,7 @@ def test_new_limits_default_and_normalize():
     assert (training.memory_headroom, training.rank_by, training.max_days) == (0.10, "job", None)
     assert training.job_tokens == pytest.approx(140e9)  # 20 tokens per parameter
     inference = Workload(task="inference", params="7B", memory_headroom=0)
-    assert (inference.memory_headroom, inference.rank_by, inference.job_tokens) == (0.0, "hourly", None)
+    assert (inference.memory_headroom, inference.rank_by, inference.job_tokens) == (0.0, "tokens", None)
     assert Workload(task="lora", params="7B", rank_by=" Hourly ", max_days=2).rank_by == "hourly"
     assert Workload(task="training", params="1e15").params == 1e15  # the bound itself is allowed
 
