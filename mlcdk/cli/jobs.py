@@ -229,10 +229,15 @@ def list_jobs(
         print_json({"cluster": connection.cluster.name, "queue": queue, "jobs": rows})
         return
     table = Table(title=f"{len(rows)} job(s) on cluster {connection.cluster.name} ({queue.rsplit('/', 1)[-1]})")
-    for column in ("id", "name", "status", "nodes", "created (UTC)", "status reason"):
-        table.add_column(column, justify="right" if column == "nodes" else "left", overflow="fold")
+    for column in ("id", "name", "status", "nodes", "created (UTC)"):
+        table.add_column(column, justify="right" if column == "nodes" else "left", no_wrap=column == "id")
     for row in rows:
-        table.add_row(row["jobId"], row["jobName"], row["status"], str(row["nodes"] or "-"),
-                      row["createdAt"] or "-", row["statusReason"] or "")
+        table.add_row(row["jobId"], row["jobName"], row["status"], str(row["nodes"] or "-"), row["createdAt"] or "-")
     out.print(table, highlight=False)
+    # Status reasons are why a job waits, failed or was cancelled (a queue's time limit gives a long one): printed
+    # whole, below the table, where no column width can cut them.
+    for row in rows:
+        if row["statusReason"]:
+            out.print(f"{row['jobId']} {row['status']}: {row['statusReason']}", highlight=False, markup=False,
+                      soft_wrap=True)
     sys.stdout.flush()
