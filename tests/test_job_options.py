@@ -15,7 +15,7 @@ from mlcdk.jobs import submit as submitting
 from mlcdk.launch import inline_command
 from tests.harness import cli_context, nag_problems, synth
 from tests.jobs_cloud import (  # noqa: F401 (fixtures)
-    ACCOUNT, BUCKET, CLUSTER, CMD, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke, job_definition,
+    ACCOUNT, BUCKET, CMD, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke, job_definition,
     moto_gaps, moto_job, sent, set_status, submit,
 )
 

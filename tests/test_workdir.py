@@ -25,9 +25,7 @@ import pytest
 
 from mlcdk import launch
 from mlcdk.jobs import JobsError, workdir
-from tests.jobs_cloud import (  # noqa: F401 (fixtures)
-    BUCKET, CMD, REGION, USER_COMMAND, cloud, error_line, invoke, moto_gaps, sent,
-)
+from tests.jobs_cloud import BUCKET, REGION
 
 ROLE_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/mlcdk/workdirs/*"}]}

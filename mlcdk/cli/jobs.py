@@ -9,7 +9,6 @@ AWS calls live in mlcdk.jobs; this module checks the command line (before any AW
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -240,4 +239,3 @@ def list_jobs(
         if row["statusReason"]:
             out.print(f"{row['jobId']} {row['status']}: {row['statusReason']}", highlight=False, markup=False,
                       soft_wrap=True)
-    sys.stdout.flush()
