@@ -228,6 +228,23 @@ def test_wait_follows_the_status_streams_the_log_and_exits_with_the_jobs_code(cl
         f"job {job['id']} FAILED: Essential container in task exited (exit code 3)")
 
 
+def test_wait_with_json_keeps_stdout_one_document_and_ctrl_c_leaves_the_job_running(cloud, monkeypatch):
+    def start(job_id):
+        set_status(job_id, "RUNNING")
+        cloud.write_log(add_node_job(cloud, job_id, 0), "epoch 1")
+
+    def interrupt(job_id):
+        raise KeyboardInterrupt
+
+    job = _moves(cloud, monkeypatch, [start, interrupt])
+    result = invoke("submit", "--wait", "--json", "--", *USER_COMMAND)
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert json.loads(result.stdout)["jobId"] == job["id"]  # the log went to stderr
+    assert "epoch 1" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"stopped following job {job['id']}; it goes on (stop it with: mlcdk cancel {job['id']})")
+
+
 def test_wait_exits_0_when_the_job_succeeds(cloud, monkeypatch):
     job = _moves(cloud, monkeypatch, [lambda job_id: set_status(job_id, "SUCCEEDED")])
     result = invoke("submit", "--wait", "--", *USER_COMMAND)

@@ -147,8 +147,13 @@ def submit(
         done = submit_job(connection, request)
     _report(done, request, connection.cluster.definition, as_json)
     if wait:
-        with handled():
-            code = wait_for(connection, done.job_id, array=done.array_size is not None)
+        try:
+            with handled():
+                code = wait_for(connection, done.job_id, array=done.array_size is not None, log_to_stderr=as_json)
+        except KeyboardInterrupt:
+            err.print(f"stopped following job {done.job_id}; it goes on (stop it with: mlcdk cancel {done.job_id})",
+                      highlight=False, markup=False)
+            raise typer.Exit(130) from None
         raise typer.Exit(code)
 
 
@@ -169,8 +174,9 @@ def _report(done, request, definition: str, as_json: bool) -> None:
               highlight=False, markup=False)
 
 
-def wait_for(connection, job_id: str, array: bool = False) -> int:
-    """Follow job ``job_id`` (status changes on stderr, node 0's log on stdout); return its exit code."""
+def wait_for(connection, job_id: str, array: bool = False, log_to_stderr: bool = False) -> int:
+    """Follow job ``job_id`` (status changes on stderr, node 0's log on stdout, or on stderr after --json's
+    document); return its exit code."""
     started, last = time.monotonic(), None
     updates = follow.wait_array(connection, job_id) if array else follow.follow(connection, job_id)
     with err.status("", spinner="dots") if err.is_terminal else _nothing() as status:
@@ -186,7 +192,7 @@ def wait_for(connection, job_id: str, array: bool = False) -> int:
                 err.print(line, highlight=False, markup=False)
             last = state
             for text in update.lines:
-                typer.echo(text)
+                typer.echo(text, err=log_to_stderr)
     code = None if array else follow.exit_code(connection, job)
     return _exit_status(job_id, job, code)
 
