@@ -12,7 +12,7 @@ import pytest
 from mlcdk.jobs import follow
 from mlcdk.launch import inline_command
 from tests.jobs_cloud import (  # noqa: F401 (fixtures)
-    BUCKET, CLUSTER, CMD, IMAGE, LOG_GROUP, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke,
+    CMD, IMAGE, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke,
     job_definition, moto_gaps, moto_job, sent, set_status, submit,
 )
 

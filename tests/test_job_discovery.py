@@ -17,7 +17,7 @@ from mlcdk.presets import discovery
 from tests.harness import cli_context, synth
 from tests.jobs_cloud import (  # noqa: F401 (fixtures)
     CLUSTER, CMD, REGION, USER_COMMAND, Cloud, add_node_job, aws_environment, cloud, error_line, invoke,
-    load_moto_fixes, moto_gaps, moto_job, sent, set_status,
+    load_moto_fixes, moto_gaps, sent, set_status,
 )
 
 ACCOUNT = "123456789012"

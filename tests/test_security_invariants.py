@@ -138,10 +138,19 @@ def _flat(value) -> str:
     raise AssertionError(f"unexpected ARN form {value!r}")
 
 
+#: ECS Exec's task role actions (ECS Developer Guide, "Using Amazon ECS Exec"): the Batch job role gets these four,
+#: for `mlcdk shell` (JobOptions.shell, on by default), and nothing else of Systems Manager.
+ECS_EXEC_ACTIONS = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+
+
 def test_node_roles_get_the_session_manager_actions_only(templates):
+    """Node roles: Session Manager's five actions. Batch job roles: ECS Exec's four channel actions. No other role."""
     for name, template in templates.items():
-        node_roles = {k for k, r in of_type(template, "AWS::IAM::Role").items()
-                      if "ec2.amazonaws.com" in str(r["AssumeRolePolicyDocument"])}
+        roles = of_type(template, "AWS::IAM::Role")
+        node_roles = {k for k, r in roles.items() if "ec2.amazonaws.com" in str(r["AssumeRolePolicyDocument"])}
+        job_roles = {k for k, r in roles.items()  # the Batch engine's JobRole; its execution role gets none
+                     if "ecs-tasks.amazonaws.com" in str(r["AssumeRolePolicyDocument"]) and "BatchJobRole" in k}
         ssm_statements = {}
         for policy in of_type(template, "AWS::IAM::Policy").values():
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -149,11 +158,10 @@ def test_node_roles_get_the_session_manager_actions_only(templates):
                 if {a.split(":")[0] for a in actions} & {"ssm", "ssmmessages", "ec2messages"}:
                     for role in policy["Roles"]:
                         ssm_statements.setdefault(role["Ref"], []).append(statement)
-        assert set(ssm_statements) == node_roles, name
+        assert set(ssm_statements) == node_roles | job_roles, name
         for role, statements in ssm_statements.items():
-            assert statements == [{"Effect": "Allow", "Resource": "*", "Action": [
-                "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
-                "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]}], f"{name}/{role}"
+            expected = (["ssm:UpdateInstanceInformation", *ECS_EXEC_ACTIONS] if role in node_roles else ECS_EXEC_ACTIONS)
+            assert statements == [{"Effect": "Allow", "Resource": "*", "Action": expected}], f"{name}/{role}"
 
 
 def resource_policy_statements(template):

@@ -25,9 +25,7 @@ import pytest
 
 from mlcdk import launch
 from mlcdk.jobs import JobsError, workdir
-from tests.jobs_cloud import (  # noqa: F401 (fixtures)
-    BUCKET, CMD, REGION, USER_COMMAND, cloud, error_line, invoke, moto_gaps, sent,
-)
+from tests.jobs_cloud import BUCKET, REGION
 
 ROLE_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/mlcdk/workdirs/*"}]}
@@ -333,3 +331,30 @@ def test_object_urls_are_regional_virtual_hosted_or_the_sdk_endpoint():
 def clean_environment() -> dict[str, str]:
     keep = {"PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR"}
     return {k: v for k, v in os.environ.items() if k in keep} | {"PYTHONPATH": str(Path(launch.__file__).parents[1])}
+
+
+def test_two_batch_nodes_run_torchrun_from_a_packed_workdir(tmp_path, s3_server, credentials_endpoint):
+    """tests/test_launch_torchrun.py's 2-node gloo all-reduce, with the script only in the pack: each node starts in an
+    empty directory, as a container of an image without it, runs the launcher from MLCDK_LAUNCHER as the job
+    definition does, fetches the pack with the job role's credentials, and runs `python allreduce.py` in it."""
+    from moto.core.authorization import enable_iam_authentication
+
+    from tests.test_launch_torchrun import SCRIPT, batch_node_environments, expected_processes, run_nodes
+
+    packed, variables = uploaded(s3_server, write(tmp_path / "src", {"allreduce.py": SCRIPT}))
+    credentials_endpoint["credentials"] = job_role_credentials(s3_server)
+    nodes = batch_node_environments(**variables, AWS_ENDPOINT_URL_S3=s3_server, AWS_CONTAINER_AUTHORIZATION_TOKEN=TOKEN,
+                                    AWS_CONTAINER_CREDENTIALS_FULL_URI=credentials_endpoint["url"],
+                                    **{launch.LAUNCHER_ENV: launch.encoded_source()})
+    cwds = [tmp_path / "node-0-workdir", tmp_path / "node-1-workdir"]
+    out = tmp_path / "out"
+    for folder in (*cwds, out):
+        folder.mkdir()
+    command = launch.inline_command(["--", "python", "allreduce.py", str(out)])
+    with enable_iam_authentication():
+        codes, output = run_nodes(tmp_path, command, nodes, cwds)
+    assert codes == [0, 0], output
+    assert output.count(f"mlcdk.launch: workdir s3://{BUCKET}/{packed.key}: 1 file(s) into") == 2, output
+    assert json.loads((out / "result.json").read_text()) == {"world_size": 4, "sum": 0 + 1 + 2 + 3}
+    assert {rank: json.loads((out / f"process-{rank}.json").read_text()) for rank in range(4)} == expected_processes()
+    assert [(cwd / "allreduce.py").read_text() for cwd in cwds] == [SCRIPT, SCRIPT]

@@ -9,7 +9,6 @@ AWS calls live in mlcdk.jobs; this module checks the command line (before any AW
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,8 +147,13 @@ def submit(
         done = submit_job(connection, request)
     _report(done, request, connection.cluster.definition, as_json)
     if wait:
-        with handled():
-            code = wait_for(connection, done.job_id, array=done.array_size is not None)
+        try:
+            with handled():
+                code = wait_for(connection, done.job_id, array=done.array_size is not None, log_to_stderr=as_json)
+        except KeyboardInterrupt:
+            err.print(f"stopped following job {done.job_id}; it goes on (stop it with: mlcdk cancel {done.job_id})",
+                      highlight=False, markup=False)
+            raise typer.Exit(130) from None
         raise typer.Exit(code)
 
 
@@ -170,8 +174,9 @@ def _report(done, request, definition: str, as_json: bool) -> None:
               highlight=False, markup=False)
 
 
-def wait_for(connection, job_id: str, array: bool = False) -> int:
-    """Follow job ``job_id`` (status changes on stderr, node 0's log on stdout); return its exit code."""
+def wait_for(connection, job_id: str, array: bool = False, log_to_stderr: bool = False) -> int:
+    """Follow job ``job_id`` (status changes on stderr, node 0's log on stdout, or on stderr after --json's
+    document); return its exit code."""
     started, last = time.monotonic(), None
     updates = follow.wait_array(connection, job_id) if array else follow.follow(connection, job_id)
     with err.status("", spinner="dots") if err.is_terminal else _nothing() as status:
@@ -187,7 +192,7 @@ def wait_for(connection, job_id: str, array: bool = False) -> int:
                 err.print(line, highlight=False, markup=False)
             last = state
             for text in update.lines:
-                typer.echo(text)
+                typer.echo(text, err=log_to_stderr)
     code = None if array else follow.exit_code(connection, job)
     return _exit_status(job_id, job, code)
 
@@ -229,10 +234,14 @@ def list_jobs(
         print_json({"cluster": connection.cluster.name, "queue": queue, "jobs": rows})
         return
     table = Table(title=f"{len(rows)} job(s) on cluster {connection.cluster.name} ({queue.rsplit('/', 1)[-1]})")
-    for column in ("id", "name", "status", "nodes", "created (UTC)", "status reason"):
-        table.add_column(column, justify="right" if column == "nodes" else "left", overflow="fold")
+    for column in ("id", "name", "status", "nodes", "created (UTC)"):
+        table.add_column(column, justify="right" if column == "nodes" else "left", no_wrap=column == "id")
     for row in rows:
-        table.add_row(row["jobId"], row["jobName"], row["status"], str(row["nodes"] or "-"),
-                      row["createdAt"] or "-", row["statusReason"] or "")
+        table.add_row(row["jobId"], row["jobName"], row["status"], str(row["nodes"] or "-"), row["createdAt"] or "-")
     out.print(table, highlight=False)
-    sys.stdout.flush()
+    # Status reasons are why a job waits, failed or was cancelled (a queue's time limit gives a long one): printed
+    # whole, below the table, where no column width can cut them.
+    for row in rows:
+        if row["statusReason"]:
+            out.print(f"{row['jobId']} {row['status']}: {row['statusReason']}", highlight=False, markup=False,
+                      soft_wrap=True)

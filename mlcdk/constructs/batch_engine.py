@@ -32,6 +32,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -94,6 +95,24 @@ def job_environment(spec: InstanceSpec, efa: bool, checkpoint_bucket: str) -> di
         "MLCDK_CHECKPOINT_BUCKET": checkpoint_bucket,
         launch.LAUNCHER_ENV: launch.encoded_source(),
     }
+
+
+def job_secrets(scope: Construct, secrets: Mapping[str, str] | None) -> dict[str, batch.Secret] | None:
+    """JobOptions.secrets as the job definition's secrets (the execution role may read each one, nothing more)."""
+    if not secrets:
+        return None
+    return {name: batch.Secret.from_secrets_manager(secretsmanager.Secret.from_secret_complete_arn(
+        scope, f"Secret{index}", secrets[name])) for index, name in enumerate(sorted(secrets))}
+
+
+def acknowledge_ecs_exec(job_role: iam.IRole) -> None:
+    """`mlcdk shell` (ECS Exec, JobOptions.shell): aws-cdk adds the four ssmmessages channel actions to the job role's
+    default policy when the container has enable_execute_command."""
+    acknowledge(job_role, "AwsSolutions-IAM5", "ECS Exec (mlcdk shell): the job role's four ssmmessages channel "
+                "actions support no resource-level permissions; the ECS Developer Guide's task role policy for ECS "
+                "Exec grants them on *", finding="Resource::*")
+    acknowledge(job_role, "NIST.800.53.R5-IAMNoInlinePolicy", "aws-cdk writes ECS Exec's ssmmessages actions as the "
+                "job role's inline default policy; it is attached to that one role and deleted with it")
 
 
 class BatchEngine(Construct):
@@ -186,7 +205,10 @@ class BatchEngine(Construct):
             linux_parameters=batch.LinuxParameters(self, "LinuxParameters", init_process_enabled=True,
                                                    shared_memory_size=cdk.Size.mebibytes(int(memory * SHARED_MEMORY_SHARE))),
             ulimits=[batch.Ulimit(name=name, soft_limit=limit, hard_limit=limit) for name, limit in ULIMITS],
-            logging=ecs.LogDriver.aws_logs(stream_prefix="mlcdk", log_group=self.log_group))
+            logging=ecs.LogDriver.aws_logs(stream_prefix="mlcdk", log_group=self.log_group),
+            enable_execute_command=job.shell, secrets=job_secrets(self, job.secrets))
+        if job.shell:
+            acknowledge_ecs_exec(self.job_role)
         self.container.linux_parameters.add_devices(*(
             batch.Device(host_path=path, container_path=path, permissions=[
                 batch.DevicePermission.READ, batch.DevicePermission.WRITE, batch.DevicePermission.MKNOD])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlcdk.presets import bounds
@@ -148,12 +149,22 @@ class JobOptions:
     :param retry_attempts: attempts per job, 1-10. Only host and capacity failures (status reasons
         ``Host EC2*``) are retried; an application error (any exit code) ends the job. Default: 3.
     :param log_retention_days: retention of the job log group (a CloudWatch Logs period). Default: 30.
+    :param shell: let ``mlcdk shell JOB`` open a shell in a running job's container through Amazon ECS Exec
+        (``enableExecuteCommand`` on the job definition, and the four ``ssmmessages`` channel actions on the job
+        role). Who may open one is decided by ``ecs:ExecuteCommand`` in IAM. Default: True.
+    :param secrets: environment variables taken from AWS Secrets Manager when a job starts, as
+        ``{"HF_TOKEN": "<secret ARN>"}``: the job definition's ``secrets``, read by the job's execution role,
+        which gets ``secretsmanager:GetSecretValue`` on those secrets only. The values never appear in the
+        template, the job or ``mlcdk submit --env`` (which refuses anything that looks like a secret).
+        Default: none.
     """
 
     image: str | None = None
     timeout_hours: float = 72
     retry_attempts: int = 3
     log_retention_days: int = 30
+    shell: bool = True
+    secrets: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

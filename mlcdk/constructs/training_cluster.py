@@ -40,6 +40,7 @@ from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog, discovery, images, metrics, workloads
 from mlcdk.presets.advisor import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.presets.secrets import job_secret_problem
 from mlcdk.settings import MAX_NODES, parse_emails
 
 #: The termination lifecycle hook's name, fixed so training scripts can complete it (see the README).
@@ -476,6 +477,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
              f"job.log_retention_days ({job.log_retention_days!r}) must be one of CloudWatch Logs' periods: "
              f"{', '.join(map(str, LOG_RETENTION_DAYS))}"),
             (purchase_problem is not None, f"purchase ({purchase.option!r}) {purchase_problem}"),
+            *((True, f"job.secrets: {problem}") for name, arn in (job.secrets or {}).items()
+              if (problem := job_secret_problem(name, arn)) is not None),
             (schedule is not None,
              "schedule with engine='batch': Batch already runs no node while no job runs; stop a running job with "
              "`mlcdk cancel`, or use engine='nodes' for scheduled persistent nodes"),

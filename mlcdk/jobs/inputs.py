@@ -18,8 +18,6 @@ from mlcdk.presets.secrets import secret_problem
 #: A Batch job name (SubmitJob jobName): up to 128 letters, digits, hyphens and underscores, starting with a
 #: letter or digit.
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-#: An environment variable name as POSIX shells take it (letters, digits, underscores; not starting with a digit).
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 #: A job ID as DescribeJobs takes it: a UUID, optionally an array child ``:index`` or a node ``#index``.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}(?:[:#][0-9]{1,5})?")
 #: `--timeout`: a number and a unit (s, m, h, d), e.g. 90m, 2h, 1.5d, 3600s; a bare number is seconds.
@@ -77,12 +75,8 @@ def environment(pairs: Sequence[str]) -> dict[str, str]:
         shown = f"--env {name[:60]!r}"
         if not equals:
             raise JobsError(f"--env {pair[:60]!r} has no '=': write --env NAME=VALUE")
-        if not ENV_NAME.fullmatch(name):
-            raise JobsError(f"{shown} is not an environment variable name (letters, digits and underscores, not "
-                            "starting with a digit)")
-        if name.upper().startswith(batch.RESERVED_ENV_PREFIX):
-            raise JobsError(f"{shown}: names starting with {batch.RESERVED_ENV_PREFIX} are reserved for the variables "
-                            "that Batch sets (Batch API reference, ContainerOverrides.environment)")
+        if (problem := batch.env_name_problem(name)) is not None:
+            raise JobsError(f"{shown} {problem}")
         if name in WORKDIR_ENV:
             raise JobsError(f"{shown} is set by `mlcdk submit --workdir`; it cannot be given with --env")
         if name in found:

@@ -8,6 +8,8 @@ Batch sets").
 
 from __future__ import annotations
 
+import re
+
 from mlcdk.presets import bounds
 
 _ATTEMPTS, _TIMEOUT = bounds.number("retry_attempts"), bounds.number("timeout_hours")
@@ -21,3 +23,17 @@ ARRAY_SIZE = (2, 10_000)
 MAX_DEPENDENCIES = 20
 #: Environment variable names Batch keeps for itself.
 RESERVED_ENV_PREFIX = "AWS_BATCH"
+#: An environment variable name as POSIX shells take it (letters, digits, underscores; not starting with a digit).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+#: Names mlcdk's job definition and launcher use (MLCDK_LAUNCHER, MLCDK_NPROC_PER_NODE, MLCDK_WORKDIR_URI...).
+MLCDK_ENV_PREFIX = "MLCDK_"
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a job's environment variable, or None."""
+    if not ENV_NAME.fullmatch(name):
+        return "is not an environment variable name (letters, digits and underscores, not starting with a digit)"
+    if name.upper().startswith(RESERVED_ENV_PREFIX):
+        return (f"starts with {RESERVED_ENV_PREFIX}, which is reserved for the variables that Batch sets (Batch API "
+                "reference, ContainerOverrides.environment)")
+    return None

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlcdk.presets.batch import MLCDK_ENV_PREFIX, env_name_problem
 from mlcdk.presets.catalog import DATA_DIR
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
 
@@ -55,4 +56,23 @@ def secret_problem(name: str, value: str) -> str | None:
     for kind, pattern in patterns.values:
         if pattern.search(value):
             return f"the value looks like a secret ({kind}); {SECRETS_MANAGER_HINT.replace('NAME', repr(name))}"
+    return None
+
+
+#: A Secrets Manager secret's complete ARN: the name, a hyphen and the six characters Secrets Manager adds (Secrets
+#: Manager User Guide, "Secret ARNs"; a partial ARN would need a wildcard to grant).
+SECRET_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z]{2}(?:-[a-z]+)+-[0-9]:[0-9]{12}:secret:"
+                        r"[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}")
+
+
+def job_secret_problem(name: object, arn: object) -> str | None:
+    """Why ``name: arn`` cannot be one of JobOptions.secrets, or None."""
+    if not isinstance(name, str) or (problem := env_name_problem(name)) is not None:
+        return f"the name {name!r} {problem or 'must be a string'}"
+    if name.upper().startswith(MLCDK_ENV_PREFIX):
+        return f"the name {name!r} starts with {MLCDK_ENV_PREFIX}, which mlcdk's job definition and launcher use"
+    if not isinstance(arn, str) or not SECRET_ARN.fullmatch(arn):
+        return (f"{name}: {str(arn)[:120]!r} is not a Secrets Manager secret's complete ARN "
+                "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX; `aws secretsmanager describe-secret "
+                "--secret-id NAME --query ARN` prints it)")
     return None

@@ -152,13 +152,14 @@ def efa_rdma_facts() -> EfaRdmaFacts:
 
 
 #: A container image reference: [registry[:port]/]repository[/path...][:tag][@sha256:digest] (the Docker/OCI
-#: distribution reference grammar, lower-case repository components, tags of up to 128 characters).
+#: distribution reference grammar, lower-case repository components, tags of up to 128 characters). Anchored with
+#: ``\Z``: ``$`` would also match before a trailing newline, and "image:tag\n" would be registered as an image.
 _IMAGE_REFERENCE = re.compile(
     r"^(?:(?P<registry>[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?)/)?"
     r"(?P<repository>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:(?P<digest>[a-f0-9]{64}))?$")
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:(?P<digest>[a-f0-9]{64}))?\Z")
 #: A private ECR repository: <account>.dkr.ecr.<region>.amazonaws.com/<repository>
-_ECR_REGISTRY = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_ECR_REGISTRY = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
 
 
 def image_reference_problem(uri: object) -> str | None:

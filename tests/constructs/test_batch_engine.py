@@ -189,7 +189,7 @@ def test_default_images_are_the_deep_learning_containers(built):
     }
 
 
-def test_job_role_reaches_the_checkpoint_bucket_and_nothing_else(built):
+def test_job_role_reaches_the_checkpoint_bucket_and_ecs_exec_and_nothing_else(built):
     template, cluster = template_of(built, "trn1.32xlarge"), built[1]["trn1.32xlarge"]
     stack = cdk.Stack.of(cluster)
     role_id = stack.get_logical_id(cluster.job_role.node.default_child)
@@ -201,7 +201,12 @@ def test_job_role_reaches_the_checkpoint_bucket_and_nothing_else(built):
         "aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     assert "ManagedPolicyArns" not in role
     policies = [p for p in resources(template, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Roles"]]
-    (policy,) = policies
+    # `mlcdk shell` (JobOptions.shell, on by default): ECS Exec's four channel actions, which take no resource.
+    (ecs_exec,) = [p for p in policies if "ssmmessages" in json.dumps(p)]
+    assert ecs_exec["PolicyDocument"]["Statement"] == [{"Action": [
+        "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel"], "Effect": "Allow", "Resource": "*"}]
+    (policy,) = [p for p in policies if p is not ecs_exec]
     statements = [(sorted(s["Action"]), s["Resource"], s["Effect"]) for s in policy["PolicyDocument"]["Statement"]]
     assert statements == [
         (["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"], {"Fn::GetAtt": [bucket, "Arn"]},
