@@ -1,4 +1,5 @@
-"""``python -m mlcdk.launch [--dry-run] [--nproc-per-node N] [--master-port P] -- COMMAND...``: exec torchrun
+"""``python -m mlcdk.launch [--dry-run] [--nproc-per-node N] [--master-port P] [--rendezvous-timeout S] --
+COMMAND...``: exec torchrun
 with a static rendezvous (--master-addr/--master-port/--node-rank) from the scheduler's node facts. COMMAND
 is a whole command (torchrun --no-python), e.g. ``python train.py``.
 
@@ -8,8 +9,11 @@ Reads AWS Batch's AWS_BATCH_JOB_NODE_INDEX, _NUM_NODES, _MAIN_NODE_INDEX and _MA
 https://docs.aws.amazon.com/batch/latest/userguide/job_env_vars.html), else Slurm's SLURM_NODEID, SLURM_NNODES,
 SLURM_JOB_NODELIST (https://slurm.schedmd.com/sbatch.html, "OUTPUT ENVIRONMENT VARIABLES"), else one node;
 and from mlcdk's job definition MLCDK_NPROC_PER_NODE, MLCDK_MASTER_PORT, MLCDK_EFA, MLCDK_EFA_DEVICE_RDMA,
-MLCDK_ACCELERATOR (the catalog's kind: gpu, neuron, other or none). "AWS_SAMPLES' p6 Batch template" below
-is 1.architectures/3.aws-batch/aws-batch-distributed-training-p6.yaml in aws-samples/awsome-distributed-training.
+MLCDK_ACCELERATOR (the catalog's kind: gpu, neuron, other or none), MLCDK_RENDEZVOUS_TIMEOUT, and
+MLCDK_SHARED_STORAGE (a mount point the job needs). "AWS_SAMPLES' p6 Batch template" below is
+1.architectures/3.aws-batch/aws-batch-distributed-training-p6.yaml in aws-samples/awsome-distributed-training;
+"NEURON_SAMPLES" are torch-neuronx/training/aws-batch/all-reduce/docker/allreduce.sh and
+llama2/docker/llama_batch_training.sh in aws-neuron/aws-neuron-samples.
 
 The environment is checked as strictly as the constructs check their parameters, and nothing in it reaches
 torchrun unchecked: every number is a plain decimal of at most 18 digits within its bounds (MAX_NODES,
@@ -23,8 +27,10 @@ With MLCDK_WORKDIR_URI (set by ``mlcdk submit --workdir``) it first fetches that
 credentials, checks its SHA-256 and unpacks it into the working directory, on every node and every attempt.
 
 Exit codes: 0 the command's own (the launcher execs torchrun, whose exit code becomes the job's); 2 a bad
-environment or command line, printed as one line starting "mlcdk.launch: error: "; 4 the workdir could not be
-fetched, verified or unpacked; 127 neither torchrun nor python could be run.
+environment or command line, printed as one line starting "mlcdk.launch: error: "; 3 shared storage is
+configured (MLCDK_SHARED_STORAGE) but that path is not a mount point, so checkpoints would land on the
+container's own disk and be lost (one line too); 4 the workdir could not be fetched, verified or unpacked;
+127 neither torchrun nor python could be run.
 """
 from __future__ import annotations
 
@@ -62,7 +68,15 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 
 class LaunchError(Exception):
-    """A bad environment or command line; main() prints it as one line and exits 2."""
+    """A bad environment or command line; main() prints it as one line and exits ``code``."""
+
+    code = 2
+
+
+class NotMounted(LaunchError):
+    """MLCDK_SHARED_STORAGE names a path that is not a mount point: exit 3."""
+
+    code = 3
 
 
 @dataclass(frozen=True)
@@ -229,7 +243,29 @@ def _nodes(environ: Mapping[str, str], own_address: Callable[[], str]) -> tuple[
     return 1, 0, "127.0.0.1"
 
 
-def _collectives(environ: Mapping[str, str], master: str, port: int) -> dict[str, str]:
+def interfaces() -> list[str]:
+    """The names of this network namespace's interfaces."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return []
+
+
+def check_storage(environ: Mapping[str, str], is_mount: Callable[[str], bool] = os.path.ismount) -> None:
+    """Refuse to run (NotMounted, exit 3) when MLCDK_SHARED_STORAGE is set and that path is not a mount point:
+    the node's file-system mount failed, or the job lacks its host volume."""
+    path = environ.get("MLCDK_SHARED_STORAGE", "")
+    if not path:
+        return
+    if not os.path.isabs(path):
+        raise LaunchError(f"MLCDK_SHARED_STORAGE={shown(path)} is not an absolute path")
+    if not is_mount(path):
+        raise NotMounted(f"shared storage MLCDK_SHARED_STORAGE={shown(path)} is not a mount point: the node's mount "
+                         "failed or the job lacks its volume; refusing to write checkpoints to the container's disk")
+
+
+def _collectives(environ: Mapping[str, str], master: str, port: int,
+                 names: Callable[[], Sequence[str]]) -> dict[str, str]:
     """Libfabric, NCCL and Neuron settings; a variable already in the environment is left to the user."""
     env = {}
     if _flag(environ, "MLCDK_EFA"):
@@ -240,30 +276,40 @@ def _collectives(environ: Mapping[str, str], master: str, port: int) -> dict[str
         if _flag(environ, "MLCDK_EFA_DEVICE_RDMA"):  # the job definition's catalog says RDMA read works
             env["FI_EFA_USE_DEVICE_RDMA"] = "1"
     accelerator = environ.get("MLCDK_ACCELERATOR", "")
+    if accelerator not in ("gpu", "neuron", "other", "none", "cpu", ""):
+        raise LaunchError(f"MLCDK_ACCELERATOR={shown(accelerator)} is not gpu, neuron, other or none")
     if accelerator == "gpu":
-        # NCCL's sockets skip loopback, Docker's bridge and ECS's interface: AWS_SAMPLES' p6 Batch template.
+        # NCCL's sockets skip interfaces whose names begin lo, docker or ecs (AWS_SAMPLES' p6 Batch template; "^"
+        # excludes by prefix: NCCL docs, "Environment Variables"). A Batch multi-node job's container is an awsvpc
+        # task with lo, eth0 (the task ENI) and ecs-eth0 (the veth to the ECS agent; amazon-ecs-agent
+        # agent/ecscni/types_linux.go): NCCL uses eth0. On a host network it uses the host's own interfaces.
         env["NCCL_SOCKET_IFNAME"] = "^lo,docker,ecs"
-    elif accelerator == "neuron" and "NEURON_RT_ROOT_COMM_ID" not in environ:
+    if accelerator == "neuron" and "eth0" in names():
+        # The Neuron collectives' sockets on the task ENI, as both NEURON_SAMPLES set; a host without an eth0
+        # (persistent nodes name theirs ens5...) keeps the collectives' own choice.
+        env["CCOM_SOCKET_IFNAME"] = "eth0"
+    if accelerator == "neuron" and "NEURON_RT_ROOT_COMM_ID" not in environ:
         # The Neuron runtime's root communicator, <main node>:<port>, on a port of its own beside torchrun's
         # (Neuron runtime "NEURON_RT_ROOT_COMM_ID", https://awsdocs-neuron.readthedocs-hosted.com/en/latest/
         # neuron-runtime/nrt-configurable-parameters.html; aws-neuron-samples torch-neuronx/training/aws-batch).
         if port == 65535:
             raise LaunchError(f"master port {port} leaves no port for NEURON_RT_ROOT_COMM_ID (port + 1)")
         env["NEURON_RT_ROOT_COMM_ID"] = f"{master}:{port + 1}"
-    elif accelerator not in ("neuron", "other", "none", "cpu", ""):
-        raise LaunchError(f"MLCDK_ACCELERATOR={shown(accelerator)} is not gpu, neuron, other or none")
     return {name: value for name, value in env.items() if name not in environ}
 
 
-def plan(environ: Mapping[str, str], args: Sequence[str], *,
-         own_address: Callable[[], str] = host_address) -> Plan:
+def plan(environ: Mapping[str, str], args: Sequence[str], *, own_address: Callable[[], str] = host_address,
+         names: Callable[[], Sequence[str]] = interfaces) -> Plan:
     """The torchrun command and the variables to add, from the environment and the launcher's arguments."""
     options, command = _split(args)
     parser = _Parser(prog="python -m mlcdk.launch", allow_abbrev=False,
-                     usage="%(prog)s [--dry-run] [--nproc-per-node N] [--master-port P] -- COMMAND...")
+                     usage="%(prog)s [--dry-run] [--nproc-per-node N] [--master-port P] [--rendezvous-timeout S] "
+                           "-- COMMAND...")
     parser.add_argument("--dry-run", action="store_true", help="print the command and variables as JSON")
     parser.add_argument("--nproc-per-node", metavar="N", help="processes per node (MLCDK_NPROC_PER_NODE, 1)")
     parser.add_argument("--master-port", metavar="P", help=f"rendezvous port (MLCDK_MASTER_PORT, {DEFAULT_PORT})")
+    parser.add_argument("--rendezvous-timeout", metavar="S",
+                        help="seconds torchrun waits for every node (MLCDK_RENDEZVOUS_TIMEOUT; torchrun's 600)")
     parsed = parser.parse_args(options)
     if not command:
         raise LaunchError("missing COMMAND after '--'")
@@ -278,13 +324,16 @@ def plan(environ: Mapping[str, str], args: Sequence[str], *,
 
     nproc = setting("--nproc-per-node", parsed.nproc_per_node, "MLCDK_NPROC_PER_NODE", 1, MAX_NPROC_PER_NODE)
     port = setting("--master-port", parsed.master_port, "MLCDK_MASTER_PORT", DEFAULT_PORT, 65535)
+    given = parsed.rendezvous_timeout is not None or "MLCDK_RENDEZVOUS_TIMEOUT" in environ
+    wait = ["--rdzv-conf", "timeout=%d" % setting("--rendezvous-timeout", parsed.rendezvous_timeout,
+                                                   "MLCDK_RENDEZVOUS_TIMEOUT", 600, 86400)] if given else []
     nnodes, rank, master = _nodes(environ, own_address)
-    env = _collectives(environ, master, port)
+    env = _collectives(environ, master, port, names)
     # torchrun on PATH, else the module it runs (https://docs.pytorch.org/docs/stable/elastic/run.html).
     torchrun = (["torchrun"] if shutil.which("torchrun", path=environ.get("PATH", os.defpath))
                 else [sys.executable, "-m", "torch.distributed.run"])
     return Plan([*torchrun, "--nnodes", str(nnodes), "--node-rank", str(rank), "--nproc-per-node", str(nproc),
-                 "--master-addr", master, "--master-port", str(port), "--no-python", *command], env)
+                 "--master-addr", master, "--master-port", str(port), *wait, "--no-python", *command], env)
 
 
 # --workdir (exit 4): fetch the pack `mlcdk submit --workdir` uploaded, check its SHA-256, unpack it into the cwd.
@@ -438,9 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         result = plan(os.environ, argv)
+        check_storage(os.environ)
     except LaunchError as error:
         print(f"mlcdk.launch: error: {one_line(str(error))}", file=sys.stderr)
-        return 2
+        return error.code
     if "--dry-run" in _split(argv)[0]:
         print(json.dumps({"command": result.command, "env": result.env}))
         return 0

@@ -104,11 +104,12 @@ PLANS = [
                        "MLCDK_NPROC_PER_NODE": "32"}, ["--", "true"],
      torchrun("4", "3", "32", "10.0.0.7", "29500", "true"),
      {"FI_PROVIDER": "efa", "FI_EFA_FORK_SAFE": "1", "FI_EFA_USE_DEVICE_RDMA": "1",
-      "NEURON_RT_ROOT_COMM_ID": "10.0.0.7:29501"}),
+      "NEURON_RT_ROOT_COMM_ID": "10.0.0.7:29501", "CCOM_SOCKET_IFNAME": "eth0"}),
     ("neuron-main-own-port", {**BATCH_MAIN, "MLCDK_ACCELERATOR": "neuron", "MLCDK_MASTER_PORT": "41000"},
-     ["--", "true"], torchrun("4", "0", "1", OWN, "41000", "true"), {"NEURON_RT_ROOT_COMM_ID": "10.1.2.3:41001"}),
+     ["--", "true"], torchrun("4", "0", "1", OWN, "41000", "true"),
+     {"NEURON_RT_ROOT_COMM_ID": "10.1.2.3:41001", "CCOM_SOCKET_IFNAME": "eth0"}),
     ("neuron-user-root-wins", {**BATCH_WORKER, "MLCDK_ACCELERATOR": "neuron", "NEURON_RT_ROOT_COMM_ID": "h:1"},
-     ["--", "true"], torchrun("4", "3", "1", "10.0.0.7", "29500", "true"), {}),
+     ["--", "true"], torchrun("4", "3", "1", "10.0.0.7", "29500", "true"), {"CCOM_SOCKET_IFNAME": "eth0"}),
     ("no-accelerator", {"MLCDK_ACCELERATOR": "none", "MLCDK_EFA": "0", "MLCDK_EFA_DEVICE_RDMA": "0"}, ["--", "true"],
      torchrun("1", "0", "1", "127.0.0.1", "29500", "true"), {}),
     ("other-accelerator", {"MLCDK_ACCELERATOR": "other"}, ["--", "true"],
@@ -117,11 +118,65 @@ PLANS = [
 ]
 
 
+#: The interfaces of an awsvpc task's network namespace, as the ECS agent names them: the task ENI "eth0" and the
+#: veth "ecs-eth0" to the agent's bridge (amazon-ecs-agent agent/ecscni/types_linux.go), and loopback.
+AWSVPC = ["lo", "eth0", "ecs-eth0"]
+#: A persistent node's host network (engine="nodes"): Docker's bridge, the primary ENA interface, an EFA interface.
+HOST = ["lo", "docker0", "ens5", "ens32"]
+
+
 @pytest.mark.parametrize(("environment", "args", "command", "env"), [row[1:] for row in PLANS],
                          ids=[row[0] for row in PLANS])
 def test_plan(bin_dir, environment, args, command, env):
-    result = launch.plan({"PATH": bin_dir, **environment}, args, own_address=lambda: OWN)
+    result = launch.plan({"PATH": bin_dir, **environment}, args, own_address=lambda: OWN, names=lambda: AWSVPC)
     assert result == launch.Plan(command, env)
+
+
+def nccl_selects(rule: str, names: list[str]) -> list[str]:
+    """NCCL_SOCKET_IFNAME as NCCL's docs define it ("Environment Variables"): a comma list of name prefixes; a
+    leading "^" excludes them instead; "=" before a name matches it exactly."""
+    exclude = rule.startswith("^")
+    terms = rule.lstrip("^").split(",")
+
+    def hit(name: str) -> bool:
+        return any(name == t[1:] if t.startswith("=") else name.startswith(t) for t in terms)
+
+    return [name for name in names if hit(name) != exclude]
+
+
+def test_the_nccl_interface_rule_picks_the_task_eni_in_awsvpc_and_the_host_interfaces_elsewhere(bin_dir):
+    rule = launch.plan({"PATH": bin_dir, "MLCDK_ACCELERATOR": "gpu"}, ["--", "true"],
+                       names=lambda: AWSVPC).env["NCCL_SOCKET_IFNAME"]
+    assert nccl_selects(rule, AWSVPC) == ["eth0"]
+    assert nccl_selects(rule, HOST) == ["ens5", "ens32"]
+    assert nccl_selects("=eth0", AWSVPC) == ["eth0"] and nccl_selects("eth", AWSVPC) == ["eth0"]  # the oracle itself
+
+
+@pytest.mark.parametrize(("environment", "names", "ccom"), [
+    ({"MLCDK_ACCELERATOR": "neuron"}, AWSVPC, "eth0"),  # both aws-neuron-samples Batch jobs set eth0
+    ({"MLCDK_ACCELERATOR": "neuron"}, HOST, None),  # no eth0 on this host: the collectives choose
+    ({"MLCDK_ACCELERATOR": "neuron", "CCOM_SOCKET_IFNAME": "ens5"}, AWSVPC, None),  # the user's value wins
+    ({"MLCDK_ACCELERATOR": "gpu"}, AWSVPC, None),
+    ({"MLCDK_ACCELERATOR": "none"}, AWSVPC, None),
+])
+def test_neuron_collectives_use_the_task_eni(bin_dir, environment, names, ccom):
+    env = launch.plan({"PATH": bin_dir, **BATCH_WORKER, **environment}, ["--", "true"], names=lambda: names).env
+    assert env.get("CCOM_SOCKET_IFNAME") == ccom
+
+
+def test_interfaces_lists_this_machines_loopback():
+    assert "lo" in launch.interfaces()
+
+
+@pytest.mark.parametrize(("environment", "args", "timeout"), [
+    ({}, ["--rendezvous-timeout", "30", "--", "true"], "timeout=30"),
+    ({"MLCDK_RENDEZVOUS_TIMEOUT": "900"}, ["--", "true"], "timeout=900"),
+    ({"MLCDK_RENDEZVOUS_TIMEOUT": "900"}, ["--rendezvous-timeout", "45", "--", "true"], "timeout=45"),
+])
+def test_rendezvous_timeout_goes_to_torchrun(bin_dir, environment, args, timeout):
+    command = launch.plan({"PATH": bin_dir, **environment}, args, names=lambda: AWSVPC).command
+    assert command[command.index("--rdzv-conf") + 1] == timeout
+    assert command.index("--rdzv-conf") < command.index("--no-python")
 
 
 def test_plan_without_torchrun_runs_the_module(tmp_path):
@@ -187,6 +242,11 @@ BAD = [
      ["65535", "NEURON_RT_ROOT_COMM_ID"]),
     ("efa-not-a-flag", {"MLCDK_EFA": "yes"}, ["--", "true"], ["MLCDK_EFA='yes'"]),
     ("unknown-accelerator", {"MLCDK_ACCELERATOR": "tpu"}, ["--", "true"], ["MLCDK_ACCELERATOR='tpu'"]),
+    ("rendezvous-timeout-zero", {}, ["--rendezvous-timeout", "0", "--", "true"], ["--rendezvous-timeout='0'"]),
+    ("rendezvous-timeout-word", {"MLCDK_RENDEZVOUS_TIMEOUT": "soon"}, ["--", "true"],
+     ["MLCDK_RENDEZVOUS_TIMEOUT='soon'"]),
+    ("shared-storage-relative", {"MLCDK_SHARED_STORAGE": "fsx"}, ["--", "true"],
+     ["MLCDK_SHARED_STORAGE='fsx' is not an absolute path"]),
     ("unknown-option", {}, ["--nodes", "2", "--", "true"], ["unrecognized arguments: --nodes 2"]),
     ("option-without-value", {}, ["--nproc-per-node"], ["argument --nproc-per-node: expected one argument"]),
 ]
@@ -203,6 +263,31 @@ def test_bad_environment_is_one_line_and_exit_2(environment, args, says):
     assert lines[0].startswith("mlcdk.launch: error: ")
     for fragment in says:
         assert fragment in lines[0]
+
+
+def test_shared_storage_that_is_not_mounted_is_refused_with_exit_3(tmp_path):
+    """A directory that exists but is no mount point: the node's FSx mount failed, checkpoints would be lost."""
+    result = run_launcher(["--", "true"], clean_env(**W, MLCDK_SHARED_STORAGE=str(tmp_path)))
+    assert result.returncode == 3, result
+    assert result.stdout == ""
+    assert result.stderr == (f"mlcdk.launch: error: shared storage MLCDK_SHARED_STORAGE={launch.shown(str(tmp_path))} "
+                             "is not a mount point: the node's mount failed or the job lacks its volume; refusing to "
+                             "write checkpoints to the container's disk\n")
+    missing = run_launcher(["--dry-run", "--", "true"], clean_env(**W, MLCDK_SHARED_STORAGE=str(tmp_path / "fsx")))
+    assert missing.returncode == 3 and "is not a mount point" in missing.stderr
+
+
+def test_shared_storage_on_a_mount_point_passes():
+    mounted = "/"  # a real mount point on every Linux machine (os.path.ismount("/") is always true)
+    assert os.path.ismount(mounted)
+    result = run_launcher(["--dry-run", "--", "true"], clean_env(**W, MLCDK_SHARED_STORAGE=mounted))
+    assert result.returncode == 0, result.stderr
+    assert after_launcher(json.loads(result.stdout)["command"])[-2:] == ["--no-python", "true"]
+    launch.check_storage({}, is_mount=lambda path: False)  # not configured: nothing to check
+    launch.check_storage({"MLCDK_SHARED_STORAGE": "/fsx"}, is_mount=lambda path: path == "/fsx")
+    with pytest.raises(launch.NotMounted):
+        launch.check_storage({"MLCDK_SHARED_STORAGE": "/fsx"}, is_mount=lambda path: False)
+    assert launch.NotMounted.code == 3 and launch.LaunchError.code == 2
 
 
 def test_dry_run_prints_one_json_object():
