@@ -35,6 +35,8 @@ BOOT = ("import os,zlib,base64;exec(compile(zlib.decompress(base64.b64decode(os.
 EFA_SHARE = 0.25
 TCP_SHARE = 0.05
 FINISHED = ("SUCCEEDED", "FAILED")
+#: Polling the job: after 1 s, doubling to every 30 s (a job waits minutes for its instances).
+POLL_SECONDS = (1.0, 30.0)
 
 
 def encoded_script() -> str:
