@@ -17,6 +17,7 @@ containers' exit codes and the nodes' logs (CAUSES).
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 import zlib
@@ -155,8 +156,6 @@ _LINE = re.compile(rf"(?:^|\s)({allreduce.MARK}|{allreduce.FAILED}) (\{{.*\}})\s
 
 def parse(text: str) -> tuple[list[NodeResult], list[StageFailure]]:
     """The check script's result and failure lines in a log."""
-    import json
-
     results, failures = [], []
     for line in text.splitlines():
         found = _LINE.search(line)
