@@ -69,6 +69,12 @@ class Collective:
             self.dist.all_reduce(self.buffer)
             self.buffer.div_(self.dist.get_world_size())  # keep the values at 1, never overflowing
 
+    def barrier(self) -> None:
+        if self.backend == "xla":
+            self.xm.rendezvous("mlcdk-check")  # as aws-neuron-samples' all-reduce sample waits for every rank
+        else:
+            self.dist.barrier()
+
     def synchronize(self) -> None:
         if self.backend == "xla":
             self.xm.wait_device_ops()
@@ -93,7 +99,7 @@ def measure(collective: Collective, warmup: int, iterations: int) -> float:
     for _ in range(warmup):
         collective.all_reduce()
     collective.synchronize()
-    collective.dist.barrier()
+    collective.barrier()
     started = time.perf_counter()
     for _ in range(iterations):
         collective.all_reduce()
