@@ -4,7 +4,8 @@
 Default target: the local emulator (mlcdk.emulator, no AWS account, no internet). It deploys TrainingStack and
 InferenceStack with `-c emulator=true -c removal_policy=destroy -c shared_storage_gib=1200` (moto skips the FSx
 resources, and the read-back says so), reads them back, submits a 2-node job with the real CLI (`mlcdk submit
---stack TrainingStack --nodes 2 ... -- python3 train.py`; moto marks it SUCCEEDED without running anything), and
+--stack TrainingStack --nodes 2 ... -- python3 train.py`; moto marks it SUCCEEDED without running anything), runs
+`mlcdk check` on the cluster (no node runs the all-reduce either: the check says so, and the run says why), and
 tears everything down. The equivalent command line, without the job check:
 
     mlcdk emulate --stack TrainingStack --stack InferenceStack -c emulator=true -c removal_policy=destroy \\
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from mlcdk.emulator import EmulateOptions, main as emulate_main
 from mlcdk.emulator.cdk import ACCOUNT
+from mlcdk.emulator.acceptance import AcceptanceCheck
 from mlcdk.emulator.jobcheck import SubmitJobCheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +41,9 @@ def emulator_options(region: str) -> EmulateOptions:
     context = dict(EMULATOR_CONTEXT, region=region, account=ACCOUNT)
     job = SubmitJobCheck(("submit", "--stack", "TrainingStack", "--region", region, "--nodes", "2", "--name", JOB_NAME,
                           "--json", "--", "python3", "train.py"))
+    check = AcceptanceCheck(("--stack", "TrainingStack", "--region", region, "--nodes", "2", "--timeout-minutes", "2"))
     return EmulateOptions(directory=ROOT, stacks=STACKS, context=tuple(f"{k}={v}" for k, v in context.items()),
-                          region=region, checks=(job,))
+                          region=region, checks=(job, check))
 
 
 def run_aws(region: str | None) -> int:

@@ -11,16 +11,14 @@ is exactly what :func:`build` produces from the committed inputs (a test rebuild
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlcdk.errors import ConfigurationError
+from mlcdk.presets import datafile, yaml_loader
 from mlcdk.presets.catalog import DATA_DIR
 from mlcdk.presets.images import cuda_version, version_key
 
@@ -62,7 +60,12 @@ def dlc_images(copy: Mapping[str, Any]) -> list[ListedImage]:
     """The images of a saved DLC list (one YAML file per image under docs/src/data/<repository>/)."""
     found = []
     for path, text in sorted(copy["files"].items()):
-        entry = yaml.safe_load(text)
+        try:  # the one YAML loader, within a preset file's limits (a list file is a few hundred bytes)
+            entry = yaml_loader.load(text, datafile.PRESET_FILE)
+        except ValueError as exc:  # yaml_loader.Refused; yaml.YAMLError is not a ValueError
+            raise ConfigurationError(f"the saved DLC list's {path}: {exc}") from None
+        except Exception as exc:
+            raise ConfigurationError(f"the saved DLC list's {path}: not valid YAML: {exc}") from None
         repository = path.split("/")[-2]
         tags = entry.get("tags") or []
         public = bool(entry.get("public_registry")) and bool(tags)
@@ -108,17 +111,21 @@ def neuron_images(copy: Mapping[str, Any]) -> list[ListedImage]:
 
 
 PARSERS = {"dlc": dlc_images, "neuron-dlc": neuron_images}
+#: What image_fetch writes into a saved copy.
+COPY_FIELDS = ("list", "repository", "branch", "commit", "committed", "files")
 
 
 def load_copies(directory: Path = LISTS_DIR) -> dict[str, dict[str, Any]]:
     """The saved copies in ``directory``, by list name."""
     copies = {}
     for name in PARSERS:
-        path = directory / f"{name}.json"
-        try:
-            copies[name] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"{path}: cannot read the saved {name} list ({exc})") from exc
+        path = Path(directory) / f"{name}.json"
+        copy = datafile.read_document(path, datafile.DATA_FILE)
+        missing = [key for key in COPY_FIELDS if not isinstance(copy, dict) or key not in copy]
+        if missing:
+            raise datafile.error(path, f"not a saved {name} list: it lacks {', '.join(missing)}; fetch it again with "
+                                       "`mlcdk images refresh`")
+        copies[name] = copy
     return copies
 
 
@@ -153,10 +160,10 @@ MATCH_FIELDS = ("platform", "operating_system", "neuron_instances")
 
 
 def load_choices(path: Path = CHOICES) -> list[Choice]:
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["choices"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigurationError(f"{path}: expected a 'choices' list ({exc})") from exc
+    document = datafile.read_document(path)
+    entries = document.get("choices") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise datafile.error(path, "expected a top-level 'choices' list")
     choices = []
     for index, entry in enumerate(entries):
         where = f"{path}: choices[{index}]"

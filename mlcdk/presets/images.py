@@ -21,7 +21,6 @@ An image reference that a user passes is inspected through its tag when it follo
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
+from mlcdk.presets import datafile
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 
 #: The environment variable naming a refreshed containers.json to read instead of the bundled one.
@@ -157,11 +157,12 @@ def _image(path: Path, index: int, entry: Any) -> ContainerImage:
 
 @functools.lru_cache(maxsize=4)
 def _book(path: Path) -> ImageBook:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        entries, lists = document["images"], document["lists"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigurationError(f"{path}: not a containers.json from `mlcdk images refresh` ({exc})") from exc
+    document = datafile.read_document(path, datafile.DATA_FILE)
+    entries = document.get("images") if isinstance(document, dict) else None
+    lists = document.get("lists") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not isinstance(lists, dict):
+        raise datafile.error(path, "not a containers.json from `mlcdk images refresh` (no 'images' list and 'lists' "
+                                   "mapping)")
     return ImageBook(tuple(_image(path, i, e) for i, e in enumerate(entries)), MappingProxyType(lists), path)
 
 

@@ -1,6 +1,6 @@
 """The README's deploy job end to end: `make deploy` (scripts/emulator.py, a thin use of mlcdk.emulator) runs the
-real CDK CLI against a local moto server, submits a 2-node job with the real `mlcdk submit`, and tears everything
-down, leaving no process and no temporary file behind.
+real CDK CLI against a local moto server, submits a 2-node job with the real `mlcdk submit`, runs `mlcdk check`, and
+tears everything down, leaving no process and no temporary file behind.
 
 It needs no AWS account and no internet (dummy credentials, 127.0.0.1). About 15 s on an idle machine.
 """
@@ -173,3 +173,10 @@ def test_no_temporary_file_or_directory_is_left(run):
 
 def test_runs_within_two_minutes(run):
     assert run.wall_time < 120
+
+
+def test_runs_mlcdk_check_and_says_that_moto_ran_no_container(run):
+    assert re.search(r"^==> mlcdk check --stack TrainingStack --region us-east-1 --nodes 2 --timeout-minutes 2 "
+                     r"--json \.\.\.\n    job \S+: SUCCEEDED on 2 node\(s\) of trn1\.32xlarge \(neuron, EFA\); threshold: 25% "
+                     r"of 100 GB/s \(trn1\.32xlarge's network figure\) over EFA\n    NOTE: moto marks Batch jobs SUCCEEDED "
+                     r"without running them: no node ran the all-reduce, so no bandwidth was measured", run.stdout, re.M)

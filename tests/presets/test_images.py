@@ -310,3 +310,12 @@ def test_cli_list_names_each_image_and_what_it_drives():
 def test_package_data_ships_the_saved_lists():
     text = (Path(image_lists.__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"presets/data/image_lists/*.json"' in text
+
+
+def test_a_damaged_saved_list_is_refused_naming_the_file_and_the_fix(tmp_path):
+    for name in ("dlc", "neuron-dlc"):
+        (tmp_path / f"{name}.json").write_text(image_lists.LISTS_DIR.joinpath(f"{name}.json").read_text())
+    (tmp_path / "neuron-dlc.json").write_text('{"list": "neuron-dlc", "files": {}}')
+    with pytest.raises(ConfigurationError, match=r"neuron-dlc.json: not a saved neuron-dlc list: it lacks repository, "
+                                                 r"branch, commit, committed; fetch it again with `mlcdk images refresh`"):
+        image_lists.load_copies(tmp_path)
