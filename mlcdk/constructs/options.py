@@ -143,8 +143,11 @@ LOG_RETENTION_DAYS = tuple(LOG_RETENTION)
 class JobOptions:
     """The AWS Batch engine's job definition (``engine="batch"``).
 
-    :param image: the container image. Default: the AWS Deep Learning Container for the accelerator
-        (PyTorch on CUDA, PyTorch Neuron, or CPU), from ``mlcdk/presets/data/containers.json``.
+    :param image: the container image. A DLC-style tag (``...-cu128-...``, ``...-sdk2.21.0-...``) is checked
+        against the cluster's accelerator and refused when it cannot drive it; any other reference is used with the
+        warning ``mlcdk:jobImageUnchecked``. Default: the first AWS Deep Learning Container of
+        ``mlcdk/presets/data/containers.json`` that drives every type of the cluster (PyTorch on CUDA, PyTorch
+        NeuronX, or CPU; ``mlcdk images list``); a cluster that none drives is refused.
     :param timeout_hours: the limit of one job attempt; Batch stops the job after it. Default: 72.
     :param retry_attempts: attempts per job, 1-10. Only host and capacity failures (status reasons
         ``Host EC2*``) are retried; an application error (any exit code) ends the job. Default: 3.
