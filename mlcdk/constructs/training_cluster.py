@@ -188,6 +188,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
         pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
             "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
+        check([(vpc is None and region is None and availability_zone_id is not None,
+                f"{pinned_by} ({availability_zone_id}): the stack is env-agnostic, so mlcdk cannot build a network in "
+                "that AZ (the deploy region is unknown at synth, and its subnets would go to the first AZs of "
+                "Fn::GetAZs); give the stack a region (env=cdk.Environment(region=...)), or pass vpc= a PrivateNetwork "
+                "pinned to that AZ ID")])
         if vpc is not None and availability_zone_id is not None and not self._pinned_by_az_id(vpc):
             raise ConfigurationError(
                 f"{pinned_by} ({availability_zone_id}): the VPC you brought does not pin its subnets by AZ ID (AZ "
