@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mlcdk.presets import bounds
 # Batch's attempts (1-10) and the bounds on one attempt's duration, shared with the job commands.
-from mlcdk.presets.batch import JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, RUNNABLE_TIMEOUT_MINUTES  # noqa: F401 (re-exported)
+from mlcdk.presets.batch import JOB_ATTEMPTS, JOB_TIMEOUT_HOURS  # noqa: F401 (re-exported)
 
 
 def _range(name: str) -> tuple[float, float]:
@@ -158,8 +158,8 @@ class JobOptions:
         template, the job or ``mlcdk submit --env`` (which refuses anything that looks like a secret).
         Default: none.
     :param runnable_timeout_minutes: how long a job may wait in RUNNABLE for capacity (status reason
-        ``CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY``) before the queue cancels it, 10 to 1,440 (Batch's bounds).
-        A job held by a misconfiguration (``MISCONFIGURATION:*``, which waiting cannot fix) is cancelled after
+        ``CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY``) before the queue cancels it, 10 to 1,440 (Batch's bounds, in
+        data/bounds.json). A job held by a misconfiguration (``MISCONFIGURATION:*``, which waiting cannot fix) is cancelled after
         Batch's minimum, 10 minutes. The cancellation reaches the alarm topic. Default: 240 (4 hours, the example
         of the Batch user guide's "Automatic remediation with jobStateTimeLimitActions").
     """
@@ -215,7 +215,8 @@ class SharedStorageOptions:
     :param storage_capacity_gib: 1200, 2400 or a multiple of 2400. With ``existing_file_system``, that file
         system's size (for the free-capacity alarm). Default: 1200.
     :param throughput_mbps_per_tib: PERSISTENT_2's throughput tier: 125, 250, 500 or 1000 MB/s per TiB.
-        SCRATCH_2 has a fixed baseline (200) and takes none. Default: 125 on PERSISTENT_2 (the lowest tier; it can be raised in place later; why not the reference's 250: data/fsx.json "defaults").
+        SCRATCH_2 has a fixed baseline (200) and takes none. Default: 125 on PERSISTENT_2 (the lowest tier, which
+        can be raised in place later; why not the reference's 250: data/fsx.json "defaults").
     :param data_compression: "LZ4" or "NONE" (FSx's DataCompressionType). Default: "LZ4", as in AWS's reference
         file system: it costs nothing and stretches the capacity and throughput paid for (data/fsx.json).
     :param mount_point: where every node (and every Batch job's container) sees it. Default: /fsx.

@@ -29,7 +29,7 @@ from mlcdk.constructs.node_group import (
     NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
 )
 from mlcdk.constructs.options import (
-    JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS, RUNNABLE_TIMEOUT_MINUTES,
+    JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS,
     CapacityOptions, JobOptions, PurchaseOptions, ScaleSchedule, SharedStorageOptions, StorageOptions,
 )
 from mlcdk.constructs.shared_storage import SharedStorage
@@ -491,10 +491,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
             (not JOB_ATTEMPTS[0] <= job.retry_attempts <= JOB_ATTEMPTS[1],
              f"job.retry_attempts ({job.retry_attempts!r}) must be a whole number from {JOB_ATTEMPTS[0]} to "
              f"{JOB_ATTEMPTS[1]} (Batch's limit)"),
-            (not RUNNABLE_TIMEOUT_MINUTES[0] <= job.runnable_timeout_minutes <= RUNNABLE_TIMEOUT_MINUTES[1],
-             f"job.runnable_timeout_minutes ({job.runnable_timeout_minutes!r}) must be a whole number of minutes from "
-             f"{RUNNABLE_TIMEOUT_MINUTES[0]} to {RUNNABLE_TIMEOUT_MINUTES[1]} (Batch's JobStateTimeLimitAction bounds, "
-             "600 to 86,400 seconds)"),
             (job.log_retention_days not in LOG_RETENTION_DAYS,
              f"job.log_retention_days ({job.log_retention_days!r}) must be one of CloudWatch Logs' periods: "
              f"{', '.join(map(str, LOG_RETENTION_DAYS))}"),

@@ -1,8 +1,7 @@
 """AWS Batch's own limits on a job, shared by the Batch engine (JobOptions) and the job commands (pure Python).
 
 Each from the Batch API reference (botocore's model carries the same text): "RetryStrategy" (attempts 1 to 10),
-"JobTimeout" (at least 60 seconds), "JobStateTimeLimitAction" (maxTimeSeconds 600 to 86,400), "SubmitJob"
-(arrayProperties size 2 to 10,000; dependsOn at most 20 jobs) and
+"JobTimeout" (at least 60 seconds), "SubmitJob" (arrayProperties size 2 to 10,000; dependsOn at most 20 jobs) and
 "ContainerOverrides" (environment variable names may not start with AWS_BATCH, "reserved for variables that
 Batch sets").
 """
@@ -18,10 +17,6 @@ _ATTEMPTS, _TIMEOUT = bounds.number("retry_attempts"), bounds.number("timeout_ho
 JOB_ATTEMPTS = (int(_ATTEMPTS.low), int(_ATTEMPTS.high))
 #: A job attempt's limit: Batch's minimum of 60 s, up to 14 days (mlcdk's bound: two weeks of a cluster's cost).
 JOB_TIMEOUT_HOURS = (_TIMEOUT.low, _TIMEOUT.high)
-#: How long a job may wait in RUNNABLE before the queue cancels it (JobOptions.runnable_timeout_minutes): 10 minutes
-#: to 24 hours, JobStateTimeLimitAction.maxTimeSeconds's 600 to 86,400 s, from data/bounds.json.
-_RUNNABLE = bounds.number("runnable_timeout_minutes")
-RUNNABLE_TIMEOUT_MINUTES = (int(_RUNNABLE.low), int(_RUNNABLE.high))
 #: SubmitJob arrayProperties.size.
 ARRAY_SIZE = (2, 10_000)
 #: SubmitJob dependsOn: "A job can depend upon a maximum of 20 jobs."

@@ -7,10 +7,10 @@ frozen dataclasses; mlcdk.constructs.user_data turns them into shell.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 
+from mlcdk.presets import datafile
 from mlcdk.presets.catalog import DATA_DIR
 
 DATA_FILE = DATA_DIR / "node_software.json"
@@ -54,7 +54,11 @@ class NodeSoftware:
 
 @functools.cache
 def software() -> NodeSoftware:
-    doc = json.loads(DATA_FILE.read_text())
+    with datafile.reading(DATA_FILE):
+        return _software(datafile.read_document(DATA_FILE))
+
+
+def _software(doc: dict) -> NodeSoftware:
     efa, agent = doc["efa_installer"], doc["cloudwatch_agent"]
     result = NodeSoftware(
         efa_installer=Checksummed(efa["version"], efa["url"], efa["sha256"], efa["source"]),
@@ -62,7 +66,7 @@ def software() -> NodeSoftware:
                                 agent["key_fingerprint"], agent["source"]),
         as_of=doc["as_of"])
     if not _SHA256.fullmatch(result.efa_installer.sha256) or result.efa_installer.version not in result.efa_installer.url:
-        raise ValueError(f"{DATA_FILE}: efa_installer needs a lowercase SHA-256 and a URL naming its version")
+        raise datafile.error(DATA_FILE, "efa_installer needs a lowercase SHA-256 and a URL naming its version")
     if not _FINGERPRINT.fullmatch(result.cloudwatch_agent.key_fingerprint):
-        raise ValueError(f"{DATA_FILE}: cloudwatch_agent.key_fingerprint must be 40 uppercase hexadecimal digits")
+        raise datafile.error(DATA_FILE, "cloudwatch_agent.key_fingerprint must be 40 uppercase hexadecimal digits")
     return result

@@ -321,10 +321,10 @@ BAD = [
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(retry_attempts=True)), r"job.retry_attempts \(True\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(log_retention_days=31)), r"job.log_retention_days \(31\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=9)),
-     r"job.runnable_timeout_minutes \(9\) must be a whole number of minutes from 10 to 1440 \(Batch's "
-     r"JobStateTimeLimitAction bounds, 600 to 86,400 seconds\)"),
+     r"job.runnable_timeout_minutes \(9\) must be a whole number from 10 to 1440 \(a job queue's "
+     r"JobStateTimeLimitAction acts after 600 to 86,400 seconds \(maxTimeSeconds\)\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=1441)),
-     r"job.runnable_timeout_minutes \(1441\) must be a whole number of minutes from 10 to 1440"),
+     r"job.runnable_timeout_minutes \(1441\) must be a whole number from 10 to 1440"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=True)),
      r"job.runnable_timeout_minutes \(True\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes="60")),
