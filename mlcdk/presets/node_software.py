@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from mlcdk.presets import datafile
-from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.presets.datafile import DATA_DIR
 
 DATA_FILE = DATA_DIR / "node_software.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
