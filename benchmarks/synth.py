@@ -54,7 +54,7 @@ import aws_cdk as cdk
 from mlcdk.constructs.nag import add_checks
 from mlcdk.stacks import TrainingStack, settings_from_context
 app = cdk.App()
-settings = settings_from_context(app, environ={})
+settings = settings_from_context(app, environ={"CDK_DEFAULT_REGION": "us-east-1"})
 for index in range(int(sys.argv[1])):
     TrainingStack(app, f"Training{index}", workload=settings.training, engine=settings.engine)
 if sys.argv[2] == "nag":
@@ -120,6 +120,7 @@ def main() -> int:
     env = environment()
     env.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(work / "out"))
     env.pop("CDK_DEFAULT_ACCOUNT", None)
+    env["CDK_DEFAULT_REGION"] = "us-east-1"  # what the CDK CLI sets without an AWS configuration: the app needs a region
 
     # The floors: each app's templates, replayed. The replay must reproduce them exactly.
     app_templates = synth_templates(ROOT / "app.py", [], env, work / "app-out")

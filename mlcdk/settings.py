@@ -10,7 +10,7 @@ the defaults below.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,8 @@ CONTEXT_KEYS = {
     "inference_instance_type": "inference instance type; overrides the preset's",
     "min_capacity": "inference fleet minimum size",
     "max_capacity": "inference fleet maximum size",
-    "region": "deploy region; omit for env-agnostic stacks",
-    "account": "deploy account; default: CDK_DEFAULT_ACCOUNT when region is set",
+    "region": "deploy region; default: CDK_DEFAULT_REGION (the CDK CLI sets it from your AWS configuration), else the AWS configuration's region; none anywhere is an error",
+    "account": "deploy account; default: CDK_DEFAULT_ACCOUNT",
     "alarm_email": "comma-separated e-mail addresses for alarms",
     "preset_file": "YAML or JSON file with extra presets",
     "stacks": "comma-separated stacks to build: TrainingStack, InferenceStack (default: both)",
@@ -51,6 +51,8 @@ CONTEXT_KEYS = {
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
 EMULATOR_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
+#: Where the deployable stacks' region comes from, in order (resolve_region).
+REGION_SOURCES = ("-c region", "CDK_DEFAULT_REGION", "the AWS configuration")
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 
@@ -75,7 +77,7 @@ class WorkloadSettings:
 class AppSettings:
     training: WorkloadSettings
     inference: WorkloadSettings
-    region: str | None
+    region: str  #: always resolved (resolve_region); the stacks are never env-agnostic
     account: str | None
     alarm_emails: tuple[str, ...]
     removal_policy: str = "retain"
@@ -83,6 +85,7 @@ class AppSettings:
     stacks: tuple[str, ...] = ("TrainingStack", "InferenceStack")
     engine: str = "batch"
     shared_storage_gib: int | None = None  #: the training cluster's FSx for Lustre capacity; None: no file system
+    region_source: str = REGION_SOURCES[0]  #: where ``region`` came from (REGION_SOURCES)
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -167,23 +170,52 @@ def _workload(context: Mapping[str, Any], *, inference: bool, region: str | None
     return WorkloadSettings(preset, instance_type, nodes, 0, nodes, azs, purchase)
 
 
-def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AppSettings:
+def aws_configured_region() -> str | None:
+    """The region this machine's AWS configuration names, as the AWS SDKs resolve it (botocore's ``region`` setting:
+    AWS_DEFAULT_REGION, then the profile's ``region`` in the AWS config file), read offline: no credentials, no
+    instance metadata, no network. None when nothing names one."""
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        return botocore.session.Session().get_config_variable("region") or None
+    except botocore.exceptions.ProfileNotFound as error:
+        raise ConfigurationError(f"region: the AWS configuration cannot be read ({error}); pass -c region=REGION") from None
+
+
+NO_REGION = ("region: none given and none configured; pass -c region=REGION, set CDK_DEFAULT_REGION, or configure "
+             "one for the AWS CLI (aws configure set region REGION): the stacks pin their subnets to the AZ IDs of "
+             "that region that offer the instance type")
+
+
+def resolve_region(context: Mapping[str, Any], environ: Mapping[str, str],
+                   aws_region: Callable[[], str | None]) -> tuple[str | None, str | None]:
+    """The deployable stacks' region and its source (REGION_SOURCES): the ``region`` context flag, else
+    CDK_DEFAULT_REGION (the CDK CLI sets it from the AWS configuration, or to us-east-1 when it finds none),
+    else ``aws_region()``. (None, None) when none of them names one; a region that is not one is refused."""
+    given = (_str(context, "region"), environ.get("CDK_DEFAULT_REGION") or None)
+    for source, region in zip(REGION_SOURCES, given):
+        if region is not None:
+            return catalog.default_catalog().check_region(region, "region" if source == "-c region" else source), source
+    region = aws_region()
+    if region is None:
+        return None, None
+    return catalog.default_catalog().check_region(region, REGION_SOURCES[2]), REGION_SOURCES[2]
+
+
+def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                  aws_region: Callable[[], str | None] = aws_configured_region) -> AppSettings:
     """Check every context value and resolve the settings of both stacks.
 
     ``context`` maps context keys to values (``app.node.try_get_context`` for each of
-    :data:`CONTEXT_KEYS`). ``environ`` supplies CDK_DEFAULT_ACCOUNT when ``region`` is set.
+    :data:`CONTEXT_KEYS`). ``environ`` supplies CDK_DEFAULT_REGION and CDK_DEFAULT_ACCOUNT. The stacks always get a
+    region (:func:`resolve_region`); with none anywhere, every other flag is still checked, then NO_REGION is raised.
     """
     environ = environ or {}
-    region = _str(context, "region")
-    if region is not None:
-        catalog.default_catalog().check_region(region)
-    account = _str(context, "account")
-    if account is None and region is not None:
-        account = environ.get("CDK_DEFAULT_ACCOUNT") or None
+    region, region_source = resolve_region(context, environ, aws_region)
+    account = _str(context, "account") or environ.get("CDK_DEFAULT_ACCOUNT") or None
     if account is not None and not _ACCOUNT.match(account):
         raise ConfigurationError(f"account ({shown(account)}) must be a 12-digit AWS account ID")
-    if account is not None and region is None:
-        raise ConfigurationError("account is set but region is not; give both, or neither for env-agnostic stacks")
     preset_file = _str(context, "preset_file")
     stacks = _stacks(context)
     engine = _choice(context, "engine", workloads.ENGINES, "batch")
@@ -193,19 +225,18 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
     problem = workloads.engine_purchase_problem(engine, training.purchase_option, training.nodes)
     if problem is not None and "TrainingStack" in stacks:
         raise ConfigurationError(f"purchase_option ({shown(training.purchase_option)}) {problem.replace('engine=', '-c engine=')}")
-    return AppSettings(
-        training=training,
+    rest = dict(
         inference=_workload(context, inference=True, preset_file=preset_file,
                             region=region if "InferenceStack" in stacks else None),
-        region=region,
-        account=account,
         alarm_emails=parse_emails(context.get("alarm_email")),
         removal_policy=_choice(context, "removal_policy", ("retain", "destroy"), "retain"),
         emulator=_bool(context, "emulator"),
-        stacks=stacks,
-        engine=engine,
         shared_storage_gib=_shared_storage_gib(context),
     )
+    if region is None:  # after every other flag: a typo is reported as such first
+        raise ConfigurationError(NO_REGION)
+    return AppSettings(training=training, region=region, region_source=region_source, account=account, stacks=stacks,
+                       engine=engine, **rest)
 
 
 def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:

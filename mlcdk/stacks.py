@@ -116,9 +116,9 @@ def settings_from_context(app: cdk.App, environ: Mapping[str, str] | None = None
 
 
 def add_stacks(app: cdk.App, settings: AppSettings) -> list[cdk.Stack]:
-    """Add the selected stacks (default: TrainingStack and InferenceStack) to ``app``; env-agnostic unless
-    a region is set."""
-    env = cdk.Environment(account=settings.account, region=settings.region) if settings.region else None
+    """Add the selected stacks (default: TrainingStack and InferenceStack) to ``app``, in the settings' region
+    (never env-agnostic: their subnets are pinned to the AZ IDs of that region that offer the instance type)."""
+    env = cdk.Environment(account=settings.account, region=settings.region)
     common = dict(env=env, alarm_emails=settings.alarm_emails, removal_policy=settings.removal_policy,
                   emulator=settings.emulator)
     stacks: list[cdk.Stack] = []

@@ -26,6 +26,9 @@ END = "<!-- /diagram -->"
 #: ANALYTICS_REPORTING_ENABLED_CONTEXT, ASSET_RESOURCE_METADATA_ENABLED_CONTEXT, BUNDLING_STACKS).
 CLI_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:version-reporting": True,
                "aws:cdk:enable-asset-metadata": True, "aws:cdk:bundling-stacks": ["**"]}
+#: The region the CDK CLI gives an app when no AWS configuration names one (CDK_DEFAULT_REGION, us-east-1), so the
+#: pictures do not depend on the machine that draws them.
+CLI_ENVIRON = {"CDK_DEFAULT_REGION": "us-east-1"}
 
 
 def synth_example(outdir: Path) -> Any:
@@ -37,7 +40,7 @@ def synth_example(outdir: Path) -> Any:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     context.update(json.loads((ROOT / "cdk.context.json").read_text()))
     app = cdk.App(context={**context, **CLI_CONTEXT}, outdir=str(outdir))
-    add_stacks(app, settings_from_context(app, environ={}))
+    add_stacks(app, settings_from_context(app, environ=CLI_ENVIRON))
     app.synth()
     return app
 

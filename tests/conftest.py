@@ -8,8 +8,10 @@ from pathlib import Path
 _BIN = Path(sys.executable).parent
 if (_BIN / "node").exists():
     os.environ["PATH"] = f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-# Tests never use real AWS credentials.
-for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+# Tests never use real AWS credentials, nor a region from the developer's shell (the app resolves its region from
+# CDK_DEFAULT_REGION and the AWS configuration: tests give it explicitly).
+for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
+             "AWS_REGION", "CDK_DEFAULT_REGION", "CDK_DEFAULT_ACCOUNT"):
     os.environ.pop(_var, None)
 # Tests read the bundled catalog snapshot, never a refreshed one a developer exported.
 os.environ.pop("MLCDK_CATALOG", None)

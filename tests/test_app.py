@@ -13,8 +13,9 @@ import pytest
 from mlcdk.presets import catalog
 from tests.harness import ROOT, cdk_modules_loaded_by, cli_context, lint, nag_problems, synth
 
-#: (variant id, context region). None is the env-agnostic default of `cdk synth`.
-APP_VARIANTS = [("env-agnostic", None), ("us-east-1", "us-east-1"), ("us-west-2", "us-west-2"), ("us-east-2", "us-east-2")]
+#: (variant id, context region). The app's stacks always have a region (mlcdk.settings.resolve_region); `cdk synth`
+#: with no flag and no AWS configuration gets us-east-1 from the CLI (test_cdk_ls_lists_both_stacks_offline).
+APP_VARIANTS = [("us-east-1", "us-east-1"), ("us-west-2", "us-west-2"), ("us-east-2", "us-east-2")]
 
 
 def build_app(app):
@@ -29,9 +30,9 @@ def app_synth(request):
     return region, synth(build_app, cli_context(region=region))
 
 
-def lint_regions(stack, region: str | None) -> list[str]:
-    """The regions a stack targets: its own, or every region offering its type when env-agnostic."""
-    return [region] if region else list(catalog.get(stack.workload.instance_type).regions)
+def lint_regions(stack, region: str) -> list[str]:
+    """The region a stack targets: its own (the app never builds env-agnostic stacks)."""
+    return [region]
 
 
 def test_app_defines_training_and_inference_stacks(app_synth):
@@ -58,8 +59,6 @@ def test_stacks_stay_well_under_the_cloudformation_resource_limit(app_synth):
 
 def test_regional_stacks_pin_subnets_to_az_ids_that_offer_the_instance_type(app_synth):
     region, result = app_synth
-    if region is None:
-        pytest.skip("env-agnostic stacks cannot know AZ IDs")
     for name, stack in result.stacks.items():
         offered = set(catalog.get(stack.workload.instance_type).offered_azs(region))
         subnets = [r["Properties"] for r in result.templates[name]["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"]
@@ -67,11 +66,23 @@ def test_regional_stacks_pin_subnets_to_az_ids_that_offer_the_instance_type(app_
         assert {s["AvailabilityZoneId"] for s in subnets} <= offered, name
 
 
-def test_env_agnostic_stacks_have_no_account_or_region(app_synth):
+def test_app_stacks_are_never_env_agnostic(app_synth):
     region, result = app_synth
     for stack in result.stacks.values():
-        expected = "unknown-region" if region is None else region
-        assert stack.environment.endswith(expected)
+        assert stack.environment == f"aws://unknown-account/{region}" and stack.region == region
+
+
+def test_the_app_without_any_region_stops_with_one_line(tmp_path):
+    """`python3 app.py` outside the CDK CLI, with no -c region, no CDK_DEFAULT_REGION and no AWS configuration."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CDK_"))}
+    env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env={**env, "CDK_OUTDIR": str(tmp_path)},
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: region: none given and none configured; pass -c region=REGION, set CDK_DEFAULT_REGION, or configure "
+        "one for the AWS CLI (aws configure set region REGION): the stacks pin their subnets to the AZ IDs of that "
+        "region that offer the instance type"]
 
 
 def test_vpc_flow_logs_go_to_a_kms_encrypted_log_group_with_a_rotating_key(app_synth):
@@ -116,6 +127,17 @@ def test_cdk_ls_lists_both_stacks_offline(cdk_out):
     result = run_cdk("ls", "--output", str(cdk_out / "ls"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["TrainingStack", "InferenceStack"]
+
+
+def test_cdk_synth_without_aws_configuration_uses_the_clis_region(cdk_out):
+    """With no AWS configuration the CDK CLI sets CDK_DEFAULT_REGION=us-east-1 itself; the app takes it, and pins
+    the subnets to the AZ IDs of us-east-1 that offer the type."""
+    out = cdk_out / "default"
+    result = run_cdk("synth", "TrainingStack", "--quiet", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    template = json.loads((out / "TrainingStack.template.json").read_text())
+    azs = {r["Properties"]["AvailabilityZoneId"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"}
+    assert azs == {"use1-az4", "use1-az5", "use1-az6"}  # trn1.32xlarge's AZ IDs in us-east-1 (the catalog)
 
 
 def test_cdk_synth_for_a_region_works_offline_and_pins_offered_azs(cdk_out):

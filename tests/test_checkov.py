@@ -88,7 +88,7 @@ def unskipped(failures: list[Failure], skips: list[dict]) -> tuple[list[Failure]
 def _app(app):
     from mlcdk.stacks import add_stacks, settings_from_context
 
-    return add_stacks(app, settings_from_context(app, environ={}))
+    return add_stacks(app, settings_from_context(app, environ={"CDK_DEFAULT_REGION": "us-east-1"}))  # as the CDK CLI sets it
 
 
 def _fleets(app):
@@ -113,7 +113,7 @@ def _fleets(app):
 
 SCANNED = {
     "app, us-east-1": (_app, dict(region="us-east-1", account="123456789012")),
-    "app, env-agnostic": (_app, {}),
+    "app, the CLI's default region": (_app, {}),
     "app, us-west-2, GPU spot": (_app, dict(region="us-west-2", account="123456789012", preset="llm-pretrain-nvidia",
                                             purchase_option="spot", inference_purchase_option="mixed", engine="nodes",
                                             removal_policy="destroy")),

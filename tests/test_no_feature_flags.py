@@ -14,7 +14,6 @@ from aws_cdk.assertions import Annotations, Match
 
 from mlcdk import InferenceFleet, PrivateNetwork, TrainingCluster
 from tests.harness import lint, nag_problems, synth
-from tests.test_app import lint_regions
 
 REGION = "us-east-1"
 #: Regional construct stacks (stack name -> what they hold); the app adds TrainingStack and InferenceStack.
@@ -33,7 +32,7 @@ def build(app) -> list[cdk.Stack]:
     stack = cdk.Stack(app, "Inference", env=env)  # regional: the fleet's ALB gets its access-log bucket
     InferenceFleet(stack, "Fleet", instance_type="g5.xlarge")
     stacks.append(stack)
-    return stacks + add_stacks(app, settings_from_context(app, environ={}))
+    return stacks + add_stacks(app, settings_from_context(app, environ={"CDK_DEFAULT_REGION": "us-east-1"}))  # as the CDK CLI sets it
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +80,7 @@ def test_both_nag_packs_pass_in_an_app_without_feature_flags(no_flags):
 @pytest.mark.parametrize("name", [*CONSTRUCT_STACKS, "TrainingStack", "InferenceStack"])
 def test_cfn_lint_passes_in_an_app_without_feature_flags(no_flags, name):
     stack = no_flags.stacks[name]
-    regions = [REGION] if name in CONSTRUCT_STACKS else lint_regions(stack, None)
-    assert lint(no_flags.template_paths[name], regions) == []
+    assert lint(no_flags.template_paths[name], [REGION]) == []  # the app's stacks: the CLI's region, us-east-1
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +144,7 @@ def test_every_vpc_restricts_its_default_security_group_without_the_feature_flag
         handler = resources[restrict["ServiceToken"]["Fn::GetAtt"][0]]["Properties"]
         role = resources[handler["Role"]["Fn::GetAtt"][0]]["Properties"]
         (inline,) = role["Policies"]
-        region = [":ec2:", {"Ref": "AWS::Region"}, ":"] if name in ("TrainingStack", "InferenceStack") else [f":ec2:{REGION}:"]
+        region = [f":ec2:{REGION}:"]  # every stack here has a region, the app's too
         assert inline["PolicyDocument"]["Statement"] == [{
             "Effect": "Allow",
             "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
@@ -201,10 +199,10 @@ def test_a_network_pinned_by_az_id_does_not_warn():
     assert unpinned_warnings(stack, "/Pinned/Net") == []
 
 
-def test_the_app_stacks_without_a_region_warn_about_their_unpinned_networks(no_flags):
-    for name in ("TrainingStack", "InferenceStack"):
-        assert len(unpinned_warnings(no_flags.stacks[name], f"/{name}/Network")) == 1, name
-    for name in CONSTRUCT_STACKS:  # the constructs pin their own networks by the catalog's AZ IDs
+def test_no_stack_of_the_app_or_the_constructs_is_left_with_an_unpinned_network(no_flags):
+    """The app's stacks always resolve a region (mlcdk.settings.resolve_region) and pin their AZ IDs; the
+    constructs pin their own networks by the catalog's AZ IDs."""
+    for name in (*CONSTRUCT_STACKS, "TrainingStack", "InferenceStack"):
         assert unpinned_warnings(no_flags.stacks[name], "*") == [], name
 
 

@@ -52,10 +52,30 @@ from mlcdk.presets.catalog import InstanceSpec
 CONTAINER_MEMORY_SHARE = 0.90
 #: /dev/shm as a share of the container's memory: PyTorch data loaders and NCCL pass tensors through it.
 SHARED_MEMORY_SHARE = 0.5
-#: ulimits of the job's container: pinned memory for EFA/NCCL/Neuron DMA, a large stack, many files.
-ULIMITS = ((batch.UlimitName.MEMLOCK, -1), (batch.UlimitName.STACK, 67_108_864), (batch.UlimitName.NOFILE, 65_536))
+#: ulimits of the job's container: pinned memory for EFA/NCCL/Neuron DMA, a large stack, many files. The values of
+#: AWS's reference p5 and p6 Batch job definitions (awsome-distributed-training 1.architectures/3.aws-batch/:
+#: memlock -1, stack 67,108,864, nofile 1,024,000).
+ULIMITS = ((batch.UlimitName.MEMLOCK, -1), (batch.UlimitName.STACK, 67_108_864), (batch.UlimitName.NOFILE, 1_024_000))
 #: Status reasons Batch gives when the host, not the job, failed (instance terminated, capacity lost).
 HOST_FAILURE_REASON = "Host EC2*"
+#: Why a job sits in RUNNABLE that waiting cannot fix (Batch user guide, "Jobs stuck in RUNNABLE due to
+#: misconfiguration": a job larger than every environment's maxvCpus, or than every instance type). Cancelled after
+#: the API's minimum of 10 minutes; RUNNABLE for capacity (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY) after
+#: JobOptions.runnable_timeout_minutes.
+MISCONFIGURATION_TIMEOUT_MINUTES = 10
+
+
+def runnable_limits(capacity_minutes: int) -> list[batch.JobStateTimeLimitAction]:
+    """The job queue's JobStateTimeLimitActions: cancel a RUNNABLE job held for capacity after ``capacity_minutes``,
+    and one held by a misconfiguration after 10 minutes (Batch user guide, "Automatic remediation with
+    jobStateTimeLimitActions"; the reasons are those the ECS compute environments report)."""
+    reasons = [(batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY, capacity_minutes),
+               (batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE, MISCONFIGURATION_TIMEOUT_MINUTES),
+               (batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT, MISCONFIGURATION_TIMEOUT_MINUTES)]
+    return [batch.JobStateTimeLimitAction(max_time=cdk.Duration.minutes(minutes), reason=reason,
+                                          action=batch.JobStateTimeLimitActionsAction.CANCEL,
+                                          state=batch.JobStateTimeLimitActionsState.RUNNABLE)
+            for reason, minutes in reasons]
 
 
 def nproc_per_node(spec: InstanceSpec) -> int:
@@ -167,7 +187,10 @@ class BatchEngine(Construct):
             environment.add_property_override("ComputeResources.PlacementGroup", self.placement_group.ref)
 
         self.job_queue = batch.JobQueue(self, "JobQueue", priority=1, compute_environments=[
-            batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)])
+            batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)],
+            job_state_time_limit_actions=runnable_limits(job.runnable_timeout_minutes))
+        # Every job that fails reaches the topic, a job cancelled by the queue's time limits included (status FAILED,
+        # statusReason "Canceled by JobStateTimeLimit action due to reason: ...").
         events.Rule(self, "JobStateChanges", description=f"{label}: Batch jobs that failed or succeeded",
                     event_pattern=events.EventPattern(
                         source=["aws.batch"], detail_type=["Batch Job State Change"],

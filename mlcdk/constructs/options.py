@@ -160,6 +160,11 @@ class JobOptions:
         which gets ``secretsmanager:GetSecretValue`` on those secrets only. The values never appear in the
         template, the job or ``mlcdk submit --env`` (which refuses anything that looks like a secret).
         Default: none.
+    :param runnable_timeout_minutes: how long a job may wait in RUNNABLE for capacity (status reason
+        ``CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY``) before the queue cancels it, 10 to 1,440 (Batch's bounds, in
+        data/bounds.json). A job held by a misconfiguration (``MISCONFIGURATION:*``, which waiting cannot fix) is cancelled after
+        Batch's minimum, 10 minutes. The cancellation reaches the alarm topic. Default: 240 (4 hours, the example
+        of the Batch user guide's "Automatic remediation with jobStateTimeLimitActions").
     """
 
     image: str | None = None
@@ -168,6 +173,7 @@ class JobOptions:
     log_retention_days: int = 30
     shell: bool = True
     secrets: Mapping[str, str] | None = None
+    runnable_timeout_minutes: int = 240
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,10 @@ class SharedStorageOptions:
     :param storage_capacity_gib: 1200, 2400 or a multiple of 2400. With ``existing_file_system``, that file
         system's size (for the free-capacity alarm). Default: 1200.
     :param throughput_mbps_per_tib: PERSISTENT_2's throughput tier: 125, 250, 500 or 1000 MB/s per TiB.
-        SCRATCH_2 has a fixed baseline (200) and takes none. Default: 125 on PERSISTENT_2.
+        SCRATCH_2 has a fixed baseline (200) and takes none. Default: 125 on PERSISTENT_2 (the lowest tier, which
+        can be raised in place later; why not the reference's 250: data/fsx.json "defaults").
+    :param data_compression: "LZ4" or "NONE" (FSx's DataCompressionType). Default: "LZ4", as in AWS's reference
+        file system: it costs nothing and stretches the capacity and throughput paid for (data/fsx.json).
     :param mount_point: where every node (and every Batch job's container) sees it. Default: /fsx.
     :param checkpoint_path: the file-system path linked to the checkpoint bucket, with automatic import and
         export (``/fsx/checkpoints`` on the nodes). None: not linked. Default: "/checkpoints".
@@ -227,6 +236,7 @@ class SharedStorageOptions:
     deployment_type: str = "PERSISTENT_2"
     storage_capacity_gib: int = 1200
     throughput_mbps_per_tib: int | None = None
+    data_compression: str = "LZ4"
     mount_point: str = "/fsx"
     checkpoint_path: str | None = "/checkpoints"
     data_repositories: tuple[DataRepositoryLink, ...] = ()

@@ -102,6 +102,9 @@ def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, paramete
          f"{p}.throughput_mbps_per_tib ({throughput!r}) must be one of {', '.join(map(str, tiers))} for "
          f"{options.deployment_type}"),
         (mount_problem is not None, f"{p}.mount_point ({options.mount_point!r}) {mount_problem}"),
+        (options.data_compression not in facts.facts().data_compression_types,
+         f"{p}.data_compression ({options.data_compression!r}) must be one of "
+         f"{', '.join(facts.facts().data_compression_types)} (FSx's DataCompressionType)"),
         (not 0 < percent < 100, f"{p}.free_capacity_alarm_percent ({percent!r}) must be a number above 0 and below 100"),
         (len(links) > limit, f"{p}: {len(links)} data repository associations (the checkpoint link and "
          f"{len(data)} data_repositories) is more than FSx allows ({limit})"),
@@ -173,7 +176,8 @@ class SharedStorage(Construct):
                 file_system_type_version=fsx.FileSystemTypeVersion.V_2_15,
                 lustre_configuration=fsx.LustreConfiguration(
                     deployment_type=getattr(fsx.LustreDeploymentType, options.deployment_type),
-                    per_unit_storage_throughput=throughput))
+                    per_unit_storage_throughput=throughput,
+                    data_compression_type=getattr(fsx.LustreDataCompressionType, options.data_compression)))
             self.file_system_id, self.dns_name = self.file_system.file_system_id, self.file_system.dns_name
             self.mount_name = self.file_system.mount_name
             group_id = self.security_group.security_group_id

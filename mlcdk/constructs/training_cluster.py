@@ -92,8 +92,10 @@ class TrainingCluster(NodeGroupMixin, Construct):
         storage (FSx for Lustre)"). It costs money while it exists. Default: none.
     :param machine_image: the AMI. Default: the catalog's AMI for the type (Neuron DLAMI or NVIDIA
         DLAMI), resolved at deploy time from its SSM public parameter.
-    :param role: the node role. Default: a new role with SSM Session Manager, the CloudWatch agent's
-        PutMetricData, read/write on the checkpoint bucket, and use of the cluster's key.
+    :param role: the node role. Default: a new role with SSM Session Manager and the CloudWatch agent's
+        PutMetricData; on "nodes" also read/write on the checkpoint bucket and use of the cluster's key, which on
+        "batch" only the job role has (the job's only identity; ``grant_principal`` is the job role there); on
+        "batch" also the ECS agent's actions on Batch's ECS cluster and the job log stream.
     :param security_group: the node group. Default: a new group allowing all traffic within itself
         (EFA) and no other ingress. The self rules are added to a group you bring, too.
     :param encryption_key: the KMS key for volumes, the checkpoint bucket and the topic. Default: a new
@@ -186,6 +188,11 @@ class TrainingCluster(NodeGroupMixin, Construct):
         pinned_by = "capacity.availability_zone_id" if capacity is not None and capacity.availability_zone_id else (
             "availability_zone_id")
         availability_zone_id = held_capacity.az_for(capacity, availability_zone_id)
+        check([(vpc is None and region is None and availability_zone_id is not None,
+                f"{pinned_by} ({availability_zone_id}): the stack is env-agnostic, so mlcdk cannot build a network in "
+                "that AZ (the deploy region is unknown at synth, and its subnets would go to the first AZs of "
+                "Fn::GetAZs); give the stack a region (env=cdk.Environment(region=...)), or pass vpc= a PrivateNetwork "
+                "pinned to that AZ ID")])
         if vpc is not None and availability_zone_id is not None and not self._pinned_by_az_id(vpc):
             raise ConfigurationError(
                 f"{pinned_by} ({availability_zone_id}): the VPC you brought does not pin its subnets by AZ ID (AZ "
@@ -240,9 +247,12 @@ class TrainingCluster(NodeGroupMixin, Construct):
         self.alarm_topic = alarm_topic or security.alarm_topic(self, "AlarmTopic", key=self.encryption_key, emails=emails)
         self.checkpoint_bucket = checkpoint_bucket or security.checkpoint_bucket(
             self, "Checkpoints", key=self.encryption_key, removal_policy=removal_policy)
-        node_policies = [security.agent_policy(self, "AgentPolicy", self.role),
-                         security.data_policy(self, "CheckpointPolicy", self.role, bucket=self.checkpoint_bucket,
-                                              key=self.encryption_key)]
+        # The node role holds what the host needs. On Batch the job's role is the job's only identity: it alone
+        # reaches the checkpoint bucket and key (a container that reached the node's role would find neither).
+        node_policies = [security.agent_policy(self, "AgentPolicy", self.role)]
+        if not batch_engine:
+            node_policies.append(security.data_policy(self, "CheckpointPolicy", self.role, bucket=self.checkpoint_bucket,
+                                                      key=self.encryption_key))
         neuron = spec.accelerator is not None and spec.accelerator.kind == "neuron"
         self.shared_storage = None if shared_storage is None else SharedStorage(
             self, "SharedStorage", options=shared_storage, vpc=vpc, subnet=subnet, node_security_group=self.security_group,
@@ -316,7 +326,7 @@ class TrainingCluster(NodeGroupMixin, Construct):
     def _build_nodes(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
                      cluster_placement, purchase, node_policies, grace, schedule, construct_id) -> None:
         """engine="nodes": an Auto Scaling group of persistent nodes with a checkpoint lifecycle hook."""
-        self.batch = self.job_queue = self.job_definition = self.log_group = self.task_network = None
+        self.batch = self.job_queue = self.job_definition = self.log_group = self.task_network = self.job_role = None
         group = NodeGroup(
             self, "NodeGroup", spec=spec, min_capacity=0, max_capacity=nodes, desired_capacity=nodes, vpc=vpc,
             subnets=ec2.SubnetSelection(subnets=[subnet]), security_group=self.security_group, role=self.role,
@@ -389,6 +399,14 @@ class TrainingCluster(NodeGroupMixin, Construct):
     # Metrics: the Batch engine's nodes belong to an Auto Scaling group that Batch names at run time, so its
     # metrics address the cluster by the MlcdkCluster dimension every node adds (on both engines).
     # ----------------------------------------------------------------------------------------
+
+    @property
+    def grant_principal(self) -> iam.IPrincipal:
+        """Who a grant reaches: on "batch", the job role (the jobs' only identity; the nodes' role keeps only what
+        the host needs); on "nodes", the node role."""
+        if self.engine == "batch":
+            return self.job_role.grant_principal
+        return self.role.grant_principal
 
     def _metric_dimensions(self) -> dict[str, str]:
         if self.engine == "batch":

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlcdk.presets import metrics
+from mlcdk.presets import metrics, node_software
 from mlcdk.presets.catalog import InstanceSpec
 
 ASSETS = Path(__file__).parent / "assets"
@@ -25,19 +25,46 @@ def _heredoc(path: str, text: str, marker: str = "MLCDK_EOF") -> list[str]:
 
 
 def cloudwatch_agent(spec: InstanceSpec, cluster: str | None = None) -> list[str]:
-    """Install the agent if the AMI lacks it, write mlcdk's config, start it."""
+    """Install the agent if the AMI lacks it (a pinned, signature-verified package; data/node_software.json),
+    write mlcdk's config, start it."""
     acc = spec.accelerator
     config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None, cluster)
     arch = "arm64" if "arm64" in spec.architectures else "amd64"
     return [
         "# CloudWatch agent: accelerator, CPU, memory and disk metrics with the AutoScalingGroupName dimension",
         f"if [ ! -x {AGENT_CTL} ]; then",
-        "  if command -v dnf >/dev/null; then dnf install -y amazon-cloudwatch-agent",
-        f"  else curl -fsSL -o /tmp/cwagent.deb https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/{arch}/latest/amazon-cloudwatch-agent.deb"
-        " && dpkg -i -E /tmp/cwagent.deb; fi",
+        "  if command -v dnf >/dev/null; then dnf install -y amazon-cloudwatch-agent  # the distribution's signed repository",
+        "  else",
+        *[f"    {line}" for line in verified_agent_package(arch)],
+        "  fi",
         "fi",
         *_heredoc(AGENT_CONFIG, json.dumps(config, indent=1, sort_keys=True)),
         f"{AGENT_CTL} -a fetch-config -m ec2 -s -c file:{AGENT_CONFIG}",
+    ]
+
+
+def verified_agent_package(arch: str) -> list[str]:
+    """Download the pinned CloudWatch agent .deb and its signature, and install it only if gpg reports a valid
+    signature (VALIDSIG) by the key with the documented fingerprint (CloudWatch user guide, "Verifying the signature
+    of the CloudWatch agent package"); the key's own download is trusted for nothing but that fingerprint."""
+    agent = node_software.software().cloudwatch_agent
+    package, signature = agent.urls(arch)
+    return [
+        f"# CloudWatch agent {agent.version}, verified against key {agent.key_fingerprint}",
+        "CW_DIR=$(mktemp -d)",
+        f'curl -fsSL -o "$CW_DIR/agent.deb" {package}',
+        f'curl -fsSL -o "$CW_DIR/agent.deb.sig" {signature}',
+        f'curl -fsSL -o "$CW_DIR/agent.gpg" {agent.public_key_url}',
+        # gpgv checks against a keyring file: no gpg-agent, no trust database, nothing left running.
+        'if grep -q "BEGIN PGP PUBLIC KEY BLOCK" "$CW_DIR/agent.gpg"; then '
+        'gpg --batch --homedir "$CW_DIR" --yes --dearmor -o "$CW_DIR/agent.keyring" "$CW_DIR/agent.gpg"; '
+        'else cp "$CW_DIR/agent.gpg" "$CW_DIR/agent.keyring"; fi',
+        # The status is captured first: grep -q in a pipe could end gpgv with SIGPIPE, which pipefail counts as failure.
+        'CW_STATUS=$(gpgv --keyring "$CW_DIR/agent.keyring" --status-fd 1 "$CW_DIR/agent.deb.sig" "$CW_DIR/agent.deb" '
+        '2>/dev/null || true)',
+        f'grep -Eq "^\\[GNUPG:\\] VALIDSIG .*{agent.key_fingerprint}" <<< "$CW_STATUS" '
+        '|| { echo "mlcdk: the CloudWatch agent package has no valid signature by the documented key" >&2; exit 1; }',
+        'dpkg -i -E "$CW_DIR/agent.deb"',
     ]
 
 
@@ -91,33 +118,68 @@ def efa_check() -> list[str]:
     ]
 
 
-#: The EFA installer (EFA user guide, "Get started with EFA": install the EFA software). ``--minimal`` installs
-#: the kernel module and rdma-core only: on the AWS Batch engine the job's container brings libfabric and NCCL
-#: or the Neuron runtime, and the ECS-optimized AMIs ship no EFA software.
-EFA_INSTALLER = "https://efa-installer.amazonaws.com/aws-efa-installer-latest.tar.gz"
-
-
 def efa_host_setup(devices: int) -> list[str]:
     """Batch nodes: install the EFA kernel driver when the AMI lacks it, then require one
-    /dev/infiniband/uverbsN per EFA interface (the job definition maps exactly those into the container)."""
+    /dev/infiniband/uverbsN per EFA interface (the job definition maps exactly those into the container).
+
+    The installer (EFA user guide, "Get started with EFA"; ``--minimal``: the kernel module and rdma-core only, since
+    the job's container brings libfabric and NCCL or the Neuron runtime) is the pinned version of
+    data/node_software.json, unpacked only when its SHA-256 matches the published one."""
+    installer = node_software.software().efa_installer
     return [
-        f"# EFA: {devices} uverbs devices for the job's container (installer: {EFA_INSTALLER})",
+        f"# EFA: {devices} uverbs devices for the job's container (installer {installer.version}, SHA-256 checked)",
         "if ! ls /dev/infiniband/uverbs0 >/dev/null 2>&1; then",
-        f"  curl -fsSL -o /tmp/efa.tar.gz {EFA_INSTALLER} && tar -xzf /tmp/efa.tar.gz -C /tmp",
-        "  (cd /tmp/aws-efa-installer && ./efa_installer.sh -y --minimal)",
+        "  EFA_DIR=$(mktemp -d)",
+        f'  curl -fsSL -o "$EFA_DIR/efa.tar.gz" {installer.url}',
+        f'  echo "{installer.sha256}  $EFA_DIR/efa.tar.gz" | sha256sum -c - '
+        '|| { echo "mlcdk: the EFA installer does not match its published SHA-256" >&2; exit 1; }',
+        '  tar -xzf "$EFA_DIR/efa.tar.gz" -C "$EFA_DIR"',
+        '  (cd "$EFA_DIR/aws-efa-installer" && ./efa_installer.sh -y --minimal)',
         "fi",
         f'if [ "$(ls /dev/infiniband/ 2>/dev/null | grep -c "^uverbs")" -lt {devices} ]; then '
         f'echo "mlcdk: expected {devices} EFA devices in /dev/infiniband" >&2; exit 1; fi',
     ]
 
 
+#: ECS container agent settings of a Batch node (ECS developer guide, "Amazon ECS container agent configuration"
+#: and "IAM roles for tasks"; the agent's README lists the same variables): awsvpc tasks (multi-node jobs) cannot
+#: reach instance metadata, so never the instance role; tasks get their job role through the agent's credentials
+#: endpoint in bridge and host mode (single-node jobs run in host mode: Batch user guide, "Networking modes for AWS
+#: Batch jobs"), set explicitly rather than left to the AMI's defaults.
+ECS_SECURITY_SETTINGS = ("ECS_AWSVPC_BLOCK_IMDS=true", "ECS_ENABLE_TASK_IAM_ROLE=true",
+                         "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true")
+
+
 def ecs_settings(stop_timeout_s: int) -> list[str]:
-    """Batch nodes: how long ECS waits after SIGTERM before it kills a job's container (ECS container agent
-    configuration, ECS_CONTAINER_STOP_TIMEOUT): the job's time to checkpoint when it is cancelled or its
-    node is taken away."""
+    """Batch nodes: how long ECS waits after SIGTERM before it kills a job's container (ECS_CONTAINER_STOP_TIMEOUT:
+    the job's time to checkpoint when it is cancelled or its node is taken away), and ECS_SECURITY_SETTINGS."""
     return ["# ECS: time between SIGTERM and SIGKILL for a stopping job (checkpoint window)",
             "mkdir -p /etc/ecs",
-            f"echo ECS_CONTAINER_STOP_TIMEOUT={stop_timeout_s}s >> /etc/ecs/ecs.config"]
+            f"echo ECS_CONTAINER_STOP_TIMEOUT={stop_timeout_s}s >> /etc/ecs/ecs.config",
+            "# ECS: job containers never reach the instance role; their job role is their identity",
+            *[f"echo {setting} >> /etc/ecs/ecs.config" for setting in ECS_SECURITY_SETTINGS]]
+
+
+def guard_bootstrap() -> list[str]:
+    """Batch nodes: if any later bootstrap step fails (the EFA devices, the shared file system's mount...), the node
+    never registers with ECS and shuts down, so that Batch replaces it rather than sending it a job.
+
+    The ECS-optimized AMIs order ``ecs.service`` ``After=cloud-final.service`` (aws/amazon-ecs-agent,
+    packaging/amazon-linux-ami-integrated/ecs.service), the cloud-init stage that runs this script, but ``After=``
+    is ordering only: the agent starts after a failed script too. So the EXIT trap masks the agent's unit and
+    replaces its queued start with a stop before it can run, then powers off; the launch template's
+    InstanceInitiatedShutdownBehavior "terminate" makes that a termination (mlcdk.constructs.batch_network)."""
+    return [
+        "# Guard: a failed bootstrap never joins ECS; the node shuts down and Batch replaces it",
+        "mlcdk_bootstrap_failed() {",
+        '  echo "mlcdk: bootstrap failed (exit $1): not registering with ECS; shutting down so that Batch replaces '
+        'this node" >&2',
+        "  systemctl mask ecs.service || true",
+        "  systemctl stop --no-block ecs.service || true",
+        "  shutdown -h now",
+        "}",
+        "trap 'rc=$?; if [ \"$rc\" -ne 0 ]; then mlcdk_bootstrap_failed \"$rc\"; fi' EXIT",
+    ]
 
 
 def mount_data_volume(mount_point: str) -> list[str]:
@@ -142,9 +204,12 @@ def mount_data_volume(mount_point: str) -> list[str]:
 FSX_UBUNTU_KEY = "https://fsx-lustre-client-repo-public-keys.s3.amazonaws.com/fsx-ubuntu-public-key.asc"
 FSX_UBUNTU_REPO = "https://fsx-lustre-client-repo.s3.amazonaws.com/ubuntu"
 #: Mount options (FSx for Lustre user guide, "Mounting the file system" and "Mounting automatically"): relatime
-#: and flock for the mount; _netdev and the systemd options in fstab, so a reboot waits for the network.
+#: and flock for the mount; _netdev in fstab, so a reboot waits for the network. No
+#: ``x-systemd.requires=network.service``: Amazon Linux 2023 and Ubuntu run systemd-networkd and have no
+#: network.service, so that dependency fails the mount; ``_netdev`` already orders it after
+#: network-online.target (systemd.mount(5), "Automatic dependencies").
 LUSTRE_MOUNT_OPTIONS = "relatime,flock"
-LUSTRE_FSTAB_OPTIONS = "defaults,relatime,flock,_netdev,x-systemd.automount,x-systemd.requires=network.service"
+LUSTRE_FSTAB_OPTIONS = "defaults,relatime,flock,_netdev,x-systemd.automount"
 
 
 def lustre_client() -> list[str]:
@@ -177,6 +242,7 @@ def mount_lustre(dns_name: str, mount_name: str, mount_point: str, *, neuron_cac
         f"mkdir -p {target}",
         f'grep -q " {mount_point} lustre " /etc/fstab || echo "{source} {mount_point} lustre {LUSTRE_FSTAB_OPTIONS} 0 0" >> /etc/fstab',
         f"mountpoint -q {target} || mount -t lustre -o {LUSTRE_MOUNT_OPTIONS} {source} {target}",
+        f'mountpoint -q {target} || {{ echo "mlcdk: {mount_point} is not mounted" >&2; exit 1; }}',
         f"echo MLCDK_SHARED_STORAGE={mount_point} >> /etc/environment",
     ]
     if neuron_cache:
@@ -191,12 +257,13 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
 
     ``cluster`` adds the cluster dimension to every metric (TrainingCluster). On the Batch engine,
     ``batch_efa_devices`` replaces the libfabric check with the host driver set-up, and
-    ``batch_stop_timeout_s`` sets the ECS stop timeout. ``shared_storage`` (from :func:`mount_lustre`) mounts the
+    ``batch_stop_timeout_s`` sets the ECS stop timeout and security settings and guards the bootstrap (a node that
+    fails it never registers with ECS and shuts down). ``shared_storage`` (from :func:`mount_lustre`) mounts the
     shared file system after the data volume and before the user's commands.
     """
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
     if batch_stop_timeout_s is not None:
-        lines += ecs_settings(batch_stop_timeout_s)
+        lines += guard_bootstrap() + ecs_settings(batch_stop_timeout_s)
     lines += cloudwatch_agent(spec, cluster)
     lines += purchase_gauge(cluster)
     if spec.accelerator is not None and spec.accelerator.kind == "neuron":

@@ -63,6 +63,8 @@ class LustreFacts:
     max_data_repository_associations: int
     prices: tuple[StoragePrice, ...]
     prices_as_of: str
+    data_compression_types: tuple[str, ...] = ("NONE",)
+    default_data_compression: str = "NONE"
 
 
 @functools.cache
@@ -81,7 +83,9 @@ def _facts(doc: dict) -> LustreFacts:
     prices_doc = doc["storage_prices"]
     prices = tuple(StoragePrice(e["region"], e["deployment_type"], e["throughput_mbps_per_tib"], float(e["usd_per_gb_month"]),
                                 prices_doc["as_of"], e["source"]) for e in prices_doc["entries"])
-    return LustreFacts(types, int(doc["max_data_repository_associations"]["value"]), prices, prices_doc["as_of"])
+    compression = doc["data_compression"]
+    return LustreFacts(types, int(doc["max_data_repository_associations"]["value"]), prices, prices_doc["as_of"],
+                       tuple(compression["values"]), compression["default"])
 
 
 def deployment_type(name: str) -> DeploymentType | None:

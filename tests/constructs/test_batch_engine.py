@@ -156,7 +156,8 @@ def test_job_definition_follows_the_catalog(built, instance_type, nodes, efa, ne
     assert devices == [f"/dev/infiniband/uverbs{i}" for i in range(efa)] + [f"/dev/neuron{i}" for i in range(neuron)]
     assert all(d["ContainerPath"] == d["HostPath"] for d in container["LinuxParameters"].get("Devices", []))
     ulimits = {u["Name"]: (u["SoftLimit"], u["HardLimit"]) for u in container["Ulimits"]}
-    assert ulimits == {"memlock": (-1, -1), "stack": (67_108_864, 67_108_864), "nofile": (65_536, 65_536)}
+    # The reference p5/p6 Batch job definitions' values (awsome-distributed-training 1.architectures/3.aws-batch/).
+    assert ulimits == {"memlock": (-1, -1), "stack": (67_108_864, 67_108_864), "nofile": (1_024_000, 1_024_000)}
     assert container["LinuxParameters"]["SharedMemorySize"] == memory // 2
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert env["MLCDK_INSTANCE_TYPE"] == instance_type
@@ -319,6 +320,15 @@ BAD = [
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(retry_attempts=11)), r"job.retry_attempts \(11\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(retry_attempts=True)), r"job.retry_attempts \(True\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(log_retention_days=31)), r"job.log_retention_days \(31\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=9)),
+     r"job.runnable_timeout_minutes \(9\) must be a whole number from 10 to 1440 \(a job queue's "
+     r"JobStateTimeLimitAction acts after 600 to 86,400 seconds \(maxTimeSeconds\)\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=1441)),
+     r"job.runnable_timeout_minutes \(1441\) must be a whole number from 10 to 1440"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes=True)),
+     r"job.runnable_timeout_minutes \(True\)"),
+    (dict(instance_type="p5.48xlarge", nodes=2, job=JobOptions(runnable_timeout_minutes="60")),
+     r"job.runnable_timeout_minutes \('60'\)"),
     (dict(instance_type="p5.48xlarge", nodes=2, job={"image": "x"}), r"job \(\{'image': 'x'\}\) must be a JobOptions"),
     (dict(instance_type="p5.48xlarge", nodes=2, engine="slurm"), r"engine \('slurm'\) must be one of batch, nodes"),
     (dict(instance_type="p5.48xlarge", nodes=2, engine="nodes", job=JobOptions()),

@@ -167,3 +167,104 @@ def test_gates(built):
     assert nag_problems(result) == []
     for name in ("Own", "Brought"):
         assert lint(result.template_paths[name], [REGION]) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Point 7: the instance role keeps only what the host needs; the job role is the job's identity
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_node_role_cannot_reach_the_checkpoints_on_batch(built):
+    template, cluster = built[0].templates["Own"], built[1]["own"]
+    stack = cdk.Stack.of(cluster)
+    node_role = stack.get_logical_id(cluster.role.node.default_child)
+    bucket = stack.get_logical_id(cluster.checkpoint_bucket.node.default_child)
+    key = stack.get_logical_id(cluster.encryption_key.node.default_child)
+    node_policies = [r["Properties"]["PolicyDocument"] for r in resources(template, "AWS::IAM::Policy").values()
+                     if {"Ref": node_role} in r["Properties"]["Roles"]]
+    text = repr(node_policies)
+    assert node_policies and bucket not in text and key not in text
+    actions = sorted({a for p in node_policies for s in p["Statement"] for a in
+                      (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
+    assert not [a for a in actions if a.startswith(("s3:", "kms:"))], actions
+    # Grants made through the cluster reach the job role, the only identity a job has.
+    assert cluster.grant_principal.role_arn == cluster.job_role.role_arn
+    nodes = built[1]["nodes"]
+    assert nodes.grant_principal.role_arn == nodes.role.role_arn  # persistent nodes: the node role is the workload's
+
+
+# --------------------------------------------------------------------------------------------
+# Point 9: S3 through a gateway endpoint on the private subnets' route tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_s3_goes_through_a_gateway_endpoint_on_the_private_route_tables(built):
+    template = built[0].templates["Own"]
+    (endpoint,) = resources(template, "AWS::EC2::VPCEndpoint").values()
+    props = endpoint["Properties"]
+    assert props["VpcEndpointType"] == "Gateway"
+    assert props["ServiceName"] == {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]}
+    private_tables = {k for k, r in resources(template, "AWS::EC2::RouteTable").items() if "Private" in k}
+    assert len(private_tables) == 3 and {t["Ref"] for t in props["RouteTableIds"]} == private_tables
+
+
+# --------------------------------------------------------------------------------------------
+# Point 10: jobs held in RUNNABLE are cancelled, and the cancellation reaches the alarm topic
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_queue_cancels_jobs_held_for_capacity_or_misconfiguration(built):
+    (queue,) = resources(built[0].templates["Own"], "AWS::Batch::JobQueue").values()
+    assert queue["Properties"]["JobStateTimeLimitActions"] == [
+        {"Action": "CANCEL", "MaxTimeSeconds": 14_400, "Reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+         "State": "RUNNABLE"},
+        {"Action": "CANCEL", "MaxTimeSeconds": 600, "Reason": "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+         "State": "RUNNABLE"},
+        {"Action": "CANCEL", "MaxTimeSeconds": 600, "Reason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+         "State": "RUNNABLE"},
+    ]
+
+
+def test_a_cancelled_job_event_matches_the_alarm_topics_rule(built):
+    """The rule's pattern routes the event Batch sends for a job cancelled by the time limit (status FAILED, the
+    statusReason the Batch user guide gives) and nothing from another queue: put on moto's EventBridge, whose rule
+    delivers to a queue standing in for the topic."""
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    template = built[0].templates["Own"]
+    (queue_id,) = resources(template, "AWS::Batch::JobQueue")
+    (rule,) = [r["Properties"] for r in resources(template, "AWS::Events::Rule").values()
+               if r["Properties"]["EventPattern"]["source"] == ["aws.batch"]]
+    queue_arn = "arn:aws:batch:us-east-1:123456789012:job-queue/mlcdk-queue"
+    pattern = json.loads(json.dumps(rule["EventPattern"]).replace(
+        json.dumps({"Fn::GetAtt": [queue_id, "JobQueueArn"]}), json.dumps(queue_arn)))
+
+    def entry(queue: str) -> dict:
+        return {"Source": "aws.batch", "DetailType": "Batch Job State Change", "Detail": json.dumps({
+            "jobName": "pretrain", "jobId": "0b1", "jobQueue": queue, "status": "FAILED",
+            "statusReason": "Canceled by JobStateTimeLimit action due to reason: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"})}
+
+    keys = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    with mock_aws():
+        events, sqs = boto3.client("events", **keys), boto3.client("sqs", **keys)
+        inbox = sqs.create_queue(QueueName="alarm-topic")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="JobStateChanges", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="JobStateChanges", Targets=[{"Id": "topic", "Arn": inbox_arn}])
+        events.put_events(Entries=[entry(queue_arn + "-other"), entry(queue_arn)])
+        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+    (message,) = messages
+    detail = json.loads(message["Body"])["detail"]
+    assert detail["jobQueue"] == queue_arn and detail["statusReason"].startswith("Canceled by JobStateTimeLimit")
+
+
+def test_the_capacity_wait_is_the_job_options():
+    from mlcdk.constructs.batch_engine import runnable_limits
+
+    limits = runnable_limits(60)
+    assert [(a.reason.name, a.max_time.to_seconds()) for a in limits] == [
+        ("INSUFFICIENT_INSTANCE_CAPACITY", 3600), ("COMPUTE_ENVIRONMENT_MAX_RESOURCE", 600),
+        ("JOB_RESOURCE_REQUIREMENT", 600)]

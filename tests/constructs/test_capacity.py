@@ -343,3 +343,21 @@ def test_capacity_block_support_is_the_apis_usage_class(instance_type, sold):
     from mlcdk.presets import capacity, catalog
 
     assert capacity.sells_capacity_blocks(catalog.get(instance_type)) is sold
+
+
+@pytest.mark.parametrize(("kwargs", "parameter"), [
+    (dict(P5, engine="nodes", capacity=CapacityOptions(**BLOCK)), "capacity.availability_zone_id"),
+    (dict(P5, capacity=CapacityOptions(reservation_id=CR, availability_zone_id="use1-az6")), "capacity.availability_zone_id"),
+    (dict(P5, availability_zone_id="use1-az6"), "availability_zone_id"),
+])
+def test_an_az_id_on_an_env_agnostic_stack_is_refused_never_ignored(kwargs, parameter):
+    """Without a region, the network mlcdk builds cannot be pinned by AZ ID: its subnets would go to the first AZs of
+    Fn::GetAZs, wherever the block or reservation is. Refused, naming the fix."""
+    from tests.harness import nothing_built
+
+    stack = cdk.Stack(cdk.App(context=cli_context()), "Agnostic")
+    with pytest.raises(__import__("mlcdk").ConfigurationError,
+                       match=rf"^{re.escape(parameter)} \(use1-az6\): the stack is env-agnostic, so mlcdk cannot build "
+                             r"a network in that AZ .*give the stack a region"):
+        TrainingCluster(stack, "Cluster", **kwargs)
+    assert nothing_built(stack, "Cluster")

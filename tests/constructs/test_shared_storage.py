@@ -146,14 +146,16 @@ def test_persistent_2_is_encrypted_with_the_cluster_key_in_the_cluster_subnet(bu
     fs = template["Resources"][file_system]["Properties"]
     assert fs["KmsKeyId"] == {"Ref": key}
     assert (fs["FileSystemType"], fs["FileSystemTypeVersion"], fs["StorageCapacity"]) == ("LUSTRE", "2.15", 1200)
-    assert fs["LustreConfiguration"] == {"DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 125}
+    # LZ4 as in AWS's reference file system (parallelcluster-prerequisites.yaml); 125, not its 250: data/fsx.json.
+    assert fs["LustreConfiguration"] == {"DeploymentType": "PERSISTENT_2", "PerUnitStorageThroughput": 125,
+                                         "DataCompressionType": "LZ4"}
     _, environment = only(template, "AWS::Batch::ComputeEnvironment")
     assert fs["SubnetIds"] == environment["Properties"]["ComputeResources"]["Subnets"]
 
 
 def test_scratch_2_takes_no_throughput_and_no_customer_key(built):
     fs = built[0].templates["BatchGpuScratch"]["Resources"][ids(built, "BatchGpuScratch")[0]]["Properties"]
-    assert fs["LustreConfiguration"] == {"DeploymentType": "SCRATCH_2"}
+    assert fs["LustreConfiguration"] == {"DeploymentType": "SCRATCH_2", "DataCompressionType": "LZ4"}
     assert "KmsKeyId" not in fs and fs["StorageCapacity"] == 2400 and fs["FileSystemTypeVersion"] == "2.15"
 
 
@@ -226,8 +228,11 @@ def test_every_node_installs_the_client_and_mounts_at_fsx(built, name):
     region = "us-east-1" if CASES[name][3] else "<AWS::Region>"
     source = f"<{file_system}>.fsx.{region}.<AWS::URLSuffix>@tcp:/<{file_system}.LustreMountName>"
     assert f"mount -t lustre -o relatime,flock {source} /fsx" in text
-    assert (f"{source} /fsx lustre defaults,relatime,flock,_netdev,x-systemd.automount,"
-            "x-systemd.requires=network.service 0 0") in text
+    # No network.service dependency: AL2023 and Ubuntu have none (systemd-networkd), and _netdev orders the mount
+    # after network-online.target (systemd.mount(5)).
+    assert f"{source} /fsx lustre defaults,relatime,flock,_netdev,x-systemd.automount 0 0" in text
+    assert "network.service" not in text
+    assert f"mountpoint -q /fsx || {{ echo \"mlcdk: /fsx is not mounted\" >&2; exit 1; }}" in text
     assert "amzn:2023*) dnf install -y lustre-client" in text  # ECS-optimized AMIs (Batch), emulator AMI
     assert "amzn:2) amazon-linux-extras install -y lustre" in text
     assert 'install -y "lustre-client-modules-$(uname -r)"' in text  # the Ubuntu DLAMIs (nodes)
@@ -356,6 +361,7 @@ BAD = [
     (S(storage_capacity_gib=True), r"shared_storage.storage_capacity_gib \(True\) must be a whole number"),
     (S(throughput_mbps_per_tib=200), r"shared_storage.throughput_mbps_per_tib \(200\) must be one of 125, 250, 500, "
                                      r"1000 for PERSISTENT_2"),
+    (S(data_compression="GZIP"), r"shared_storage.data_compression \('GZIP'\) must be one of LZ4, NONE"),
     (S(deployment_type="SCRATCH_2", throughput_mbps_per_tib=125),
      r"shared_storage.throughput_mbps_per_tib \(125\): SCRATCH_2 has a fixed throughput"),
     (S(data_repositories=tuple(DataRepositoryLink(f"s3://example-data-{i}/", f"/data{i}") for i in range(8))),

@@ -70,16 +70,29 @@ def test_both_stacks_reach_create_complete(run):
         assert _section(run.stdout, stack).startswith(f"{stack}: CREATE_COMPLETE")
 
 
-def test_training_launch_template_has_all_8_efa_devices_and_imdsv2(run):
+def test_training_launch_template_has_8_efa_devices_a_free_card_0_slot_and_imdsv2(run):
     training = _section(run.stdout, "TrainingStack")
     # The Batch compute environment's launch template, read back at the version the environment pins.
     assert re.search(r"  Batch compute environment \S+\n(?:    .*\n)*?    launch template lt-\w+ version \d+: "
                      r"trn1\.32xlarge,", training)
-    # trn1.32xlarge: 8 EFA devices, one per network card; card 0's is an ENA+EFA interface, the rest efa-only
-    # (awsome-distributed-training's Batch templates; tests/constructs/test_batch_interfaces.py).
+    # The Batch layout: an efa primary and one efa-only interface per further card (trn1.32xlarge: 8 cards of 5).
     assert re.search(r"network interfaces: 8 \(1 efa, 7 efa-only\); EFA devices: 8; public IP: no;", training)
-    assert "HttpTokens=required" in training
+    assert ("network card 0: 1 of 5 interface slots used (efa at device 0); free for the job containers' awsvpc task "
+            "interface: 4") in training
+    assert "HttpTokens=required, HttpPutResponseHopLimit=1" in training
     assert re.search(r"volume \S+: \d+ GiB gp3, encrypted True, KMS key arn:aws:kms:\S+ \(ClusterKey", training)
+
+
+def test_reads_back_the_job_containers_security_group_and_the_runnable_limits(run):
+    training = _section(run.stdout, "TrainingStack")
+    block = re.search(r"    job containers' task interface: security group (sg-\w+) \(the default group of vpc-\w+\)\n"
+                      r"((?:      .*\n)+)", training)
+    assert block, training
+    rules = block.group(2)
+    assert "ingress: all traffic itself (self reference)" in rules
+    assert re.search(r"ingress: all traffic .*sg-\w+", rules)  # from the nodes' group
+    assert "egress (declared; moto does not model AWS::EC2::SecurityGroupEgress): all traffic 0.0.0.0/0" in rules
+    assert "CANCEL a job RUNNABLE for 14400 s with reason CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY" in training
 
 
 def test_reads_back_security_groups_keys_buckets_and_cost(run):
