@@ -38,6 +38,15 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"purchase_option": "reserved"}, r"purchase_option \('reserved'\) must be one of on-demand, spot, mixed"),
         ({"inference_purchase_option": "cheap"}, r"inference_purchase_option \('cheap'\) must be one of"),
         ({"engine": "slurm"}, r"engine \('slurm'\) must be one of batch, nodes"),
+        ({"inference_engine": "eks"}, r"inference_engine \('eks'\) must be one of ecs, nodes"),
+        ({"inference_preset": "cpu-inference"}, r"inference_engine \('ecs'\): no vLLM Deep Learning Container serves "
+                                                r"c7g.xlarge .* use -c inference_engine=nodes"),
+        ({"model": "s3://My_Models/llama"}, r"model \('s3://My_Models/llama'\) is not an S3 URI"),
+        ({"model": "meta llama/Llama-3"}, r"model \('meta llama/Llama-3'\) must be s3://"),
+        ({"model_architecture": "llama-4"}, r"model_architecture: unknown model 'llama-4'"),
+        ({"model_params": "7"}, r"model_params \('7'\) is under the minimum"),
+        ({"model_token_secret": "hf_AbCdEf0123456789"}, r"model_token_secret \('hf_AbCdEf0123456789'\) must be the "
+                                                        r"complete ARN of a Secrets Manager secret .*never the token"),
         ({"purchase_option": "spot"}, r"purchase_option \('spot'\) with -c engine='batch': AWS Batch runs multi-node "
                                       r"parallel jobs on on-demand capacity only"),
         ({"purchase_option": "mixed", "nodes": "1"}, r"purchase_option \('mixed'\) with -c engine='batch': a Batch "
@@ -54,6 +63,17 @@ def test_defaults_are_the_trainium_pretraining_and_inferentia2_serving_presets()
     assert (settings.training.instance_type, settings.training.nodes) == ("trn1.32xlarge", 2)
     assert (settings.inference.instance_type, settings.inference.min_capacity, settings.inference.max_capacity) == ("inf2.xlarge", 1, 4)
     assert settings.region is None and settings.training.availability_zone_ids == ()
+
+
+def test_the_inference_stack_serves_tinyllama_on_ecs_by_default_and_takes_a_model_and_its_token_by_flag():
+    settings = read_settings({})
+    assert settings.inference_engine == "ecs" and settings.model.source == "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbC123"
+    chosen = read_settings({"model": "meta-llama/Llama-3.1-8B-Instruct", "model_architecture": "llama-3.1-8b",
+                            "model_token_secret": arn})
+    assert (chosen.model.source, chosen.model.architecture, chosen.model.token_secret_arn) == (
+        "meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b", arn)
+    assert read_settings({"inference_preset": "cpu-inference", "inference_engine": "nodes"}).inference_engine == "nodes"
 
 
 def test_explicit_flags_override_the_preset():
