@@ -21,6 +21,7 @@ _LAZY = {
     "LoadBalancerOptions": "mlcdk.constructs.inference_fleet",
     "ScalingOptions": "mlcdk.constructs.inference_fleet",
     "FleetAlarmOptions": "mlcdk.constructs.inference_fleet",
+    "ModelOptions": "mlcdk.constructs.model",
     "GuardrailOptions": "mlcdk.constructs.guardrails",
     "PurchaseOptions": "mlcdk.constructs.options",
     "CapacityOptions": "mlcdk.constructs.options",
@@ -38,6 +39,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from mlcdk.constructs.guardrails import GuardrailOptions
     from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
+    from mlcdk.constructs.model import ModelOptions
     from mlcdk.constructs.network import PrivateNetwork
     from mlcdk.constructs.options import (
         CapacityOptions, DataRepositoryLink, ExistingFileSystem, JobOptions, PurchaseOptions, ScaleSchedule,

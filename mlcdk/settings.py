@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
-from mlcdk.presets import bounds, catalog, fsx, workloads
+from mlcdk.presets import bounds, catalog, fsx, model_server, workloads
 from mlcdk.presets.identifiers import email_problem
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
@@ -36,6 +36,11 @@ CONTEXT_KEYS = {
     "inference_preset": "inference preset",
     "inference_instance_type": "inference instance type; overrides the preset's",
     "min_capacity": "inference fleet minimum size",
+    "inference_engine": "how the inference fleet serves: ecs (vLLM on Amazon ECS, the default) or nodes (an Auto Scaling group; your server runs from your AMI or user data)",
+    "model": "the model the inference fleet serves (engine ecs): a Hugging Face model ID or s3://bucket/prefix; default: TinyLlama/TinyLlama-1.1B-Chat-v1.0 (Apache-2.0)",
+    "model_architecture": "the served model's shape for sizing, a known model name (e.g. llama-3.1-8b, qwen2.5-7b); needed for an S3 or unknown model unless model_params is given",
+    "model_params": "the served model's parameter count (e.g. 8B) when its architecture is not known",
+    "model_token_secret": "the complete ARN of a Secrets Manager secret holding a Hugging Face token, for gated models (never the token itself)",
     "max_capacity": "inference fleet maximum size",
     "region": "deploy region; default: CDK_DEFAULT_REGION (the CDK CLI sets it from your AWS configuration), else the AWS configuration's region; none anywhere is an error",
     "account": "deploy account; default: CDK_DEFAULT_ACCOUNT",
@@ -74,6 +79,16 @@ class WorkloadSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """The inference fleet's model, from context (checked; the stack turns it into ModelOptions)."""
+
+    source: str
+    architecture: str | None = None
+    params: str | None = None
+    token_secret_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class AppSettings:
     training: WorkloadSettings
     inference: WorkloadSettings
@@ -86,6 +101,8 @@ class AppSettings:
     engine: str = "batch"
     shared_storage_gib: int | None = None  #: the training cluster's FSx for Lustre capacity; None: no file system
     region_source: str = REGION_SOURCES[0]  #: where ``region`` came from (REGION_SOURCES)
+    inference_engine: str = "ecs"
+    model: ModelSettings | None = None  #: None: the default model (model_server.json), with inference_engine ecs
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -225,18 +242,52 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
     problem = workloads.engine_purchase_problem(engine, training.purchase_option, training.nodes)
     if problem is not None and "TrainingStack" in stacks:
         raise ConfigurationError(f"purchase_option ({shown(training.purchase_option)}) {problem.replace('engine=', '-c engine=')}")
+    inference = _workload(context, inference=True, preset_file=preset_file,
+                          region=region if "InferenceStack" in stacks else None)
     rest = dict(
-        inference=_workload(context, inference=True, preset_file=preset_file,
-                            region=region if "InferenceStack" in stacks else None),
+        inference=inference,
         alarm_emails=parse_emails(context.get("alarm_email")),
         removal_policy=_choice(context, "removal_policy", ("retain", "destroy"), "retain"),
         emulator=_bool(context, "emulator"),
         shared_storage_gib=_shared_storage_gib(context),
+        inference_engine=_inference_engine(context, inference),
+        model=_model(context),
     )
     if region is None:  # after every other flag: a typo is reported as such first
         raise ConfigurationError(NO_REGION)
     return AppSettings(training=training, region=region, region_source=region_source, account=account, stacks=stacks,
                        engine=engine, **rest)
+
+
+def _inference_engine(context: Mapping[str, Any], inference: WorkloadSettings) -> str:
+    """ecs (the default) or nodes; ecs only where a vLLM Deep Learning Container drives the fleet's accelerator."""
+    engine = _choice(context, "inference_engine", workloads.FLEET_ENGINES, "ecs")
+    if engine == "ecs" and not model_server.serves(inference.spec):
+        raise ConfigurationError(
+            f"inference_engine ('ecs'): no vLLM Deep Learning Container serves {inference.instance_type} (the preset "
+            f"{inference.preset.name!r} or inference_instance_type); use -c inference_engine=nodes and start your server "
+            "on the nodes, or an NVIDIA, Inferentia2 or Trainium type")
+    return engine
+
+
+def _model(context: Mapping[str, Any]) -> ModelSettings:
+    """The model flags, each checked here (a malformed source, architecture or ARN fails before any synth)."""
+    from mlcdk.presets import sizing# imported here: the model table is read only when flags name a model
+
+    source = _str(context, "model") or model_server.facts().default_model
+    model_server.parse_source(source, "model")
+    architecture = _str(context, "model_architecture")
+    if architecture is not None:
+        sizing.get_model(architecture, "model_architecture")
+    params = _str(context, "model_params")
+    if params is not None:
+        sizing.parse_count(params, "model_params", minimum=sizing.MIN_PARAMS, maximum=sizing.MAX_PARAMS)
+    secret = _str(context, "model_token_secret")
+    if secret is not None and not model_server.SECRET_ARN.fullmatch(secret):
+        raise ConfigurationError(f"model_token_secret ({shown(secret)}) must be the complete ARN of a Secrets Manager "
+                                 "secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>); "
+                                 "never the token itself")
+    return ModelSettings(source, architecture, params, secret)
 
 
 def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:

@@ -10,11 +10,14 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from mlcdk.constructs.inference_fleet import InferenceFleet
+from mlcdk.constructs.model import ModelOptions
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.options import PurchaseOptions, SharedStorageOptions, StorageOptions
 from mlcdk.constructs.training_cluster import TrainingCluster
 from mlcdk.presets.workloads import default_machine_image
-from mlcdk.settings import CONTEXT_KEYS, EMULATOR_AMI_PARAMETER, AppSettings, WorkloadSettings, read_settings
+from mlcdk.settings import (
+    CONTEXT_KEYS, EMULATOR_AMI_PARAMETER, AppSettings, ModelSettings, WorkloadSettings, read_settings,
+)
 
 TRAINING_STACK = "TrainingStack"
 INFERENCE_STACK = "InferenceStack"
@@ -74,21 +77,36 @@ class TrainingStack(_WorkloadStack):
 
 
 class InferenceStack(_WorkloadStack):
-    """The serving side: an InferenceFleet from context keys ``inference_preset``,
-    ``inference_instance_type``, ``min_capacity`` and ``max_capacity``."""
+    """The serving side: an InferenceFleet from context keys ``inference_preset``, ``inference_instance_type``,
+    ``min_capacity``, ``max_capacity`` and ``inference_engine``. With engine ecs (the default) it serves ``model``
+    (default: TinyLlama/TinyLlama-1.1B-Chat-v1.0, Apache-2.0) with vLLM and outputs its served model name; with
+    engine nodes it deploys the group and load balancer for a server you start on the nodes (warned at synth)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, workload: WorkloadSettings,
                  alarm_emails: tuple[str, ...] = (), removal_policy: str = "retain", emulator: bool = False,
-                 **kwargs) -> None:
+                 engine: str = "ecs", model: ModelSettings | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, workload=workload, alarm_emails=alarm_emails, **kwargs)
         self.fleet = InferenceFleet(
-            self, "Fleet", preset=workload.preset, instance_type=workload.instance_type,
+            self, "Fleet", preset=workload.preset, instance_type=workload.instance_type, engine=engine,
+            model=_model_options(model) if engine == "ecs" else None,
             min_capacity=workload.min_capacity, max_capacity=workload.max_capacity, vpc=self.network.vpc,
             alarm_emails=alarm_emails, removal_policy=_removal(removal_policy), purchase=_purchase(workload),
             machine_image=ec2.MachineImage.from_ssm_parameter(EMULATOR_AMI_PARAMETER) if emulator else None,
-            storage=StorageOptions(root_device_name=_catalog_root_device(workload, "nodes")) if emulator else None)
+            storage=StorageOptions(root_device_name=_catalog_root_device(
+                workload, "batch" if engine == "ecs" else "nodes")) if emulator else None)
         cdk.CfnOutput(self, "Endpoint", value=self.fleet.load_balancer.load_balancer_dns_name,
                       description="the fleet's internal load balancer (HTTP on 80)")
+        if self.fleet.model_plan is not None:
+            cdk.CfnOutput(self, "ServedModel", value=self.fleet.model_plan.served_model_name,
+                          description="the name to put in the 'model' field of OpenAI-style requests")
+
+
+def _model_options(model: ModelSettings | None) -> ModelOptions:
+    from mlcdk.presets import model_server
+
+    model = model or ModelSettings(model_server.facts().default_model)
+    return ModelOptions(source=model.source, architecture=model.architecture, params=model.params,
+                        hf_token_secret=model.token_secret_arn)
 
 
 def _purchase(workload: WorkloadSettings) -> PurchaseOptions | None:
@@ -128,5 +146,6 @@ def add_stacks(app: cdk.App, settings: AppSettings) -> list[cdk.Stack]:
                                     description="mlcdk training cluster and its network", **common))
     if INFERENCE_STACK in settings.stacks:
         stacks.append(InferenceStack(app, INFERENCE_STACK, workload=settings.inference,
+                                     engine=settings.inference_engine, model=settings.model,
                                      description="mlcdk inference fleet and its network", **common))
     return stacks

@@ -39,7 +39,9 @@ def training_in_vpc(vpc_id, **kwargs):
 
 
 def fleet(**kwargs):
+    """The fleet rows test the group engine's options (the ECS engine's bad input is in test_model_options.py)."""
     region = kwargs.pop("region", "us-east-1")
+    kwargs.setdefault("engine", "nodes")
     stack = cdk.Stack(cdk.App(context=cli_context()), "Bad", env=cdk.Environment(region=region))
     InferenceFleet(stack, "Fleet", **kwargs)
 

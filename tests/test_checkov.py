@@ -95,19 +95,21 @@ def _fleets(app):
     import aws_cdk as cdk
     from aws_cdk import aws_certificatemanager as acm
 
-    from mlcdk import InferenceFleet, LoadBalancerOptions, ScalingOptions
+    from mlcdk import InferenceFleet, LoadBalancerOptions, ModelOptions, ScalingOptions
 
     env = cdk.Environment(account="123456789012", region="us-east-1")
     public = cdk.Stack(app, "PublicFleet", env=env)
     certificate = acm.Certificate.from_certificate_arn(
         public, "Certificate", "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")
-    InferenceFleet(public, "Fleet", preset="llm-serving-inferentia2", load_balancer=LoadBalancerOptions(
+    InferenceFleet(public, "Fleet", preset="llm-serving-inferentia2",
+                   model=ModelOptions(source="s3://acme-models/tinyllama", architecture="tinyllama-1.1b"),
+                   load_balancer=LoadBalancerOptions(
         internet_facing=True, certificate=certificate,
         web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"))
     grpc = cdk.Stack(app, "GrpcFleet", env=env)
     InferenceFleet(grpc, "Fleet", instance_type="g6.xlarge", port=50051, removal_policy=cdk.RemovalPolicy.DESTROY,
-                   load_balancer=LoadBalancerOptions(kind="network"),
-                   scaling=ScalingOptions(signal="cpu"))
+                   load_balancer=LoadBalancerOptions(kind="network"), engine="nodes",
+                   scaling=ScalingOptions(signal="cpu"), model_server_command="/opt/server/bin/serve --port 50051")
     return [public, grpc]
 
 

@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from mlcdk import CapacityOptions, ConfigurationError, InferenceFleet, PurchaseOptions, TrainingCluster
+from mlcdk import CapacityOptions, ConfigurationError, InferenceFleet, ModelOptions, PurchaseOptions, TrainingCluster
 from mlcdk.params import check_value
 from tests.harness import cli_context
 
@@ -43,6 +43,7 @@ def test_a_reservation_with_no_fallback_types_is_accepted_on_a_fleet():
     """The same rule on InferenceFleet, the README's recipe for a preset with fallbacks (serving-nvidia) on one
     type: `purchase=PurchaseOptions(option="on-demand", fallback_instance_types=())`."""
     fleet = InferenceFleet(stack(), "F", preset="serving-nvidia", max_capacity=2,
+                           model=ModelOptions(source="TinyLlama/TinyLlama-1.1B-Chat-v1.0"),
                            purchase=PurchaseOptions(option="on-demand", fallback_instance_types=()),
                            capacity=CapacityOptions(reservation_id=CR, availability_zone_id="use1-az4"))
     assert fleet.instance_types == ("g6.xlarge",)

@@ -12,7 +12,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from mlcdk import InferenceFleet, PrivateNetwork, TrainingCluster
+from mlcdk import InferenceFleet, ModelOptions, PrivateNetwork, ScalingOptions, TrainingCluster
 from tests.harness import lint, nag_problems, synth
 
 REGION = "us-east-1"
@@ -30,7 +30,9 @@ def build(app) -> list[cdk.Stack]:
         TrainingCluster(stack, "Cluster", instance_type="trn1.32xlarge", nodes=2, engine=engine)
         stacks.append(stack)
     stack = cdk.Stack(app, "Inference", env=env)  # regional: the fleet's ALB gets its access-log bucket
-    InferenceFleet(stack, "Fleet", instance_type="g5.xlarge")
+    InferenceFleet(stack, "Fleet", instance_type="g5.xlarge", scaling=ScalingOptions(signal="queue"),
+                   model=ModelOptions(source="s3://acme-models/qwen2.5-7b", architecture="qwen2.5-7b",
+                                      max_concurrent_sequences=2))
     stacks.append(stack)
     return stacks + add_stacks(app, settings_from_context(app, environ={"CDK_DEFAULT_REGION": "us-east-1"}))  # as the CDK CLI sets it
 

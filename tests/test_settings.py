@@ -37,6 +37,15 @@ from mlcdk.settings import MAX_NETWORK_AZS, read_settings
         ({"purchase_option": "reserved"}, r"purchase_option \('reserved'\) must be one of on-demand, spot, mixed"),
         ({"inference_purchase_option": "cheap"}, r"inference_purchase_option \('cheap'\) must be one of"),
         ({"engine": "slurm"}, r"engine \('slurm'\) must be one of batch, nodes"),
+        ({"inference_engine": "eks"}, r"inference_engine \('eks'\) must be one of ecs, nodes"),
+        ({"inference_preset": "cpu-inference"}, r"inference_engine \('ecs'\): no vLLM Deep Learning Container serves "
+                                                r"c7g.xlarge .* use -c inference_engine=nodes"),
+        ({"model": "s3://My_Models/llama"}, r"model \('s3://My_Models/llama'\) is not an S3 URI"),
+        ({"model": "meta llama/Llama-3"}, r"model \('meta llama/Llama-3'\) must be s3://"),
+        ({"model_architecture": "llama-4"}, r"model_architecture: unknown model 'llama-4'"),
+        ({"model_params": "7"}, r"model_params \('7'\) is under the minimum"),
+        ({"model_token_secret": "hf_AbCdEf0123456789"}, r"model_token_secret \('hf_AbCdEf0123456789'\) must be the "
+                                                        r"complete ARN of a Secrets Manager secret .*never the token"),
         ({"purchase_option": "spot"}, r"purchase_option \('spot'\) with -c engine='batch': AWS Batch runs multi-node "
                                       r"parallel jobs on on-demand capacity only"),
         ({"purchase_option": "mixed", "nodes": "1"}, r"purchase_option \('mixed'\) with -c engine='batch': a Batch "
@@ -119,6 +128,17 @@ def test_a_region_that_does_not_offer_the_type_is_refused_in_one_line():
         read_settings({}, {"CDK_DEFAULT_REGION": "eu-west-1"})
     assert str(error.value).startswith("instance_type: trn1.32xlarge is not offered in eu-west-1; it is offered in ")
     assert "\n" not in str(error.value)
+
+
+def test_the_inference_stack_serves_tinyllama_on_ecs_by_default_and_takes_a_model_and_its_token_by_flag():
+    settings = read_settings({})
+    assert settings.inference_engine == "ecs" and settings.model.source == "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbC123"
+    chosen = read_settings({"model": "meta-llama/Llama-3.1-8B-Instruct", "model_architecture": "llama-3.1-8b",
+                            "model_token_secret": arn})
+    assert (chosen.model.source, chosen.model.architecture, chosen.model.token_secret_arn) == (
+        "meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b", arn)
+    assert read_settings({"inference_preset": "cpu-inference", "inference_engine": "nodes"}).inference_engine == "nodes"
 
 
 def test_explicit_flags_override_the_preset():

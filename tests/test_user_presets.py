@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from mlcdk import InferenceFleet, TrainingCluster, load_presets
+from mlcdk import InferenceFleet, ModelOptions, TrainingCluster, load_presets
 from tests.harness import cli_context, cdk_modules_loaded_by
 
 TEAM = """
@@ -34,7 +34,8 @@ def test_a_preset_file_drives_both_constructs(tmp_path):
     presets = load_presets(path)
     stack = cdk.Stack(cdk.App(context=cli_context()), "Team", env=cdk.Environment(region="us-east-1"))
     cluster = TrainingCluster(stack, "Tune", preset=presets["team-finetune"])
-    fleet = InferenceFleet(stack, "Serve", preset=presets["team-serving"])
+    fleet = InferenceFleet(stack, "Serve", preset=presets["team-serving"],
+                           model=ModelOptions(source="TinyLlama/TinyLlama-1.1B-Chat-v1.0"))
     assert (cluster.spec.instance_type, cluster.nodes) == ("g6e.12xlarge", 2)
     assert (fleet.spec.instance_type, fleet.min_capacity, fleet.max_capacity) == ("g6.xlarge", 2, 3)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlcdk.presets import catalog, workloads
+from mlcdk.presets import catalog, model_server, workloads
 from mlcdk.settings import read_settings
 from mlcdk.stacks import add_stacks
 from tests.harness import cli_context, lint, nag_problems, synth
@@ -29,6 +29,8 @@ def combinations(draw):
     if inference:
         low = draw(st.integers(0, 3))
         context.update(min_capacity=str(low), max_capacity=str(draw(st.integers(max(low, 1), 6))))
+        served = model_server.serves(spec)  # a vLLM DLC drives it
+        context["inference_engine"] = draw(st.sampled_from(["ecs", "nodes"])) if served else "nodes"
     else:
         nodes = draw(st.integers(1, 4)) if spec.efa_supported else 1
         context["nodes"] = str(nodes)

@@ -2,6 +2,7 @@
 
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails
 from mlcdk.constructs.inference_fleet import FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, ScalingOptions
+from mlcdk.constructs.model import ModelOptions
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.options import (
     CapacityOptions, DataRepositoryLink, ExistingFileSystem, PurchaseOptions, ScaleSchedule, SharedStorageOptions,
@@ -10,5 +11,5 @@ from mlcdk.constructs.options import (
 from mlcdk.constructs.training_cluster import TrainingCluster
 
 __all__ = ["CapacityOptions", "FleetAlarmOptions", "GuardrailOptions", "Guardrails", "InferenceFleet", "LoadBalancerOptions",
-           "PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "ScalingOptions", "StorageOptions", "TrainingCluster",
+           "ModelOptions", "PrivateNetwork", "PurchaseOptions", "ScaleSchedule", "ScalingOptions", "StorageOptions", "TrainingCluster",
            "DataRepositoryLink", "ExistingFileSystem", "SharedStorageOptions"]

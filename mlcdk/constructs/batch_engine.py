@@ -152,7 +152,6 @@ class BatchEngine(Construct):
                  removal_policy: cdk.RemovalPolicy, label: str, shared_mount_point: str | None = None,
                  shared_environment: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         # Launch template: Batch requires MIME multipart user data (aws-cdk #6427); the placement group goes
         # on the compute environment, and the instance role too (Batch ignores the template's profile).
         multipart = ec2.MultipartUserData()
@@ -197,22 +196,16 @@ class BatchEngine(Construct):
                         detail={"status": ["FAILED", "SUCCEEDED"], "jobQueue": [self.job_queue.job_queue_arn]}),
                     targets=[security.TopicTarget(alarm_topic)])
 
-        # Logs: KMS-encrypted, with a retention period. CloudWatch Logs may use the key for this account's
-        # log groups in this region only.
-        key.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchLogsForJobLogs", principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            resources=["*"], conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                                      f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}}))
-        self.log_group = logs.LogGroup(self, "JobLogs", encryption_key=key, removal_policy=removal_policy,
-                                       retention=getattr(logs.RetentionDays, LOG_RETENTION[job.log_retention_days]))
+        # Logs: KMS-encrypted, with a retention period (CloudWatch Logs may use the key for this account's log
+        # groups in this region only: security.allow_log_encryption).
+        self.log_group = security.encrypted_log_group(
+            self, "JobLogs", key=key, removal_policy=removal_policy,
+            retention=getattr(logs.RetentionDays, LOG_RETENTION[job.log_retention_days]))
 
         # The job's role: read/write on the checkpoint bucket and use of its key, nothing wider.
         self.job_role = iam.Role(
             self, "JobRole", description=f"{label}: training jobs (checkpoint bucket only)",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions={
-                "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:*"},
-                "StringEquals": {"aws:SourceAccount": stack.account}}))
+            assumed_by=security.ecs_tasks_principal(self))
         self.job_policy = security.data_policy(self, "JobCheckpointPolicy", self.job_role, bucket=checkpoint_bucket,
                                                key=key)
         self.agent_policy = security.ecs_agent_policy(self, "EcsAgentPolicy", role, log_group=self.log_group)

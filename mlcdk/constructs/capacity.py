@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import aws_cdk as cdk
 from aws_cdk import aws_autoscaling as autoscaling
@@ -150,9 +151,10 @@ def placement_default(capacity: CapacityOptions | None, placement_group: bool | 
 
 def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, topic: sns.ITopic, label: str,
                         grace: cdk.Duration, auto_scaling_group: autoscaling.AutoScalingGroup | None,
-                        engine: str) -> None:
+                        engine: str, on_block_end: Callable[[dt.datetime], None] | None = None) -> None:
     """For a block: the expiration warning to the topic, the early scale-in (engine="nodes" with
-    ``block_end``), and a warning where the checkpoint cannot fit."""
+    ``block_end``, or ``on_block_end(stop)`` for an engine that scales something else, such as an ECS service),
+    and a warning where the checkpoint cannot fit."""
     if capacity is None or not capacity.capacity_block:
         return
     f = facts.facts()
@@ -164,12 +166,15 @@ def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, t
                 targets=[security.TopicTarget(topic)])
     grace_minutes = grace.to_minutes(integral=False)
     end = parse_block_end(capacity.block_end)
-    if end is not None and auto_scaling_group is not None:
+    if end is not None and (auto_scaling_group is not None or on_block_end is not None):
         stop = end - dt.timedelta(minutes=f.termination_minutes_before_end + grace_minutes)
         # EC2 Auto Scaling rejects a scheduled action in the past.
         check([(stop <= dt.datetime.now(dt.timezone.utc),
                 f"capacity.block_end ({capacity.block_end!r}): the scale-in before the block's end would be at "
                 f"{stop:%Y-%m-%d %H:%M} UTC, which has passed; drop block_end for a block that is ending")])
+        if on_block_end is not None:
+            on_block_end(stop)
+            return
         # One time (no recurrence): the L2's scale_on_schedule always recurs.
         autoscaling.CfnScheduledAction(
             scope, "CapacityBlockEnd", auto_scaling_group_name=auto_scaling_group.auto_scaling_group_name,

@@ -120,9 +120,10 @@ _UNREADABLE = ("internal clients from the VPC's own range, which is a token here
 
 
 def build(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, certificate: acm.ICertificate | None,
-          *, port: int, health_check_path: str, removal_policy: cdk.RemovalPolicy) -> None:
+          *, port: int, health_check_path: str, removal_policy: cdk.RemovalPolicy, attach_group: bool = True) -> None:
     """The load balancer, its listener and target group (``fleet.load_balancer``, ``.listener``,
-    ``.target_group``), the access-log bucket and the DNS-name output, all under ``fleet``."""
+    ``.target_group``), the access-log bucket and the DNS-name output, all under ``fleet``. ``attach_group``: the
+    Auto Scaling group registers its instances (engine="nodes"); off, the ECS service registers its tasks."""
     listening = _listening(vpc, options, certificate)
     fleet.access_logs = security.access_log_bucket(fleet, "AccessLogs", of="the load balancer",
                                                    retention=cdk.Duration.days(90), removal_policy=removal_policy)
@@ -132,6 +133,10 @@ def build(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, ce
         _application(fleet, vpc, options, listening, port, health_check_path)
     else:
         _network(fleet, vpc, listening, port, health_check_path)
+    if attach_group and options.kind == "application":
+        fleet.auto_scaling_group.attach_to_application_target_group(fleet.target_group)
+    elif attach_group:
+        fleet.auto_scaling_group.attach_to_network_target_group(fleet.target_group)
     _acknowledge_plain_listener(fleet, options, listening)
     _deletion_protection(fleet, options)
     _access_logging(fleet)
@@ -203,7 +208,6 @@ def _application(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOpti
                     "to attach a web ACL anyway")
     # A public ALB without a web ACL is NOT acknowledged: cdk-nag reports NIST.800.53.R5-ALBWAFEnabled, and the
     # app's owner acknowledges it with their own reason (e.g. a WAF in front of the fleet) or attaches an ACL.
-    fleet.auto_scaling_group.attach_to_application_target_group(fleet.target_group)
     fleet.security_group.connections.allow_from(group, ec2.Port.tcp(port), "model server port, from the load balancer only")
 
 
@@ -221,7 +225,6 @@ def _network(fleet: InferenceFleet, vpc: ec2.IVpc, listening: _Listening, port: 
         "Listener", port=listening.port, protocol=elbv2.Protocol.TLS if tls else elbv2.Protocol.TCP,
         certificates=[elbv2.ListenerCertificate.from_certificate_manager(listening.certificate)] if tls else None,
         default_target_groups=[fleet.target_group])
-    fleet.auto_scaling_group.attach_to_network_target_group(fleet.target_group)
     _network_ingress(fleet, listening, port)
 
 

@@ -40,3 +40,12 @@ def recommend_for_stack(scope: Construct, workload: Workload, *, training: bool)
                                  + (hint.message() if hint else "nothing in the catalog fits"))
     option = "spot" if workload.purchase_option == "spot" else "on-demand"
     return advice[0], PurchaseOptions(option=option)
+
+
+def workload_for_model(model, *, regions=()) -> Workload:
+    """The advisor's inference workload for a ``ModelOptions``: its architecture (or parameters), precision, context
+    and concurrent sequences (Neuron's compiled default is not known before the type is: one sequence), so the
+    advisor sizes what the server will run."""
+    from mlcdk.constructs.model import model_workload
+
+    return model_workload(model, regions=regions)

@@ -119,12 +119,15 @@ def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage |
 def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRole | None, user_data: ec2.UserData,
                          security_group: ec2.ISecurityGroup, key: kms.IKey, machine_image: ec2.IMachineImage,
                          storage: StorageOptions, root_device_name: str, efa: bool, cluster_placement: bool,
-                         placement_in_template: bool = True) -> tuple[ec2.LaunchTemplate, ec2.CfnPlacementGroup | None]:
+                         placement_in_template: bool = True,
+                         imds_hop_limit: int = 2) -> tuple[ec2.LaunchTemplate, ec2.CfnPlacementGroup | None]:
     """The launch template every engine runs (IMDSv2, gp3 volumes encrypted with ``key``, every EFA interface
     when ``efa``) and, when ``cluster_placement``, a cluster placement group ("LaunchTemplate" and
     "PlacementGroup" under ``scope``). The template references the group unless ``placement_in_template`` is
     off (AWS Batch takes the group on the compute environment instead). ``role`` None: no instance profile
-    (Batch ignores the template's and uses the compute environment's instance role)."""
+    (Batch ignores the template's and uses the compute environment's instance role). ``imds_hop_limit``: 1 keeps
+    IMDSv2 tokens from crossing into bridge-networked containers (EC2 user guide, "Instance metadata options":
+    the PUT response hop limit), 2 lets containers on the node reach IMDS."""
     volumes = [ec2.BlockDevice(device_name=root_device_name, volume=ec2.BlockDeviceVolume.ebs(
         storage.root_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
         delete_on_termination=True))]
@@ -142,7 +145,7 @@ def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRol
         security_group=security_group,
         require_imdsv2=True,
         http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
-        http_put_response_hop_limit=2,  # containers on the node reach IMDSv2 through one extra hop
+        http_put_response_hop_limit=imds_hop_limit,
         instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
         block_devices=volumes,
     )
@@ -195,12 +198,13 @@ class NodeGroup(Construct):
         purchase: PurchaseOptions,
         fallback_instance_types: Sequence[str],
         notification_topic: sns.ITopic,
+        imds_hop_limit: int = 2,
     ) -> None:
         super().__init__(scope, construct_id)
         self.launch_template, self.placement_group = node_launch_template(
             self, spec=spec, role=role, user_data=user_data, security_group=security_group, key=key,
             machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
-            cluster_placement=cluster_placement)
+            cluster_placement=cluster_placement, imds_hop_limit=imds_hop_limit)
 
         types = [spec.instance_type, *fallback_instance_types]
         mixed = purchase.uses_spot or len(types) > 1

@@ -10,6 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -112,6 +113,12 @@ def session_manager_policy(scope: Construct, construct_id: str, role: iam.IRole)
     return _inline(policy, "Session Manager permissions of one node role (in place of AmazonSSMManagedInstanceCore)")
 
 
+def inline_policy(policy: iam.Policy, purpose: str) -> iam.Policy:
+    """Acknowledge NIST's IAMNoInlinePolicy on ``policy``, naming its ``purpose``: a policy of one role, naming
+    this stack's resources, deleted with it."""
+    return _inline(policy, purpose)
+
+
 def _inline(policy: iam.Policy, purpose: str) -> iam.Policy:
     acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", f"{purpose}; the statements name this stack's own "
                 "resources, are attached to one role and are deleted with it, so a standalone managed policy "
@@ -192,6 +199,65 @@ def ecs_agent_policy(scope: Construct, construct_id: str, role: iam.IRole, *, lo
     acknowledge(policy, "AwsSolutions-IAM5", "log stream names are created by Batch per job, inside this cluster's "
                 "one log group", finding=resource_finding(policy, f"{log_group.log_group_arn}:*").removeprefix("Resource::"))
     return _inline(policy, "ECS container agent permissions of one Batch node role")
+
+
+def ecs_cluster_agent_policy(scope: Construct, construct_id: str, role: iam.IRole, *, cluster_arn: str,
+                             cluster_name: str) -> iam.Policy:
+    """The ECS container agent's actions (:data:`_ECS_AGENT_ACTIONS`) on one ECS cluster and its container instances,
+    for the nodes of an InferenceFleet's ECS engine. No log permission: task logs are written with the task
+    execution role."""
+    stack = cdk.Stack.of(scope)
+    instances = f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:container-instance/{cluster_name}/*"
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[
+        iam.PolicyStatement(actions=_ECS_AGENT_ACTIONS, resources=[cluster_arn, instances]),
+        iam.PolicyStatement(actions=["ecs:DiscoverPollEndpoint"], resources=["*"]),
+    ])
+    acknowledge(policy, "AwsSolutions-IAM5", "ecs:DiscoverPollEndpoint supports no resource-level permissions",
+                finding="Resource::*")
+    acknowledge(policy, "AwsSolutions-IAM5", "container instance IDs are assigned by ECS when a node registers; the "
+                "actions are limited to this fleet's one cluster", finding=resource_finding(policy, instances))
+    return _inline(policy, "ECS container agent permissions of one fleet's node role")
+
+
+def log_writer_policy(scope: Construct, construct_id: str, role: iam.IRole, *, log_group, purpose: str) -> iam.Policy:
+    """Create log streams in one log group and write to them (e.g. the CloudWatch agent's embedded-metric logs)."""
+    streams = f"{log_group.log_group_arn}:*"
+    policy = iam.Policy(scope, construct_id, roles=[role], statements=[iam.PolicyStatement(
+        actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        resources=[log_group.log_group_arn, streams])])
+    acknowledge(policy, "AwsSolutions-IAM5", "log stream names are created by the writer inside this one log group",
+                finding=resource_finding(policy, streams))
+    return _inline(policy, purpose)
+
+
+def allow_log_encryption(key: kms.IKey) -> None:
+    """Let CloudWatch Logs use ``key`` for this account's log groups in this region only (the CloudWatch Logs user
+    guide's "Encrypt log data in CloudWatch Logs using AWS KMS" policy, with the log-group ARN condition). Added
+    once per key: a marker child records it."""
+    if key.node.try_find_child("LogsMayUseKey") is not None:
+        return
+    Construct(key, "LogsMayUseKey")
+    stack = cdk.Stack.of(key)
+    key.add_to_resource_policy(iam.PolicyStatement(
+        sid="CloudWatchLogsForLogGroups", principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        resources=["*"], conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                                  f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}}))
+
+
+def encrypted_log_group(scope: Construct, construct_id: str, *, key: kms.IKey, retention, removal_policy) -> logs.LogGroup:
+    """A log group encrypted with ``key`` (which CloudWatch Logs may then use, :func:`allow_log_encryption`)."""
+    allow_log_encryption(key)
+    return logs.LogGroup(scope, construct_id, encryption_key=key, retention=retention, removal_policy=removal_policy)
+
+
+def ecs_tasks_principal(scope: Construct) -> iam.ServicePrincipal:
+    """ecs-tasks.amazonaws.com for this account's ECS tasks in this region only (aws:SourceArn, aws:SourceAccount:
+    the ECS developer guide's confused-deputy conditions for task roles)."""
+    stack = cdk.Stack.of(scope)
+    return iam.ServicePrincipal("ecs-tasks.amazonaws.com", conditions={
+        "ArnLike": {"aws:SourceArn": f"arn:{stack.partition}:ecs:{stack.region}:{stack.account}:*"},
+        "StringEquals": {"aws:SourceAccount": stack.account}})
 
 
 def ecr_pull_policy(scope: Construct, construct_id: str, roles: Sequence[iam.IRole], account: str, region: str,

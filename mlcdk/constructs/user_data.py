@@ -24,11 +24,13 @@ def _heredoc(path: str, text: str, marker: str = "MLCDK_EOF") -> list[str]:
     return [f"mkdir -p {shlex.quote(str(Path(path).parent))}", f"cat > {shlex.quote(path)} <<'{marker}'", text.rstrip("\n"), marker]
 
 
-def cloudwatch_agent(spec: InstanceSpec, cluster: str | None = None) -> list[str]:
+def cloudwatch_agent(spec: InstanceSpec, cluster: str | None = None,
+                     prometheus: metrics.PrometheusScrape | None = None) -> list[str]:
     """Install the agent if the AMI lacks it (a pinned, signature-verified package; data/node_software.json),
-    write mlcdk's config, start it."""
+    write mlcdk's config (and, with ``prometheus``, the scrape configuration of the model server), start it."""
     acc = spec.accelerator
-    config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None, cluster)
+    config = metrics.agent_config(acc.kind if acc else None, acc.manufacturer if acc else None, cluster, prometheus)
+    scrape = _heredoc(metrics.PROMETHEUS_CONFIG, prometheus.scrape_config()) if prometheus else []
     arch = "arm64" if "arm64" in spec.architectures else "amd64"
     return [
         "# CloudWatch agent: accelerator, CPU, memory and disk metrics with the AutoScalingGroupName dimension",
@@ -38,6 +40,7 @@ def cloudwatch_agent(spec: InstanceSpec, cluster: str | None = None) -> list[str
         *[f"    {line}" for line in verified_agent_package(arch)],
         "  fi",
         "fi",
+        *scrape,
         *_heredoc(AGENT_CONFIG, json.dumps(config, indent=1, sort_keys=True)),
         f"{AGENT_CTL} -a fetch-config -m ec2 -s -c file:{AGENT_CONFIG}",
     ]
@@ -182,6 +185,40 @@ def guard_bootstrap() -> list[str]:
     ]
 
 
+#: Drop traffic from bridge-mode containers (docker0 and other docker bridges) to the instance metadata service, so
+#: tasks cannot read the node role's credentials: the rule the ECS knowledge center gives for bridge networking
+#: ("How can I prevent containers from accessing Amazon EC2 instance metadata in Amazon ECS?"), in Docker's
+#: DOCKER-USER chain, re-applied whenever Docker starts (a systemd drop-in) and applied now if Docker runs.
+IMDS_BLOCK = "iptables -I DOCKER-USER 1 -i docker+ -d 169.254.169.254/32 -j DROP"
+IMDS_BLOCK_CHECK = "iptables -C DOCKER-USER -i docker+ -d 169.254.169.254/32 -j DROP"
+
+
+def block_container_imds() -> list[str]:
+    """Bridge-mode containers cannot reach IMDS (the node role); the node itself and host-network processes can."""
+    apply = f"{IMDS_BLOCK_CHECK} 2>/dev/null || {IMDS_BLOCK}"
+    return [
+        "# Containers: no route to the instance metadata service (the node role stays the node's)",
+        *_heredoc("/etc/systemd/system/docker.service.d/mlcdk-block-imds.conf",
+                  f"[Service]\nExecStartPost=/bin/sh -c '{apply}'"),
+        "systemctl daemon-reload",
+        f"if systemctl is-active --quiet docker; then {apply}; fi",
+    ]
+
+
+def ecs_node(cluster_name: str, *, spot: bool, warm_pool: bool, cache_path: str) -> list[str]:
+    """An InferenceFleet node of the ECS engine: join the cluster (ECS_CLUSTER), drain on a spot interruption
+    notice (ECS_ENABLE_SPOT_INSTANCE_DRAINING), wait in a warm pool without registering (ECS_WARM_POOLS_CHECK),
+    keep containers away from IMDS, and create the model cache. ECS container agent configuration, ECS developer
+    guide ("Amazon ECS container agent configuration", "Configuring pre-initialized instances")."""
+    lines = ["# ECS: this node runs the fleet's model servers", "mkdir -p /etc/ecs",
+             f"echo ECS_CLUSTER={cluster_name} >> /etc/ecs/ecs.config"]
+    if spot:
+        lines.append("echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config")
+    if warm_pool:
+        lines.append("echo ECS_WARM_POOLS_CHECK=true >> /etc/ecs/ecs.config")
+    return [*lines, *block_container_imds(), f"mkdir -p {shlex.quote(cache_path)}"]
+
+
 def mount_data_volume(mount_point: str) -> list[str]:
     """Format (first boot only) and mount the EBS data volume: the unmounted, unpartitioned EBS disk."""
     target = shlex.quote(mount_point)
@@ -252,19 +289,21 @@ def mount_lustre(dns_name: str, mount_name: str, mount_point: str, *, neuron_cac
 
 def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str],
               cluster: str | None = None, batch_efa_devices: int | None = None,
-              batch_stop_timeout_s: int | None = None, shared_storage: Sequence[str] = ()) -> list[str]:
+              batch_stop_timeout_s: int | None = None, shared_storage: Sequence[str] = (),
+              prometheus: metrics.PrometheusScrape | None = None, serving: Sequence[str] = ()) -> list[str]:
     """All bootstrap commands for a node, in order; ``extra`` runs last.
 
     ``cluster`` adds the cluster dimension to every metric (TrainingCluster). On the Batch engine,
     ``batch_efa_devices`` replaces the libfabric check with the host driver set-up, and
     ``batch_stop_timeout_s`` sets the ECS stop timeout and security settings and guards the bootstrap (a node that
     fails it never registers with ECS and shuts down). ``shared_storage`` (from :func:`mount_lustre`) mounts the
-    shared file system after the data volume and before the user's commands.
+    shared file system after the data volume and before the user's commands. ``serving`` (from :func:`ecs_node`)
+    joins an InferenceFleet's ECS cluster after the volumes, and ``prometheus`` makes the agent scrape its server.
     """
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
     if batch_stop_timeout_s is not None:
         lines += guard_bootstrap() + ecs_settings(batch_stop_timeout_s)
-    lines += cloudwatch_agent(spec, cluster)
+    lines += cloudwatch_agent(spec, cluster, prometheus)
     lines += purchase_gauge(cluster)
     if spec.accelerator is not None and spec.accelerator.kind == "neuron":
         lines += neuron_metrics(spec, cluster)
@@ -275,6 +314,7 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
     if data_mount_point:
         lines += mount_data_volume(data_mount_point)
     lines += shared_storage
+    lines += serving
     if extra:
         lines += ["# user commands", *extra]
     return lines

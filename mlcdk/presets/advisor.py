@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from mlcdk.presets import catalog as catalog_module
-from mlcdk.presets.catalog import HOURS_PER_MONTH, Catalog
+from mlcdk.presets.catalog import HOURS_PER_MONTH, Catalog, InstanceSpec
 from mlcdk.presets.fitting import (DOES_NOT_FIT, EXCLUSION_KINDS, FRACTIONAL_GPU, HOST_MEMORY,  # noqa: F401
                                    INFERENCE_ONLY, NO_AMI, NO_EFA, NO_PRICE, NO_SPOT, NOT_OFFERED, NOT_PREFERRED,
                                    OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, OVER_MAX_NODES, OVER_QUOTA,
@@ -47,7 +47,7 @@ from mlcdk.presets.sizing import (REFERENCE_TOKENS_PER_PARAM, MemoryEstimate, Si
 from mlcdk.presets.workloads import machine_images
 
 __all__ = ["AcceleratorThroughput", "Advice", "Baseline", "Exclusion", "Recommendation", "Suggestion", "advise",
-           "accelerator_throughputs", "load_accelerator_throughputs", "nodes_for"]
+           "accelerator_throughputs", "fit_problem", "load_accelerator_throughputs", "nodes_for"]
 
 RANK_BY_HOURLY_COST = "hourly cost"
 RANK_BY_JOB_COST = "job cost"
@@ -223,6 +223,25 @@ def advise(workload: Workload, *, rules: SizingRules | None = None, explain: boo
 def spot_warnings(workload: Workload, nodes: int) -> tuple[str, ...]:
     """The multi-node spot warning, for a spot configuration of more than one node."""
     return (MULTI_NODE_SPOT_WARNING.format(nodes=nodes),) if nodes > 1 and workload.purchase_option == "spot" else ()
+
+
+def fit_problem(spec: InstanceSpec, workload: Workload, rules: SizingRules | None = None) -> str | None:
+    """Why ``workload`` cannot run on ``spec`` by :func:`advise`'s own rules, with the numbers, or None when it fits:
+    :func:`~mlcdk.presets.fitting.spec_problem` (accelerator, precision, AMI), then
+    :func:`~mlcdk.presets.fitting.fit` on the need :func:`advise` computes (device memory within the headroom, host
+    memory for the weights while they load, one node for a serving replica). The construct-side twin of ``advise``:
+    InferenceFleet refuses a model this way, so the fleet and the advisor share one rule. Region, price and offering
+    are not checked here (the constructs check them themselves)."""
+    from mlcdk.presets import fitting
+    from mlcdk.presets.candidates import Context
+
+    context = Context.of(workload, rules or SizingRules(), catalog_module.default_catalog(),
+                         tuple(machine_images().values()))
+    static = fitting.spec_problem(spec, workload, context.images)
+    if static is not None:
+        return static[1]
+    problem = fitting.fit(spec, workload, context.need, context.host_need).problem
+    return None if problem is None else problem[1]
 
 
 def monthly(hourly: float) -> float:

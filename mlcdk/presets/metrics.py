@@ -70,8 +70,43 @@ def statsd_tags(cluster: str | None) -> str:
     return f"|#{CLUSTER_DIMENSION}:{cluster}" if cluster else ""
 
 
+#: The model server's Prometheus metrics the CloudWatch agent imports (vLLM's queue: waiting and running requests),
+#: under the agent's namespace with one dimension, the ECS cluster of the fleet (the agent's ``cluster_name``).
+SERVER_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running")
+SERVER_DIMENSION = "ClusterName"
+SERVER_JOB = "vllm"
+PROMETHEUS_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/mlcdk-prometheus.yaml"
+
+
+@dataclass(frozen=True)
+class PrometheusScrape:
+    """A model server the node's CloudWatch agent scrapes (CloudWatch user guide, "Set up and configure Prometheus
+    metrics collection on Amazon EC2 instances": a standard scrape config, and a ``prometheus`` section under
+    ``logs.metrics_collected`` whose embedded-metric-format processor turns the selected series into metrics)."""
+
+    port: int
+    path: str  #: e.g. /metrics
+    cluster_name: str  #: the dimension's value
+    log_group_name: str  #: where the agent writes the embedded-metric-format events
+
+    def scrape_config(self) -> str:
+        """The Prometheus scrape configuration (YAML), one static target: the server on this node."""
+        return "\n".join(["global:", "  scrape_interval: 1m", "  scrape_timeout: 10s", "scrape_configs:",
+                          f"  - job_name: {SERVER_JOB}", f"    metrics_path: {self.path}", "    static_configs:",
+                          f"      - targets: ['127.0.0.1:{self.port}']", ""])
+
+    def agent_section(self) -> dict[str, Any]:
+        return {"cluster_name": self.cluster_name, "log_group_name": self.log_group_name,
+                "prometheus_config_path": PROMETHEUS_CONFIG,
+                "emf_processor": {"metric_declaration_dedup": True, "metric_namespace": NAMESPACE,
+                                  "metric_declaration": [{
+                                      "source_labels": ["job"], "label_matcher": f"^{SERVER_JOB}$",
+                                      "dimensions": [[SERVER_DIMENSION]],
+                                      "metric_selectors": [f"^{name}$" for name in SERVER_METRICS]}]}}
+
+
 def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = None,
-                 cluster: str | None = None) -> dict[str, Any]:
+                 cluster: str | None = None, prometheus: PrometheusScrape | None = None) -> dict[str, Any]:
     """The CloudWatch agent configuration for a node of the given accelerator kind.
 
     With ``cluster``, every input also carries the CLUSTER_DIMENSION (``append_dimensions`` per input; the
@@ -94,7 +129,7 @@ def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = No
             if name != "statsd":  # StatsD gauges carry the dimension as a tag (statsd_tags)
                 section["append_dimensions"] = {CLUSTER_DIMENSION: cluster}
         aggregation.append([CLUSTER_DIMENSION])
-    return {
+    config: dict[str, Any] = {
         "agent": {"metrics_collection_interval": 60, "run_as_user": "root"},
         "metrics": {
             "namespace": NAMESPACE,
@@ -103,3 +138,6 @@ def agent_config(accelerator_kind: str | None, gpu_manufacturer: str | None = No
             "metrics_collected": collected,
         },
     }
+    if prometheus is not None:
+        config["logs"] = {"metrics_collected": {"prometheus": prometheus.agent_section()}}
+    return config

@@ -25,6 +25,8 @@ TASKS = ("training", "fine-tuning", "lora", "inference")
 PRESET_TASKS = ("training", "fine-tuning", "inference")
 #: Where a TrainingCluster runs work: AWS Batch multi-node jobs, or an Auto Scaling group of persistent nodes.
 ENGINES = ("batch", "nodes")
+#: What runs an InferenceFleet's servers: Amazon ECS (vLLM in containers, the default) or the group's own nodes.
+FLEET_ENGINES = ("ecs", "nodes")
 PURCHASE_OPTIONS = ("on-demand", "spot", "mixed")
 
 

@@ -10,7 +10,7 @@ import re
 import aws_cdk as cdk
 import pytest
 
-from mlcdk import CapacityOptions, InferenceFleet, PurchaseOptions, TrainingCluster
+from mlcdk import CapacityOptions, InferenceFleet, ModelOptions, PurchaseOptions, TrainingCluster
 from tests.harness import assert_refused, cli_context, lint, nag_problems, synth
 
 REGION = "us-east-1"
@@ -39,6 +39,7 @@ SHAPES = {
                                    capacity=CapacityOptions(reservation_id=CR, capacity_block=True,
                                                             availability_zone_id="use1-az6", block_end=BLOCK_END))),
     "OdcrFleet": ("fleet", dict(instance_type="inf2.xlarge", min_capacity=1, max_capacity=4,
+                                model=ModelOptions(source="TinyLlama/TinyLlama-1.1B-Chat-v1.0"),
                                 capacity=CapacityOptions(reservation_id=CR, availability_zone_id="use1-az6",
                                                          reserved_instances=2))),
 }
@@ -309,7 +310,7 @@ FLEET_BAD = [
 @pytest.mark.parametrize(("kwargs", "message"), FLEET_BAD, ids=[m[:40] for _, m in FLEET_BAD])
 def test_bad_fleet_capacity_is_refused(kwargs, message):
     assert_refused(InferenceFleet, message, region=REGION, construct_id="Fleet", check_nothing_built=False,
-                   instance_type="inf2.xlarge", **kwargs)
+                   instance_type="inf2.xlarge", model=ModelOptions(source="TinyLlama/TinyLlama-1.1B-Chat-v1.0"), **kwargs)
 
 
 def test_preset_fallbacks_are_dropped_with_a_reason():

@@ -31,7 +31,8 @@ def test_spot_workloads_become_spot_clusters():
 
 def test_inference_fleet_from_a_workload():
     workload = Workload(task="inference", model="llama-3-8b", accelerator="inferentia")
-    fleet = InferenceFleet.from_workload(stack("us-east-1"), "Serve", workload=workload, max_capacity=3)
+    fleet = InferenceFleet.from_workload(stack("us-east-1"), "Serve", workload=workload, max_capacity=3,
+                                         engine="nodes")
     top = advise(Workload(task="inference", model="llama-3-8b", accelerator="inferentia", regions="us-east-1"))[0]
     assert fleet.spec.instance_type == top.instance_type and fleet.max_capacity == 3
 

@@ -1,4 +1,5 @@
-"""InferenceFleet: load balancer, target group, scaling, purchase mix, alarms, and every construction error."""
+"""InferenceFleet engine="nodes": load balancer, target group, scaling, purchase mix, alarms, and every construction
+error. The ECS engine (the default) is tested in test_inference_ecs.py and test_model_options.py."""
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -8,10 +9,20 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
-from mlcdk import (ConfigurationError, FleetAlarmOptions, InferenceFleet, LoadBalancerOptions, PurchaseOptions,
-                   ScalingOptions)
+from mlcdk import ConfigurationError, FleetAlarmOptions, LoadBalancerOptions, PurchaseOptions, ScalingOptions
+from mlcdk import InferenceFleet as _InferenceFleet
 from mlcdk.presets import catalog
 from tests.harness import cli_context, lint, nag_problems, synth
+
+class InferenceFleet(_InferenceFleet):
+    """The fleet on engine="nodes" unless a test says otherwise: this module tests the group engine."""
+
+    def __init__(self, scope, construct_id, **kwargs):
+        kwargs.setdefault("engine", "nodes")
+        super().__init__(scope, construct_id, **kwargs)
+
+
+SERVER = "/opt/server/bin/serve --port 8080"
 
 WEB_ACL = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
@@ -23,7 +34,8 @@ FLEETS = {
     "G5": ("eu-west-2", dict(instance_type="g5.xlarge", min_capacity=2, max_capacity=6,
                              purchase=PurchaseOptions(option="mixed", on_demand_base_capacity=2,
                                                       fallback_instance_types=("g6.xlarge",)))),
-    "G6": ("us-east-1", dict(preset="serving-nvidia", scaling=ScalingOptions(warmup=cdk.Duration.minutes(20)))),
+    "G6": ("us-east-1", dict(preset="serving-nvidia", scaling=ScalingOptions(warmup=cdk.Duration.minutes(20)),
+                             model_server_command=SERVER)),
     "C7g": ("us-west-2", dict(preset="cpu-inference", scaling=ScalingOptions(signal="cpu"))),
     "Nlb": ("us-east-1", dict(instance_type="g6.xlarge", load_balancer=LoadBalancerOptions(kind="network"),
                               scaling=ScalingOptions(signal="cpu"), port=50051)),
@@ -576,7 +588,7 @@ def test_bucket_grant_read_to_the_fleet_reaches_the_node_role_with_kms_decrypt()
 
 
 def test_recommendation_is_a_declared_attribute_that_is_none_unless_from_workload(result):
-    assert "recommendation" in InferenceFleet.__annotations__ and InferenceFleet.recommendation is None
+    assert "recommendation" in _InferenceFleet.__annotations__ and _InferenceFleet.recommendation is None
     assert fleet_of(result, "G6").recommendation is None
 
 
@@ -658,16 +670,19 @@ def test_an_env_agnostic_stack_warns_where_its_web_acl_and_certificate_can_deplo
 
 FLEET_ONLY_SYNTH = """
 import aws_cdk as cdk
-from mlcdk import CapacityOptions, InferenceFleet, LoadBalancerOptions, PurchaseOptions, ScalingOptions
+from mlcdk import CapacityOptions, InferenceFleet, LoadBalancerOptions, ModelOptions, PurchaseOptions, ScalingOptions
 from tests.harness import cli_context
 app = cdk.App(context=cli_context(), outdir={outdir!r})
 env = cdk.Environment(region="us-east-1")
-InferenceFleet(cdk.Stack(app, "Alb", env=env), "Fleet", preset="llm-serving-inferentia2")
-InferenceFleet(cdk.Stack(app, "Warm", env=env), "Fleet", instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool=True))
+InferenceFleet(cdk.Stack(app, "Alb", env=env), "Fleet", preset="llm-serving-inferentia2",
+               model=ModelOptions(source="TinyLlama/TinyLlama-1.1B-Chat-v1.0"))
+InferenceFleet(cdk.Stack(app, "Warm", env=env), "Fleet", instance_type="g6.xlarge", scaling=ScalingOptions(warm_pool=True),
+               engine="nodes", model_server_command="serve")
 InferenceFleet(cdk.Stack(app, "Nlb", env=env), "Fleet", instance_type="g6.xlarge", port=50051,
                scaling=ScalingOptions(signal="cpu"), load_balancer=LoadBalancerOptions(
-                   kind="network", internet_facing=True, certificate={certificate!r}))
-InferenceFleet(cdk.Stack(app, "Agnostic"), "Fleet", instance_type="g6.xlarge")
+                   kind="network", internet_facing=True, certificate={certificate!r}),
+               model=ModelOptions(source="Qwen/Qwen2.5-7B"))
+InferenceFleet(cdk.Stack(app, "Agnostic"), "Fleet", instance_type="g6.xlarge", engine="nodes")
 app.synth()
 print("synthesized")
 """

@@ -136,6 +136,27 @@ def test_training_reads_back_the_batch_compute_environment_queue_and_job_definit
                      r"\S*JobQueue\S*; targets: \S*AlarmTopic", training)
 
 
+def test_inference_reads_back_the_ecs_service_that_serves_the_default_model(run):
+    """InferenceStack serves TinyLlama with vLLM on ECS: the cluster's capacity provider is the fleet's Auto Scaling
+    group, the service sits behind the load balancer with the circuit breaker and the startup grace, and its task
+    definition runs the Neuron vLLM image on inf2.xlarge's one device with tensor parallelism 2."""
+    inference = _section(run.stdout, "InferenceStack")
+    assert re.search(r"  ECS cluster \S+: status ACTIVE; capacity providers: (\S+); default strategy: \1 \(weight 1\)\n"
+                     r"    capacity provider \1: Auto Scaling group InferenceStack-\S*NodesASG\S+; managed scaling "
+                     r"ENABLED \(target 100%\), managed termination protection ENABLED, managed draining ENABLED",
+                     inference)
+    assert re.search(r"  ECS service \S+ in \S+: desired 1, capacity provider \S*CapacityProvider\S*; load balancer: "
+                     r"Server:8080 -> targetgroup/\S+\n    deployments: 100-200%, circuit breaker on with rollback; "
+                     r"health-check grace 360 s", inference)
+    assert re.search(r"task definition \S+:1: network mode bridge, task role \S*TaskRole", inference)
+    assert re.search(r"container Server \(essential\): public\.ecr\.aws/neuron/pytorch-inference-vllm-neuronx:\S+\n"
+                     r"        command: vllm serve TinyLlama/TinyLlama-1\.1B-Chat-v1\.0 .*--tensor-parallel-size 2 ",
+                     inference)
+    assert re.search(r"memory 14745 MiB, shared memory 7372 MiB; accelerators: /dev/neuron0; ports: 8080->8080",
+                     inference)
+    assert "instance metadata: HttpTokens=required, HttpPutResponseHopLimit=1" in inference
+
+
 def test_submits_a_two_node_job_with_the_cli_and_moto_marks_it_succeeded(run):
     assert re.search(r"^==> mlcdk submit --stack TrainingStack --region us-east-1 --nodes 2 --name "
                      r"mlcdk-emulator-check --json -- python3 train.py \.\.\.\n    ok \(\d+\.\d s\): job \S+ on 2 "
@@ -157,8 +178,8 @@ def test_teardown_deletes_both_stacks_and_leaves_nothing(run):
     for stack in ("TrainingStack", "InferenceStack"):
         assert f"    {stack}: DELETE_COMPLETE" in run.stdout
     assert "    left behind: nothing (checked: ACTIVE Batch job definition, Auto Scaling group, Batch compute " \
-           "environment, Batch job queue, EventBridge rule, KMS key, S3 bucket, launch template, log group, security " \
-           "group)" in run.stdout
+           "environment, Batch job queue, ECS capacity provider, ECS cluster, ECS service, EventBridge rule, KMS key, " \
+           "S3 bucket, launch template, log group, security group)" in run.stdout
     assert "kept, as CloudFormation keeps them" not in run.stdout  # -c removal_policy=destroy: nothing is retained
     assert "    CDKToolkit (us-east-1): DELETE_COMPLETE" in run.stdout
     assert "    teardown: cdk destroy" in run.stdout

@@ -229,6 +229,71 @@ def batch_submit_node_overrides() -> None:
         batch.submit_job(jobName="j", jobQueue=job_queue, jobDefinition=definition, nodeOverrides={"numNodes": 0})
 
 
+#: An InferenceFleet's ECS resources as CDK writes them (the service depends on the association).
+ECS = {
+    "Cluster": {"Type": "AWS::ECS::Cluster"},
+    "Provider": {"Type": "AWS::ECS::CapacityProvider", "Properties": {"AutoScalingGroupProvider": {
+        "AutoScalingGroupArn": "fleet-nodes", "ManagedScaling": {"Status": "ENABLED", "TargetCapacity": 100},
+        "ManagedTerminationProtection": "ENABLED", "ManagedDraining": "ENABLED"}}},
+    "Providers": {"Type": "AWS::ECS::ClusterCapacityProviderAssociations", "Properties": {
+        "Cluster": {"Ref": "Cluster"}, "CapacityProviders": [{"Ref": "Provider"}],
+        "DefaultCapacityProviderStrategy": [{"CapacityProvider": {"Ref": "Provider"}, "Weight": 1}]}},
+    "Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
+        "Family": "serving", "NetworkMode": "bridge", "RequiresCompatibilities": ["EC2"],
+        "TaskRoleArn": "arn:aws:iam::123456789012:role/servers",
+        "ContainerDefinitions": [{"Name": "Server", "Image": "public.ecr.aws/neuron/vllm:0.16", "Memory": 14745,
+                                  "EntryPoint": ["vllm", "serve"], "Command": ["TinyLlama/TinyLlama-1.1B-Chat-v1.0"],
+                                  "LinuxParameters": {"Devices": [{"HostPath": "/dev/neuron0"}]}}]}},
+    "Service": {"Type": "AWS::ECS::Service", "DependsOn": ["Providers"], "Properties": {
+        "Cluster": {"Ref": "Cluster"}, "TaskDefinition": {"Ref": "Task"}, "HealthCheckGracePeriodSeconds": 360,
+        "CapacityProviderStrategy": [{"CapacityProvider": {"Ref": "Provider"}, "Weight": 1}],
+        "DeploymentConfiguration": {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+                                    "MaximumPercent": 200, "MinimumHealthyPercent": 100},
+        "LoadBalancers": [{"ContainerName": "Server", "ContainerPort": 8080,
+                           "TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/1"}]}}}
+
+
+def ecs_capacity_providers() -> None:
+    stack = deploy(ECS)
+    ecs, cluster = client("ecs"), physical(stack["StackName"], "Cluster")
+    provider = physical(stack["StackName"], "Provider")
+    (found,) = ecs.describe_capacity_providers(capacityProviders=[provider])["capacityProviders"]
+    assert found["autoScalingGroupProvider"]["managedTerminationProtection"] == "ENABLED"
+    assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["capacityProviders"] == [provider]
+    client("cloudformation").delete_stack(StackName=stack["StackName"])
+    assert ecs.describe_capacity_providers(capacityProviders=[provider])["capacityProviders"] == []
+
+
+def ecs_service_properties() -> None:
+    stack = deploy(ECS)
+    cluster, service = (physical(stack["StackName"], name) for name in ("Cluster", "Service"))
+    (found,) = client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    assert found.get("healthCheckGracePeriodSeconds") == 360
+    assert found["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert found["loadBalancers"][0]["containerPort"] == 8080
+    assert found["desiredCount"] == 1  # no DesiredCount in the template: CloudFormation creates it with 1 task
+
+
+def ecs_task_definition_properties() -> None:
+    stack = deploy(ECS)
+    definition = client("ecs").describe_task_definition(taskDefinition=physical(stack["StackName"], "Task"))
+    assert definition["taskDefinition"].get("taskRoleArn") == "arn:aws:iam::123456789012:role/servers"
+    assert definition["taskDefinition"]["networkMode"] == "bridge"
+    assert definition["taskDefinition"]["containerDefinitions"][0]["linuxParameters"]["devices"][0]["hostPath"] == (
+        "/dev/neuron0")
+
+
+def ecs_delete_with_stack() -> None:
+    stack = deploy(ECS)
+    ecs = client("ecs")
+    made = {name: physical(stack["StackName"], name) for name in ("Cluster", "Service", "Task")}
+    client("cloudformation").delete_stack(StackName=stack["StackName"])
+    assert ecs.describe_clusters(clusters=[made["Cluster"]])["clusters"][0]["status"] == "INACTIVE"
+    (service,) = ecs.describe_services(cluster=made["Cluster"], services=[made["Service"]])["services"]
+    assert service["status"] == "INACTIVE"
+    assert ecs.describe_task_definition(taskDefinition=made["Task"])["taskDefinition"]["status"] == "INACTIVE"
+
+
 #: Fix -> (its witness, what goes wrong without the fix: a pattern the failure's text matches).
 WITNESSES: dict[str, tuple[Callable[[], None], str]] = {
     "kms-key-tags": (kms_key_tags, r"CREATE_FAILED|TagKey"),
@@ -245,6 +310,11 @@ WITNESSES: dict[str, tuple[Callable[[], None], str]] = {
     "batch-describe-node-properties": (batch_describe_node_properties, r"assert None == 2"),
     "batch-delete-with-stack": (batch_delete_with_stack, r"assert not \[\{"),
     "batch-submit-node-overrides": (batch_submit_node_overrides, r"assert 2 == 3|KeyError: 'nodeProperties'"),
+    # Without the fix the stack holds no Provider: moto's DescribeStackResource fails on it.
+    "ecs-capacity-providers": (ecs_capacity_providers, r"has no attribute 'logical_resource_id'|not enough values"),
+    "ecs-service-properties": (ecs_service_properties, r"assert None == 360"),
+    "ecs-task-definition-properties": (ecs_task_definition_properties, r"assert None == 'arn:aws:iam::"),
+    "ecs-delete-with-stack": (ecs_delete_with_stack, r"assert 'ACTIVE' == 'INACTIVE'"),
 }
 
 

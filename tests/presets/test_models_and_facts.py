@@ -93,7 +93,8 @@ def test_every_known_model_counts_to_its_published_parameters(name):
     """The count from each entry's own shape agrees with its card's figure within 0.5% (vocabularies from the
     configs; gpt2-xl ties its embeddings)."""
     vocab = {"gpt2-xl": 50257, "llama-65b": 32000, "llama-2-7b": 32000, "llama-2-13b": 32000, "llama-2-70b": 32000,
-             "mistral-7b-v0.3": 32768, "mixtral-8x7b": 32000, "qwen2.5-7b": 152064, "qwen2.5-72b": 152064}
+             "mistral-7b-v0.3": 32768, "mixtral-8x7b": 32000, "qwen2.5-7b": 152064, "qwen2.5-72b": 152064,
+             "tinyllama-1.1b": 32000}
     model = models.models()[name]
     counted = models.count_params(model, vocab.get(name, 128256), name == "gpt2-xl", model.experts)
     assert counted == pytest.approx(model.params, rel=0.005)

@@ -17,14 +17,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 
-from mlcdk.emulator.fixes import batch, cloudformation
+from mlcdk.emulator.fixes import batch, cloudformation, ecs
 from mlcdk.emulator.fixes._patch import Fix, Patcher
 from mlcdk.emulator.fixes.batch import api_shape
 
 __all__ = ["FIXES", "Fix", "api_shape", "lines", "markdown_table", "moto_fixes"]
 
 #: Every fix, in the order they apply.
-FIXES: tuple[Fix, ...] = cloudformation.FIXES + batch.FIXES
+FIXES: tuple[Fix, ...] = cloudformation.FIXES + batch.FIXES + ecs.FIXES
 
 
 @contextlib.contextmanager

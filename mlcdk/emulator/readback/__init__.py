@@ -15,14 +15,14 @@ import collections
 from collections.abc import Sequence
 from typing import Any
 
-from mlcdk.emulator.readback import batch, compute, cost, events, network, storage, tasknetwork
+from mlcdk.emulator.readback import batch, compute, cost, ecs, events, network, storage, tasknetwork
 from mlcdk.emulator.readback._view import Clients, Created, Kept, Section, StackView, command_text, counted
 
 __all__ = ["SECTIONS", "Clients", "Created", "Kept", "Section", "StackView", "command_text", "describe_stack",
            "register", "still_there"]
 
 #: Every section, in the order the read-back prints them.
-SECTIONS: list[Section] = [*compute.SECTIONS, *batch.SECTIONS, *tasknetwork.SECTIONS, *events.SECTIONS,
+SECTIONS: list[Section] = [*compute.SECTIONS, *batch.SECTIONS, *tasknetwork.SECTIONS, *ecs.SECTIONS, *events.SECTIONS,
                            *network.SECTIONS, *storage.SECTIONS, *cost.SECTIONS]
 
 
