@@ -131,14 +131,14 @@ def test_a_region_that_does_not_offer_the_type_is_refused_in_one_line():
 
 
 def test_the_inference_stack_serves_tinyllama_on_ecs_by_default_and_takes_a_model_and_its_token_by_flag():
-    settings = read_settings({})
+    settings = cli_settings({})
     assert settings.inference_engine == "ecs" and settings.model.source == "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbC123"
-    chosen = read_settings({"model": "meta-llama/Llama-3.1-8B-Instruct", "model_architecture": "llama-3.1-8b",
+    chosen = cli_settings({"model": "meta-llama/Llama-3.1-8B-Instruct", "model_architecture": "llama-3.1-8b",
                             "model_token_secret": arn})
     assert (chosen.model.source, chosen.model.architecture, chosen.model.token_secret_arn) == (
         "meta-llama/Llama-3.1-8B-Instruct", "llama-3.1-8b", arn)
-    assert read_settings({"inference_preset": "cpu-inference", "inference_engine": "nodes"}).inference_engine == "nodes"
+    assert cli_settings({"inference_preset": "cpu-inference", "inference_engine": "nodes"}).inference_engine == "nodes"
 
 
 def test_explicit_flags_override_the_preset():
