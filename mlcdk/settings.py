@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
-from mlcdk.presets import bounds, catalog, fsx, workloads
+from mlcdk.presets import bounds, catalog, fsx, nag_packs, workloads
 from mlcdk.presets.identifiers import email_problem
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
@@ -46,6 +46,7 @@ CONTEXT_KEYS = {
     "inference_purchase_option": "inference purchase option: on-demand, spot or mixed; overrides the preset's",
     "removal_policy": "retain (default) or destroy: what happens to the checkpoint bucket and keys on stack deletion",
     "shared_storage_gib": "training: an FSx for Lustre file system (PERSISTENT_2) of this many GiB at /fsx on every node, linked to the checkpoint bucket: 1200, 2400 or a multiple of 2400; default: none (it is billed while it exists)",
+    "compliance_packs": "comma-separated opt-in cdk-nag packs that synth runs too: hipaa (HIPAA Security), pci_dss (PCI DSS 3.2.1); default: none (AwsSolutions and NIST 800-53 rev 5 always run)",
     "emulator": "true only for the local AWS emulator: an AMI parameter the emulator knows; never for real deploys",
 }
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
@@ -83,6 +84,7 @@ class AppSettings:
     stacks: tuple[str, ...] = ("TrainingStack", "InferenceStack")
     engine: str = "batch"
     shared_storage_gib: int | None = None  #: the training cluster's FSx for Lustre capacity; None: no file system
+    compliance_packs: tuple[str, ...] = ()  #: add_checks keywords of the opt-in cdk-nag packs to run ("hipaa", "pci_dss")
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -205,7 +207,12 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         stacks=stacks,
         engine=engine,
         shared_storage_gib=_shared_storage_gib(context),
+        compliance_packs=_names(context, "compliance_packs", _opt_in_packs()) or (),
     )
+
+
+def _opt_in_packs() -> tuple[str, ...]:
+    return tuple(pack.option for pack in nag_packs.packs().values() if pack.option is not None)
 
 
 def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:
@@ -218,15 +225,21 @@ def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:
 
 def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:
     allowed = ("TrainingStack", "InferenceStack")
-    value = context.get("stacks")
+    return _names(context, "stacks", allowed) or allowed
+
+
+def _names(context: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A comma-separated (or listed) choice of ``allowed`` names, in ``allowed``'s order; None when not given."""
+    value = context.get(key)
     if value is None:
-        return allowed
+        return None
     names = [n.strip() for n in (value if isinstance(value, (list, tuple)) else str(value).split(",")) if n.strip()]
+    choices = " and/or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 2 else allowed)
     for name in names:
         if name not in allowed:
-            raise ConfigurationError(f"stacks ({shown(name)}) must be TrainingStack and/or InferenceStack")
+            raise ConfigurationError(f"{key} ({shown(name)}) must be {choices}")
     if not names:
-        raise ConfigurationError("stacks ('') must name TrainingStack and/or InferenceStack")
+        raise ConfigurationError(f"{key} ({shown(value)}) must name {choices}")
     return tuple(n for n in allowed if n in names)
 
 
