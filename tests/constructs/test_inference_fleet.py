@@ -308,7 +308,8 @@ def test_an_imported_vpc_range_stays_a_token_and_only_its_own_rule_is_acknowledg
     result = synth(build, cli_context())
     assert nag_problems(result) == []
     template = result.templates["Imported"]
-    cidr_rules = {"AwsSolutions-EC23", "NIST.800.53.R5-EC2RestrictedSSH", "NIST.800.53.R5-EC2RestrictedCommonPorts"}
+    cidr_rules = {"AwsSolutions-EC23", *(f"{pack}-{rule}" for pack in ("NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")
+                                         for rule in ("EC2RestrictedSSH", "EC2RestrictedCommonPorts"))}
     if kind == "application":
         (group,) = [g for g in props(template, "AWS::EC2::SecurityGroup")
                     if g["GroupDescription"].startswith("Model-serving load balancer")]
