@@ -10,9 +10,11 @@ from mlcdk.stacks import add_stacks, settings_from_context
 
 app = cdk.App()
 try:
-    add_stacks(app, settings_from_context(app))
+    settings = settings_from_context(app)
+    add_stacks(app, settings)
 except ConfigurationError as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
-add_checks(app)  # cdk-nag AwsSolutions and NIST 800-53 rev 5
+# cdk-nag AwsSolutions and NIST 800-53 rev 5, plus HIPAA Security / PCI DSS 3.2.1 with -c compliance_packs=hipaa,pci_dss
+add_checks(app, **dict.fromkeys(settings.compliance_packs, True))
 app.synth()

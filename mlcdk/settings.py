@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
-from mlcdk.presets import bounds, catalog, fsx, model_server, workloads
+from mlcdk.presets import bounds, catalog, fsx, model_server, nag_packs, workloads
 from mlcdk.presets.identifiers import email_problem
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
@@ -51,6 +51,7 @@ CONTEXT_KEYS = {
     "inference_purchase_option": "inference purchase option: on-demand, spot or mixed; overrides the preset's",
     "removal_policy": "retain (default) or destroy: what happens to the checkpoint bucket and keys on stack deletion",
     "shared_storage_gib": "training: an FSx for Lustre file system (PERSISTENT_2) of this many GiB at /fsx on every node, linked to the checkpoint bucket: 1200, 2400 or a multiple of 2400; default: none (it is billed while it exists)",
+    "compliance_packs": "comma-separated opt-in cdk-nag packs that synth runs too: hipaa (HIPAA Security), pci_dss (PCI DSS 3.2.1); default: none (AwsSolutions and NIST 800-53 rev 5 always run)",
     "emulator": "true only for the local AWS emulator: an AMI parameter the emulator knows; never for real deploys",
 }
 #: The AMI parameter used under the local emulator (moto preloads only Amazon Linux parameters).
@@ -103,6 +104,7 @@ class AppSettings:
     region_source: str = REGION_SOURCES[0]  #: where ``region`` came from (REGION_SOURCES)
     inference_engine: str = "ecs"
     model: ModelSettings | None = None  #: None: the default model (model_server.json), with inference_engine ecs
+    compliance_packs: tuple[str, ...] = ()  #: add_checks keywords of the opt-in cdk-nag packs to run ("hipaa", "pci_dss")
 
 
 def _int(context: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
@@ -252,6 +254,7 @@ def read_settings(context: Mapping[str, Any], environ: Mapping[str, str] | None 
         shared_storage_gib=_shared_storage_gib(context),
         inference_engine=_inference_engine(context, inference),
         model=_model(context),
+        compliance_packs=_names(context, "compliance_packs", _opt_in_packs()) or (),
     )
     if region is None:  # after every other flag: a typo is reported as such first
         raise ConfigurationError(NO_REGION)
@@ -290,6 +293,10 @@ def _model(context: Mapping[str, Any]) -> ModelSettings:
     return ModelSettings(source, architecture, params, secret)
 
 
+def _opt_in_packs() -> tuple[str, ...]:
+    return tuple(pack.option for pack in nag_packs.packs().values() if pack.option is not None)
+
+
 def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:
     gib = _int(context, "shared_storage_gib", 1200, MAX_SHARED_STORAGE_GIB)
     problem = fsx.capacity_problem(fsx.BUILT_DEPLOYMENT_TYPES[0], gib) if gib is not None else None
@@ -300,15 +307,21 @@ def _shared_storage_gib(context: Mapping[str, Any]) -> int | None:
 
 def _stacks(context: Mapping[str, Any]) -> tuple[str, ...]:
     allowed = ("TrainingStack", "InferenceStack")
-    value = context.get("stacks")
+    return _names(context, "stacks", allowed) or allowed
+
+
+def _names(context: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A comma-separated (or listed) choice of ``allowed`` names, in ``allowed``'s order; None when not given."""
+    value = context.get(key)
     if value is None:
-        return allowed
+        return None
     names = [n.strip() for n in (value if isinstance(value, (list, tuple)) else str(value).split(",")) if n.strip()]
+    choices = " and/or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 2 else allowed)
     for name in names:
         if name not in allowed:
-            raise ConfigurationError(f"stacks ({shown(name)}) must be TrainingStack and/or InferenceStack")
+            raise ConfigurationError(f"{key} ({shown(name)}) must be {choices}")
     if not names:
-        raise ConfigurationError("stacks ('') must name TrainingStack and/or InferenceStack")
+        raise ConfigurationError(f"{key} ({shown(value)}) must name {choices}")
     return tuple(n for n in allowed if n in names)
 
 

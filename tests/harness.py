@@ -1,9 +1,11 @@
 """Build the app in-process exactly as the CDK CLI would, and run the gates every stack must pass.
 
 - :func:`cli_context` is the context `cdk synth` sees: cdk.json's context plus cdk.context.json.
-- :func:`synth` runs cdk-nag (AwsSolutions and NIST 800-53 rev 5) as policy-validation plugins, and
-  :func:`nag_problems` cross-checks the report against the raw findings (an acknowledgement with a
-  malformed id hides findings without recording them, so "synth succeeded" alone proves nothing).
+- :func:`synth` runs cdk-nag as policy-validation plugins: AwsSolutions and NIST 800-53 rev 5, which every
+  mlcdk app runs, and the opt-in HIPAA Security and PCI DSS 3.2.1 packs (:data:`GATE_PACKS`), so every shape
+  the tests synthesize answers to all four. :func:`nag_problems` cross-checks the report against the raw
+  findings (an acknowledgement with a malformed id hides findings without recording them, so "synth
+  succeeded" alone proves nothing).
 - :func:`lint` runs cfn-lint on a synthesized template for the regions the stack targets.
 """
 from __future__ import annotations
@@ -25,6 +27,9 @@ IGNORED_LINT_RULES = {"W3005"}
 #: Where synth() writes cloud assemblies: pytest's per-session temporary directory (set by tests/conftest.py),
 #: which pytest prunes itself, so runs leave nothing in /tmp. None outside pytest: the system's temp dir.
 OUTPUT_ROOT: Path | None = None
+
+#: The opt-in packs the gate adds to the default ones (mlcdk.constructs.nag.add_checks' keywords): all of them.
+GATE_PACKS = {"hipaa": True, "pci_dss": True}
 
 #: The modules that mean "aws_cdk and its jsii kernel were loaded".
 CDK_MODULES = ("aws_cdk", "jsii", "constructs")
@@ -60,7 +65,8 @@ class Synthesized:
 
 
 def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | None = None, *, nag: bool = True) -> Synthesized:
-    """Build an app with ``build(app) -> stacks``, synthesize it with cdk-nag attached, and load the results."""
+    """Build an app with ``build(app) -> stacks``, synthesize it with the four cdk-nag packs attached (unless
+    ``nag`` is false), and load the results."""
     import aws_cdk as cdk
 
     from mlcdk.constructs.nag import add_checks
@@ -69,7 +75,7 @@ def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | No
     app = cdk.App(context=dict(context if context is not None else cli_context()), outdir=str(outdir))
     stacks = {s.stack_name: s for s in build(app)}
     if nag:
-        add_checks(app)
+        add_checks(app, **GATE_PACKS)
     assembly = app.synth()
     templates, paths = {}, {}
     for name in stacks:
@@ -84,16 +90,16 @@ def synth(build: Callable[[Any], Iterable[Any]], context: Mapping[str, Any] | No
 def nag_problems(result: Synthesized) -> list[str]:
     """Everything wrong with the cdk-nag results of ``result``; empty means the gate passes.
 
-    Every raw finding of every pack (``validate_scope`` ignores acknowledgements) must appear in the synth
+    Every raw finding of every pack (the four of :func:`synth`) (``validate_scope`` ignores acknowledgements) must appear in the synth
     report as suppressed, acknowledged with a full "<pack>::<rule>" id, a specific reason, and on a
     construct below the stack (not blanket at the stack or app).
     """
-    from mlcdk.constructs.nag import PACKS, checks
+    from mlcdk.constructs.nag import ALL_PACKS, checks
 
     problems = acknowledgement_problems(result)
     suppressed: dict[tuple[str, str], dict] = {}
     for plugin in result.report["pluginReports"]:
-        if plugin["pluginName"] not in PACKS:  # e.g. CDK's own report of add_warning_v2 warnings
+        if plugin["pluginName"] not in ALL_PACKS:  # e.g. CDK's own report of add_warning_v2 warnings
             continue
         for violation in plugin["violations"]:
             paths = [c["constructPath"] for c in violation["violatingConstructs"]]
@@ -102,7 +108,7 @@ def nag_problems(result: Synthesized) -> list[str]:
             for construct in violation["violatingConstructs"]:
                 suppressed[(violation["ruleName"], construct["constructPath"])] = violation
     for stack_name, stack in result.stacks.items():
-        for pack in checks():
+        for pack in checks(**GATE_PACKS):
             for violation in pack.validate_scope(stack).violations:
                 for resource in violation.violating_resources:
                     key = (violation.rule_name, resource.construct_path)
@@ -129,7 +135,7 @@ def acknowledgement_problems(result: Synthesized) -> list[str]:
     """
     import aws_cdk as cdk
 
-    from mlcdk.constructs.nag import PACKS
+    from mlcdk.constructs.nag import ALL_PACKS
 
     problems = []
     for construct in result.app.node.find_all():
@@ -137,7 +143,7 @@ def acknowledgement_problems(result: Synthesized) -> list[str]:
             if entry.type != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 continue
             for rule_id, reason in dict(entry.data).items():
-                if not any(f"{pack}-" in rule_id for pack in PACKS):
+                if not any(f"{pack}-" in rule_id for pack in ALL_PACKS):
                     continue
                 where = construct.node.path
                 if rule_id.startswith("Annotation::"):

@@ -140,23 +140,37 @@ def test_cdk_synth_without_aws_configuration_uses_the_clis_region(cdk_out):
     assert azs == {"use1-az4", "use1-az5", "use1-az6"}  # trn1.32xlarge's AZ IDs in us-east-1 (the catalog)
 
 
-def test_cdk_synth_for_a_region_works_offline_and_pins_offered_azs(cdk_out):
+def nag_reports(out: Path) -> dict[str, tuple[int, int]]:
+    """(unacknowledged, acknowledged) findings per cdk-nag pack in a CLI synth's validation report."""
+    report = json.loads((out / "validation-report.json").read_text())
+    return {p["pluginName"]: (len(p["violations"]), len(p.get("suppressedViolations", [])))
+            for p in report["pluginReports"] if p["pluginName"] != "Construct Annotations"}
+
+
+def test_cdk_synth_for_a_region_works_offline_pins_offered_azs_and_runs_the_compliance_packs_asked_for(cdk_out):
     out = cdk_out / "us-west-2"
-    result = run_cdk("synth", "TrainingStack", "-c", "region=us-west-2", "--quiet", "--output", str(out))
+    result = run_cdk("synth", "TrainingStack", "-c", "region=us-west-2", "-c", "compliance_packs=hipaa,pci_dss",
+                     "--quiet", "--output", str(out))
     assert result.returncode == 0, result.stderr
     template = json.loads((out / "TrainingStack.template.json").read_text())
     azs = {r["Properties"]["AvailabilityZoneId"] for r in template["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"}
     assert azs == set(catalog.get("trn1.32xlarge").offered_azs("us-west-2"))
+    # app.py added the two opt-in packs: each ran, and every finding of theirs is acknowledged
+    reports = nag_reports(out)
+    assert list(reports) == ["AwsSolutions", "NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321"]
+    assert all(unacknowledged == 0 and acknowledged > 0 for unacknowledged, acknowledged in reports.values()), reports
 
 
-def test_synth_prints_no_deprecation_warning(cdk_out):
+def test_synth_prints_no_deprecation_warning_and_runs_only_the_default_packs(cdk_out):
     """Both stacks with both engines (shared storage on the second): a deprecated aws-cdk API prints
-    "[WARNING] ... is deprecated" at synth."""
+    "[WARNING] ... is deprecated" at synth. Without -c compliance_packs, app.py runs AwsSolutions and NIST
+    800-53 rev 5 only (what the synth benchmarks measure)."""
     for engine, extra in (("batch", []), ("nodes", ["-c", "shared_storage_gib=1200"])):
-        result = run_cdk("synth", "--quiet", "-c", f"engine={engine}", *extra, "--output",
-                         str(cdk_out / f"deprecation-{engine}"))
+        out = cdk_out / f"deprecation-{engine}"
+        result = run_cdk("synth", "--quiet", "-c", f"engine={engine}", *extra, "--output", str(out))
         assert result.returncode == 0, result.stderr
         assert "deprecated" not in result.stdout + result.stderr, engine
+        assert list(nag_reports(out)) == ["AwsSolutions", "NIST.800.53.R5"], engine
 
 
 def test_cdk_synth_with_a_bad_context_flag_fails_with_one_clear_line(cdk_out):

@@ -18,6 +18,7 @@ from mlcdk import (
     PrivateNetwork, PurchaseOptions, ScaleSchedule, ScalingOptions, StorageOptions, TrainingCluster,
 )
 from mlcdk.cli import app as cli
+from mlcdk.constructs.nag import add_checks
 from mlcdk.constructs.options import DataRepositoryLink, ExistingFileSystem, SharedStorageOptions
 from mlcdk.presets import catalog, workloads
 from mlcdk.presets.sizing import Workload
@@ -182,6 +183,10 @@ CASES = [
     ("context-bad-purchase", lambda t: read_settings({"purchase_option": "reserved"}), "purchase_option ('reserved') must be one of on-demand, spot, mixed"),
     ("context-bad-account", lambda t: read_settings({"region": "us-east-1", "account": "abc"}), "account ('abc') must be a 12-digit AWS account ID"),
     ("context-bad-stacks", lambda t: read_settings({"stacks": "Training"}), "stacks ('Training') must be TrainingStack and/or InferenceStack"),
+    ("context-bad-compliance-pack", lambda t: read_settings({"compliance_packs": "hipaa,pci"}), "compliance_packs ('pci') must be hipaa and/or pci_dss"),
+    ("context-empty-compliance-packs", lambda t: read_settings({"compliance_packs": " , "}), "compliance_packs (' , ') must name hipaa and/or pci_dss"),
+    ("type-add-checks-string", lambda t: add_checks(cdk.App(), hipaa="true"), "hipaa ('true') must be True or False"),
+    ("type-add-checks-none", lambda t: add_checks(cdk.App(), pci_dss=None), "pci_dss (None) must be True or False"),
     # wrong types, caught by the one parameter check (mlcdk.params) before any resource exists
     ("type-efa-string", lambda t: training(instance_type="g5.xlarge", efa="false"), "efa ('false') must be True or False"),
     ("type-placement-string", lambda t: training(instance_type="p5.48xlarge", nodes=2, placement_group="no"), "placement_group ('no') must be True or False"),

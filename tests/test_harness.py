@@ -12,10 +12,13 @@ from tests.harness import lint, nag_problems, synth
 
 
 LOGGING_RULES = ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled")
+#: The bucket's logging finding in each of the four packs the gate runs, as cdk-nag names it.
+LOGGING_IDS = ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled", "HIPAA.Security-S3BucketLoggingEnabled",
+               "PCI.DSS.321-S3BucketLoggingEnabled")
 
 
 def bucket_app(ack=None):
-    """A bucket that passes both packs except for server access logging, which ``ack`` may acknowledge."""
+    """A bucket that passes the four packs except for server access logging, which ``ack`` may acknowledge."""
     def build(app):
         stack = cdk.Stack(app, "Gate")
         key = kms.Key(stack, "Key", enable_key_rotation=True)
@@ -26,6 +29,12 @@ def bucket_app(ack=None):
             ack(bucket)
         return [stack]
     return build
+
+
+def raw_acknowledge(construct, rules, reason="test bucket: access logs would log themselves"):
+    """cdk's own acknowledgement of exactly ``rules`` (no pack expansion), each with its "<pack>::" prefix."""
+    cdk.Validations.of(construct).acknowledge(
+        *[cdk.Acknowledgment(id=f"{rule.rpartition('-')[0]}::{rule}", reason=reason) for rule in rules])
 
 
 def test_nag_gate_reports_an_unacknowledged_finding():
@@ -48,12 +57,23 @@ def test_nag_gate_runs_the_nist_pack_too():
     raise AssertionError("synth should fail on the NIST finding")
 
 
-def test_nag_gate_catches_a_finding_hidden_by_a_malformed_acknowledgement_id():
-    for rule in LOGGING_RULES:
-        others = [r for r in LOGGING_RULES if r != rule]
+def test_nag_gate_runs_the_opt_in_hipaa_and_pci_packs_too():
+    """The gate adds HIPAA Security and PCI DSS 3.2.1: acknowledging the finding in the two default packs only
+    (cdk's own acknowledgement, which covers no other pack) leaves it reported by both opt-in packs."""
+    with pytest.raises(RuntimeError, match="ValidationFailed") as failed:
+        synth(bucket_app(lambda b: raw_acknowledge(b, LOGGING_IDS[:2])))
+    report = str(failed.value)
+    assert report.count("ERROR ") == 2
+    assert "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled" in report
+    assert "PCI.DSS.321::PCI.DSS.321-S3BucketLoggingEnabled" in report
+    assert nag_problems(synth(bucket_app(lambda b: raw_acknowledge(b, LOGGING_IDS)))) == []
 
-        def malformed(b, rule=rule, others=others):
-            acknowledge(b, tuple(others), "test bucket: access logs would log themselves")
+
+def test_nag_gate_catches_a_finding_hidden_by_a_malformed_acknowledgement_id():
+    """In each of the four packs: an id without its pack prefix hides the finding and records nothing."""
+    for rule in LOGGING_IDS:
+        def malformed(b, rule=rule):
+            raw_acknowledge(b, [r for r in LOGGING_IDS if r != rule])
             cdk.Validations.of(b).acknowledge(cdk.Acknowledgment(id=rule, reason="server access logs are not needed"))
         result = synth(bucket_app(malformed))  # synth passes: the finding vanished without a record
         problems = nag_problems(result)
@@ -66,32 +86,52 @@ def test_nag_gate_accepts_a_targeted_acknowledgement_with_a_reason():
 
 
 def test_nag_gate_rejects_a_vague_reason():
-    def vague(b):
-        acknowledge(b, "AwsSolutions-S1", "test bucket: access logs would log themselves")
-        cdk.Validations.of(b).acknowledge(cdk.Acknowledgment(id="NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled",
-                                                             reason="ok"))
-    assert any("not specific" in p for p in nag_problems(synth(bucket_app(vague))))
+    for rule in LOGGING_IDS[1:]:
+        def vague(b, rule=rule):
+            raw_acknowledge(b, [r for r in LOGGING_IDS if r != rule])
+            raw_acknowledge(b, [rule], reason="ok")
+        problems = nag_problems(synth(bucket_app(vague)))
+        assert any("not specific" in p and rule in p for p in problems), (rule, problems)
 
 
 def test_the_packs_mlcdk_runs_are_the_packs_it_acknowledges_for():
-    from mlcdk.constructs.nag import PACKS, checks
+    from mlcdk.constructs.nag import ALL_PACKS, OPT_IN_PACKS, PACKS, checks
 
+    assert PACKS == ("AwsSolutions", "NIST.800.53.R5") and OPT_IN_PACKS == ("HIPAA.Security", "PCI.DSS.321")
     assert tuple(plugin.name for plugin in checks()) == PACKS
+    assert tuple(plugin.name for plugin in checks(hipaa=True)) == (*PACKS, "HIPAA.Security")
+    assert tuple(plugin.name for plugin in checks(pci_dss=True)) == (*PACKS, "PCI.DSS.321")
+    assert tuple(plugin.name for plugin in checks(hipaa=True, pci_dss=True)) == ALL_PACKS
 
 
-def test_acknowledge_builds_each_pack_prefix_and_refuses_other_packs():
+def acknowledged_ids(result, path: str) -> set[str]:
+    (construct,) = [c for c in result.app.node.find_all() if c.node.path == path]
+    return {rule for entry in construct.node.metadata if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+            for rule in dict(entry.data)}
+
+
+def test_acknowledge_builds_each_pack_prefix_covers_the_shared_rule_in_every_pack_and_refuses_other_packs():
     def build(app):
         stack = cdk.Stack(app, "Acks")
         bucket = s3.Bucket(stack, "Bucket")
         acknowledge(bucket, LOGGING_RULES, "test bucket: access logs would log themselves")
+        balancer = s3.Bucket(stack, "Waf")  # any construct: the ids are what is checked
+        acknowledge(balancer, "PCI.DSS.321-ALBWAFEnabled", "a rule that HIPAA Security does not run")
         return [stack]
     result = synth(build, nag=False)
-    (bucket,) = [c for c in result.app.node.find_all() if c.node.path == "Acks/Bucket"]
-    ids = {rule for entry in bucket.node.metadata if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-           for rule in dict(entry.data)}
-    assert ids == {"AwsSolutions::AwsSolutions-S1", "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled"}
-    with pytest.raises(ValueError, match="HIPAA.Security-S3BucketLoggingEnabled"):
-        acknowledge(bucket, "HIPAA.Security-S3BucketLoggingEnabled", "a pack mlcdk does not run at all")
+    assert acknowledged_ids(result, "Acks/Bucket") == {
+        "AwsSolutions::AwsSolutions-S1", "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled",
+        "HIPAA.Security::HIPAA.Security-S3BucketLoggingEnabled", "PCI.DSS.321::PCI.DSS.321-S3BucketLoggingEnabled"}
+    # cdk-nag 3.0.2's HIPAA pack has no ALBWAFEnabled (lib/packs/hipaa-security.js): no id for a rule not run
+    assert acknowledged_ids(result, "Acks/Waf") == {"PCI.DSS.321::PCI.DSS.321-ALBWAFEnabled",
+                                                    "NIST.800.53.R5::NIST.800.53.R5-ALBWAFEnabled"}
+    stack = result.stacks["Acks"]
+    with pytest.raises(ValueError, match="NIST.800.53.R4-S3BucketLoggingEnabled"):
+        acknowledge(stack, "NIST.800.53.R4-S3BucketLoggingEnabled", "a pack mlcdk does not run at all")
+    with pytest.raises(ValueError, match="the HIPAA Security pack runs no rule 'ALBWAFEnabled'"):
+        acknowledge(stack, "HIPAA.Security-ALBWAFEnabled", "a rule that pack does not run")
+    with pytest.raises(ValueError, match="runs no rule 'S3BucketLogingEnabled'"):
+        acknowledge(stack, "NIST.800.53.R5-S3BucketLogingEnabled", "a misspelled rule would hide nothing")
 
 
 def test_lint_gate_rejects_an_instance_type_a_region_does_not_have():

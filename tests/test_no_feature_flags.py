@@ -4,7 +4,8 @@ aws-cdk's feature flags change what its L2s emit. Without ``@aws-cdk/aws-s3:serv
 bucket that receives server access logs gets the legacy LogDeliveryWrite ACL (cfn-lint W3045), and without
 ``@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`` a VPC's default security group keeps its rules (NIST
 VPCDefaultSecurityGroupClosed). mlcdk sets both behaviours itself; this module holds every construct shape
-and the app's own stacks, synthesized with no context, to cdk-nag (both packs) and cfn-lint.
+and the app's own stacks, synthesized with no context, to cdk-nag (the four packs of tests/harness.py:
+AwsSolutions, NIST 800-53 rev 5, HIPAA Security, PCI DSS 3.2.1) and cfn-lint.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 from tests.harness import ROOT
 
@@ -13,7 +14,8 @@ MARKER = "<!-- README example: executed by tests/test_readme.py -->"
 
 def readme_examples() -> list[str]:
     text = (ROOT / "README.md").read_text()
-    return re.findall(re.escape(MARKER) + r"\s*```python\n(.*?)```", text, flags=re.S)
+    # an example inside a list item is indented with it
+    return [textwrap.dedent(code) for code in re.findall(re.escape(MARKER) + r"\s*```python\n(.*?)```", text, flags=re.S)]
 
 
 def test_readme_examples_run(tmp_path):

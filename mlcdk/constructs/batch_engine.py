@@ -251,4 +251,5 @@ class BatchEngine(Construct):
             self.job_definition = batch.EcsJobDefinition(self, "JobDefinition", container=self.container, **common)
         acknowledge(self.container.execution_role, "NIST.800.53.R5-IAMNoInlinePolicy", "aws-cdk's Batch container "
                     "writes the execution role's log permissions (this cluster's one job log group) as its inline "
-                    "default policy; it is attached to that one role and deleted with it")
+                    "default policy; it is attached to that one role and deleted with it (IAM User Guide, 'Managed "
+                    "policies and inline policies')")

@@ -88,8 +88,9 @@ class PrivateNetwork(Construct):
         self.cidr = cidr
         for subnet in self.vpc.public_subnets:
             acknowledge(subnet, "NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW", "public subnets hold only the NAT "
-                        "gateway (and a deliberately internet-facing load balancer); nodes live in private subnets "
-                        "with no route from the internet")
+                        "gateway (and a deliberately internet-facing load balancer), and a public NAT gateway must sit "
+                        "in a subnet whose route table sends internet traffic to the internet gateway (Amazon VPC User "
+                        "Guide, 'NAT gateways'); nodes live in private subnets with no route from the internet")
         if ids:
             self._pin_subnets_by_az_id(ids)
         else:
@@ -111,7 +112,9 @@ class PrivateNetwork(Construct):
         flow_log = self.vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.ALL,
                                          destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group))
         acknowledge(flow_log, "NIST.800.53.R5-IAMNoInlinePolicy", "CDK's flow-log delivery role carries one inline "
-                    "policy scoped to this VPC's own log group; it is created and deleted with the VPC")
+                    "policy scoped to this VPC's own log group; it is created and deleted with the VPC (an inline "
+                    "policy keeps a strict one-to-one relationship with its role: IAM User Guide, 'Managed policies "
+                    "and inline policies')")
 
     def _s3_endpoint(self) -> ec2.GatewayVpcEndpoint:
         """S3 without the NAT gateway: checkpoints, data, FSx's S3 links and image layers (ECR keeps them in S3) go

@@ -240,8 +240,9 @@ class NodeGroup(Construct):
                     "template; every volume is gp3 and encrypted with the group's key (asserted in mlcdk's tests)")
         if mixed:
             acknowledge(self.auto_scaling_group, "NIST.800.53.R5-EC2IMDSv2Enabled", "the rule reads only a group's "
-                        "top-level launch template, not one inside a MixedInstancesPolicy; this group's template "
-                        "requires IMDSv2 tokens (asserted in mlcdk's tests)")
+                        "top-level launch template, not one inside a MixedInstancesPolicy (cdk-nag 3.0.2, "
+                        "lib/rules/ec2/EC2IMDSv2Enabled.js); this group's template requires IMDSv2 tokens "
+                        "(asserted in mlcdk's tests)")
         if desired_capacity is not None:
             cdk.Annotations.of(self.auto_scaling_group).acknowledge_warning(
                 "@aws-cdk/aws-autoscaling:desiredCapacitySet",

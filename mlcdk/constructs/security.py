@@ -71,7 +71,9 @@ def allow_self_traffic(scope: Construct, construct_id: str, group: ec2.ISecurity
     group.add_ingress_rule(group, ec2.Port.all_traffic(), "EFA/NCCL/Neuron collectives between nodes")
     for rule in [child for child in group.node.children if child.node.id not in before]:
         acknowledge(rule, "NIST.800.53.R5-EC2RestrictedCommonPorts", "EFA requires a rule allowing all protocols "
-                    "and ports whose source is the cluster's own group; only members of the group are admitted")
+                    "and ports whose source is the cluster's own group (EC2 User Guide, 'Get started with EFA', the "
+                    "EFA-enabled security group), which the rule reads as common ports open; only members of the "
+                    "group are admitted")
     ec2.CfnSecurityGroupEgress(scope, f"{construct_id}Egress", group_id=group.security_group_id, ip_protocol="-1",
                                destination_security_group_id=group.security_group_id,
                                description="EFA/NCCL/Neuron collectives between nodes")
@@ -122,7 +124,8 @@ def inline_policy(policy: iam.Policy, purpose: str) -> iam.Policy:
 def _inline(policy: iam.Policy, purpose: str) -> iam.Policy:
     acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", f"{purpose}; the statements name this stack's own "
                 "resources, are attached to one role and are deleted with it, so a standalone managed policy "
-                "would have nothing to share")
+                "would have nothing to share (an inline policy keeps a strict one-to-one relationship with its "
+                "identity: IAM User Guide, 'Managed policies and inline policies')")
     return policy
 
 
@@ -347,12 +350,17 @@ def access_log_bucket(scope: Construct, construct_id: str, *, of: str, retention
                      lifecycle_rules=[s3.LifecycleRule(expiration=retention,
                                                        noncurrent_version_expiration=cdk.Duration.days(30))])
     acknowledge(logs, ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled"),
-                f"this bucket receives the access logs of {of}; logging it into itself would loop")
+                f"this bucket receives the access logs of {of}; logging it into itself would log its own log "
+                "writes, which the Amazon S3 User Guide advises against ('Logging requests using server access "
+                "logging')")
     if key is None:
         acknowledge(logs, "NIST.800.53.R5-S3DefaultEncryptionKMS", "Application Load Balancer access logs can be "
-                    "delivered only to a bucket encrypted with SSE-S3 (Amazon S3 managed keys)")
+                    "delivered only to a bucket encrypted with SSE-S3 (Amazon S3 managed keys): 'The only "
+                    "server-side encryption option that's supported' (Elastic Load Balancing User Guide, 'Enable "
+                    "access logs for your Application Load Balancer')")
     acknowledge(logs, "NIST.800.53.R5-S3BucketReplicationEnabled", "access logs are kept in their own region, "
-                "versioned; a cross-region copy is a compliance choice left to the account's log archive")
+                "versioned; a cross-region copy is a compliance choice left to the app's owner and the account's "
+                "log archive (README, 'Security gates')")
     return logs
 
 
@@ -371,7 +379,8 @@ def checkpoint_bucket(scope: Construct, construct_id: str, *, key: kms.IKey,
     log_server_access(bucket, logs, prefix="checkpoints/", key=key)
     acknowledge(bucket, "NIST.800.53.R5-S3BucketReplicationEnabled", "checkpoints are versioned for 30 days; "
                 "replicating terabytes of checkpoints to a second region doubles storage and transfer cost, so "
-                "cross-region copies are left to the training job's own export")
+                "cross-region copies are the app owner's decision, or the training job's own export (README, "
+                "'Security gates')")
     return bucket
 
 

@@ -220,12 +220,14 @@ def test_a_public_fleet_without_a_web_acl_warns_and_leaves_the_nist_waf_finding_
         "/Open/Fleet", Match.string_like_regexp(".*internet-facing without a web ACL.*"))
     assert "[ack: mlcdk:publicWithoutWaf]" in warning.entry.data
     assert "NIST.800.53.R5-ALBWAFEnabled" not in acknowledged(result, "Open/Fleet/LoadBalancer")
-    # With the packs attached, synth fails on that one finding, and on nothing else.
+    # With the packs attached, synth fails on that one finding (NIST's, and PCI DSS 3.2.1's same rule), and on
+    # nothing else.
     with pytest.raises(RuntimeError, match="ValidationFailed") as failed:
         synth(lambda app: [cdk.Stack.of(open_fleet(app))], cli_context())
     report = str(failed.value)
-    assert report.count("ERROR ") == 1 and "The ALB is not associated with AWS WAFv2 web ACL" in report
-    assert "Open/Fleet/LoadBalancer/Resource" in report and "NIST.800.53.R5::NIST.800.53.R5-ALBWAFEnabled" in report
+    assert report.count("ERROR ") == 2 and report.count("The ALB is not associated with AWS WAFv2 web ACL") == 2
+    assert report.count("Open/Fleet/LoadBalancer/Resource") == 2
+    assert "NIST.800.53.R5::NIST.800.53.R5-ALBWAFEnabled" in report and "PCI.DSS.321::PCI.DSS.321-ALBWAFEnabled" in report
 
     def owner_acknowledges(app):
         fleet = open_fleet(app, "Owned")
@@ -318,7 +320,8 @@ def test_an_imported_vpc_range_stays_a_token_and_only_its_own_rule_is_acknowledg
     result = synth(build, cli_context())
     assert nag_problems(result) == []
     template = result.templates["Imported"]
-    cidr_rules = {"AwsSolutions-EC23", "NIST.800.53.R5-EC2RestrictedSSH", "NIST.800.53.R5-EC2RestrictedCommonPorts"}
+    cidr_rules = {"AwsSolutions-EC23", *(f"{pack}-{rule}" for pack in ("NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321")
+                                         for rule in ("EC2RestrictedSSH", "EC2RestrictedCommonPorts"))}
     if kind == "application":
         (group,) = [g for g in props(template, "AWS::EC2::SecurityGroup")
                     if g["GroupDescription"].startswith("Model-serving load balancer")]
