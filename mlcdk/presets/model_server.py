@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
+from mlcdk.errors import ConfigurationError, shown
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.sizing import PRECISION_BYTES, ModelArchitecture, models
-from mlcdk.presets import images
+from mlcdk.presets import identifiers, images
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
 
 SERVING_FILE = DATA_DIR / "model_server.json"
@@ -197,10 +197,23 @@ def parse_source(value: object, parameter: str = "model.source") -> ModelSource:
         if bad:
             raise ConfigurationError(f"{parameter} ({value!r}) is not an S3 URI of a bucket (3-63 lower-case letters, "
                                      "digits, dots and hyphens) and an optional prefix; " + usage)
+        _check_s3_source(value, prefix, parameter)
         return ModelSource(value, "s3", bucket=bucket, prefix=prefix)
     if "://" in value or not _HF_REPO.fullmatch(value) or "--" in value or ".." in value or value.endswith(".git"):
         raise ConfigurationError(f"{parameter} ({value!r}) {usage}")
     return ModelSource(value, "huggingface", repo=value)
+
+
+def _check_s3_source(value: str, prefix: str, parameter: str) -> None:
+    """The S3 naming rules of mlcdk.presets.identifiers (the one home: reserved bucket names, shell and URL characters
+    in the key, '.' and '..' segments), and no IAM wildcard: the prefix becomes the task role's resource
+    ``arn:aws:s3:::bucket/prefix/*`` and its ``s3:prefix`` StringLike condition, where '*' would widen read access
+    beyond the model (IAM User Guide, "IAM JSON policy elements: Resource", wildcards in ARNs)."""
+    problem = identifiers.s3_uri_problem(value)
+    if problem is None and "*" in prefix:
+        problem = "holds '*', which IAM reads as a wildcard in the task role's read access: name the model's folder"
+    if problem:
+        raise ConfigurationError(f"{parameter} ({shown(value)}) {problem}")
 
 
 def architecture_for(source: ModelSource) -> ModelArchitecture | None:

@@ -41,6 +41,13 @@ BAD = [
      r"model.source \('s3:/acme-models/llama'\) must be s3://"),
     ("s3-prefix-with-a-space", dict(instance_type="g6e.12xlarge", model=model(source="s3://acme-models/my model")),
      r"model.source \('s3://acme-models/my model'\) is not an S3 URI"),
+    ("s3-bucket-reserved", dict(instance_type="g6e.12xlarge", model=model(source="s3://xn--models/llama")),
+     r"model.source \('s3://xn--models/llama'\) has the bucket 'xn--models', which must not begin with xn--"),
+    ("s3-prefix-with-shell-characters", dict(instance_type="g6e.12xlarge", model=model(source="s3://acme-models/$(reboot)")),
+     r"model.source \('s3://acme-models/\$\(reboot\)'\) its key holds '\$'"),
+    ("s3-prefix-with-an-iam-wildcard", dict(instance_type="g6e.12xlarge", model=model(source="s3://acme-models/*")),
+     r"model.source \('s3://acme-models/\*'\) holds '\*', which IAM reads as a wildcard in the task role's read "
+     r"access"),
     ("model-id-with-three-parts", dict(instance_type="g6e.12xlarge", model=model(source="org/name/extra")),
      r"model.source \('org/name/extra'\) must be s3://"),
     ("model-id-with-a-space", dict(instance_type="g6e.12xlarge", model=model(source="meta llama/Llama-3")),
