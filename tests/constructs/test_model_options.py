@@ -194,3 +194,31 @@ def test_changing_the_model_or_image_changes_the_task_definition_not_the_nodes()
     for kind in ("AWS::EC2::LaunchTemplate", "AWS::AutoScaling::AutoScalingGroup", "AWS::ECS::CapacityProvider"):
         assert of(before, kind) == of(after, kind), kind
     assert of(before, "AWS::ECS::TaskDefinition") != of(after, "AWS::ECS::TaskDefinition")
+
+
+def test_nodes_without_a_server_command_warn_and_keep_ec2_health_checks_and_with_one_use_the_load_balancers():
+    """#22 point 2: engine="nodes" without model_server_command must not churn: EC2 health checks (ELB checks would
+    replace every node at the end of each grace period) and the mlcdk:noModelServer warning; with a command, the
+    load balancer's checks after the grace, and no warning."""
+    from aws_cdk.assertions import Annotations, Match
+
+    app = cdk.App(context=cli_context())
+    env = cdk.Environment(region="us-east-1")
+    bare, served = cdk.Stack(app, "Bare", env=env), cdk.Stack(app, "Served", env=env)
+    InferenceFleet(bare, "Fleet", instance_type="g6.xlarge", engine="nodes")
+    InferenceFleet(served, "Fleet", instance_type="g6.xlarge", engine="nodes", model_server_command="serve")
+
+    def group(stack):
+        (resource,) = [r for r in app.synth().get_stack_by_name(stack.stack_name).template["Resources"].values()
+                       if r["Type"] == "AWS::AutoScaling::AutoScalingGroup"]
+        return resource["Properties"]
+
+    def no_server_warnings(stack):
+        return [w.entry.data for w in Annotations.from_stack(stack).find_warning(
+            "/" + stack.stack_name + "/Fleet", Match.string_like_regexp(".*without model_server_command.*"))]
+
+    assert group(bare)["HealthCheckType"] == "EC2"
+    (warning,) = no_server_warnings(bare)
+    assert warning.startswith("engine='nodes' without model_server_command: nothing on the nodes answers the load "
+                              "balancer's health check") and "[ack: mlcdk:noModelServer]" in warning
+    assert (group(served)["HealthCheckType"], no_server_warnings(served)) == ("ELB", [])
