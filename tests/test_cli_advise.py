@@ -352,6 +352,8 @@ def test_nothing_finishing_in_time_suggests_the_nodes_that_would_do():
     (["--task", "inference", "--model", "llama-3-8b", "--input-tokens", "9000"],
      "--context-tokens (9128) exceeds llama-3-8b's maximum context"),
     (["--task", "inference", "--model", "nobody/none"], "--model ('nobody/none') is not a known model"),
+    (["--task", "inference", "--model", "a" * 300], "--model: unknown model 'aaaaaaaa"),  # longer than a file name
+    (["--task", "inference", "--model", "org/" + "a" * 300], "(304 characters); "),  # shown bounded, not whole
     (["--task", "inference", "--params", "7B", "--rank", "job"], "--rank ('job') ranks training tasks"),
     (["--task", "training", "--params", "7B", "--max-days", "0"], "--max-days (0.0) must be a number above 0"),
     (["--task", "training", "--params", "7B", "--max-days", "nan"], "--max-days (nan) must be"),

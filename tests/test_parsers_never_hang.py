@@ -17,7 +17,10 @@ from mlcdk import ConfigurationError, launch
 from mlcdk.constructs import fleet_load_balancer, limits
 from mlcdk.errors import shown
 from mlcdk.params import check_value
-from mlcdk.presets import catalog, datafile, identifiers, paths, workloads
+from mlcdk.cli.advise import headroom_fraction
+from mlcdk.jobs import inputs
+from mlcdk.jobs.aws import JobsError
+from mlcdk.presets import catalog, checks, datafile, identifiers, model_server, models, paths, workloads
 from mlcdk.presets.identifiers import ArnRule
 from mlcdk.settings import parse_emails, read_settings
 
@@ -36,7 +39,7 @@ def timed(parse, text: str) -> None:
     start = time.perf_counter()
     try:
         parse(text)
-    except (ConfigurationError, launch.LaunchError):
+    except (ConfigurationError, launch.LaunchError, JobsError):
         pass
     elapsed = time.perf_counter() - start
     assert elapsed < LIMIT_S, f"{elapsed:.2f} s on {shown(text)}"
@@ -97,6 +100,15 @@ PARSERS = {
     "context: region": lambda t: read_settings({"region": t}),
     "context: e-mail": lambda t: parse_emails(t),
     "parameter: a string": lambda t: check_value("availability_zone_id", t, str),
+    "model source (s3:// or Hugging Face ID)": lambda t: model_server.parse_source(t),
+    "advise: --model (name, Hugging Face ID or config.json)": lambda t: models.get_model(t),
+    "advise: a count (--params, --tokens)": lambda t: checks.parse_count(t, "--params"),
+    "advise: --memory-headroom": headroom_fraction,
+    "job: --env NAME=VALUE": lambda t: inputs.environment([t]),
+    "job: --env value": lambda t: inputs.environment(["NOTE=" + t]),
+    "job: --timeout": inputs.duration_seconds,
+    "job: job ID": inputs.job_id,
+    "job: --name": inputs.job_name,
     "preset file (JSON)": _file(".json"),
     "preset file (YAML)": _file(".yaml"),
 }

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mlcdk.errors import ConfigurationError, unknown_name
+from mlcdk.errors import ConfigurationError, shown, unknown_name
 from mlcdk.presets import datafile
 from mlcdk.presets.catalog import DATA_DIR
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
@@ -132,11 +132,16 @@ def _hub_ids() -> Mapping[str, str]:
     return MappingProxyType({i.lower(): m.name for m in models().values() for i in m.hf_ids})
 
 
+#: The longest Hugging Face repository ID: two parts of at most 96 characters (huggingface_hub, validate_repo_id).
+MAX_HUB_ID = 96 + 1 + 96
+
+
 def get_model(name: str, parameter: str = "model") -> ModelArchitecture:
     """The architecture ``name`` stands for (see the module docstring); ConfigurationError naming ``parameter``
     when it is none of them."""
     if not isinstance(name, str) or not name.strip():
-        raise ConfigurationError(f"{parameter} ({name!r}) must be a model name, a Hugging Face ID or a config.json path")
+        raise ConfigurationError(f"{parameter} ({shown(name)}) must be a model name, a Hugging Face ID or a "
+                                 "config.json path")
     key = name.strip().lower()
     table = models()
     if key in table:
@@ -144,15 +149,21 @@ def get_model(name: str, parameter: str = "model") -> ModelArchitecture:
     if key in _hub_ids():
         return table[_hub_ids()[key]]
     path = Path(name.strip()).expanduser()
-    if path.suffix == ".json" or path.is_dir() or os.sep in name.strip() and path.exists():
-        return read_config(path / "config.json" if path.is_dir() else path, parameter)
-    if name.count("/") == 1:
+    try:
+        folder = path.is_dir()
+        local = path.suffix == ".json" or folder or os.sep in name.strip() and path.exists()
+    except OSError:  # a name the file system cannot hold (ENAMETOOLONG): no local path, so a name or an ID
+        folder = local = False
+    if local:
+        return read_config(path / "config.json" if folder else path, parameter)
+    if name.count("/") == 1 and len(name.strip()) <= MAX_HUB_ID:
         cached = _cached_config(name.strip())
         if cached is not None:
             return read_config(cached, parameter, name=name.strip())
         raise ConfigurationError(
-            f"{parameter} ({name!r}) is not a known model and its config.json is not in the local Hugging Face cache; "
-            f"download it (huggingface-cli download {name.strip()} config.json) or pass the config.json's path")
+            f"{parameter} ({shown(name)}) is not a known model and its config.json is not in the local Hugging Face "
+            f"cache; download it (huggingface-cli download {name.strip()} config.json) or pass the "
+            "config.json's path")
     raise unknown_name("model", name, table, parameter)
 
 
