@@ -245,10 +245,21 @@ def test_run_refuses_a_node_count_beyond_the_cluster():
             check.run(connection(batch, logs), check.Options(nodes=3))
 
 
-def test_cli_check_usage_errors_are_one_line_and_exit_2():
-    result = CliRunner().invoke(app, ["check", "--iterations", "0"])
-    assert result.exit_code == 2
-    assert "--iterations 0 is out of range: 1 to 1000" in result.output
+@pytest.mark.parametrize(("args", "message"), [
+    (["--iterations", "0"], "--iterations 0 is out of range: 1 to 1000"),
+    (["--nodes", "0"], "--nodes 0 must be at least 1"),  # #25: checked before any AWS client, not after connecting
+    (["--timeout-minutes", "nan"], "--timeout-minutes nan is out of range: 1 to 1440"),
+])
+def test_cli_check_usage_errors_are_one_line_and_exit_2(monkeypatch, args, message):
+    import boto3
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an AWS client was made before the command line was checked")
+    monkeypatch.setattr(boto3, "Session", refuse)
+    monkeypatch.setattr(boto3, "client", refuse)
+    result = CliRunner().invoke(app, ["check", *args, "--region", "us-east-1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"error: {message}"], result.output
 
 
 def test_cli_prints_each_node_beside_the_network_figure(capsys):

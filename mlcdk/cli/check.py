@@ -81,6 +81,8 @@ def check(
     """Run an all-reduce bandwidth test on every node and compare it with the nodes' network figure."""
     from mlcdk import check as acceptance
 
+    if nodes is not None and nodes < 1:  # the upper bound is the cluster's, read after connecting
+        fail(f"--nodes {nodes} must be at least 1")
     if size_mib is not None and not 1 <= size_mib <= 16384:
         fail(f"--size-mib {size_mib} is out of range: 1 to 16384")
     if not 1 <= iterations <= 1000:
