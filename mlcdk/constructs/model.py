@@ -161,16 +161,24 @@ def _option_rows(model: ModelOptions, source: model_server.ModelSource, neuron: 
         (secret is not None and source.kind == "s3",
          "model.hf_token_secret is for Hugging Face downloads; an S3 model is read with the task role"),
         (isinstance(secret, str) and not model_server.SECRET_ARN.fullmatch(secret),
-         f"model.hf_token_secret ({secret!r}) must be a Secrets Manager secret or its complete ARN "
+         f"model.hf_token_secret ({_redacted(secret)}) must be a Secrets Manager secret or its complete ARN "
          "(arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>); never the token itself"),
         (model.image is not None and image_reference_problem(model.image) is not None,
          f"model.image ({model.image!r}) {image_reference_problem(model.image)}"),
         (model.command is not None and not model.command, "model.command must name a program to run, or be None"),
+        (model.served_model_name is not None and model.served_model_name.startswith("-"),
+         f"model.served_model_name ({(model.served_model_name or '')[:60]!r}) must not begin with '-': it follows "
+         "--served-model-name on the server's command line, where vLLM would read it as an option of its own"),
         (neuron and model.command is None and model.precision not in f.neuron_precisions,
          f"model.precision ({model.precision!r}): the Neuron vLLM server is derived for "
          f"{' or '.join(f.neuron_precisions)}; quantized Neuron models are configured through the Neuron config "
          "(give model.command)"),
     ]
+
+
+def _redacted(value: object) -> str:
+    """A string given where a secret's ARN belongs, shown without the rest of what may be the token itself."""
+    return f"{value[:6]!r}... ({len(value):,} characters)" if isinstance(value, str) and len(value) > 6 else repr(value)
 
 
 def _workload(model: ModelOptions, architecture: ModelArchitecture | None, spec: InstanceSpec,

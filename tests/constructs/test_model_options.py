@@ -7,7 +7,7 @@ import json
 import aws_cdk as cdk
 import pytest
 
-from mlcdk import InferenceFleet, ModelOptions, ScalingOptions, StorageOptions
+from mlcdk import ConfigurationError, InferenceFleet, ModelOptions, ScalingOptions, StorageOptions
 from mlcdk.presets import catalog
 from mlcdk.presets.advisor import advise
 from mlcdk.presets.sizing import Workload
@@ -35,6 +35,9 @@ BAD = [
     ("a-token-instead-of-its-secret", dict(instance_type="g6e.12xlarge", model=model(
         hf_token_secret="hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789")),
      r"model.hf_token_secret \('hf_AbC.*must be a Secrets Manager secret or its complete ARN .*never the token itself"),
+    ("served-name-that-is-an-option", dict(instance_type="g6e.12xlarge", model=model(
+        served_model_name="--trust-remote-code")),
+     r"model.served_model_name \('--trust-remote-code'\) must not begin with '-': it follows --served-model-name"),
     ("s3-bucket-with-capitals", dict(instance_type="g6e.12xlarge", model=model(source="s3://Acme_Models/llama")),
      r"model.source \('s3://Acme_Models/llama'\) is not an S3 URI"),
     ("s3-scheme-with-one-slash", dict(instance_type="g6e.12xlarge", model=model(source="s3:/acme-models/llama")),
@@ -222,3 +225,14 @@ def test_nodes_without_a_server_command_warn_and_keep_ec2_health_checks_and_with
     assert warning.startswith("engine='nodes' without model_server_command: nothing on the nodes answers the load "
                               "balancer's health check") and "[ack: mlcdk:noModelServer]" in warning
     assert (group(served)["HealthCheckType"], no_server_warnings(served)) == ("ELB", [])
+
+
+def test_a_token_given_for_its_secret_is_refused_without_being_echoed():
+    """#22 point 1 (no token in a template) and #25 (bounded values): the error shows 6 characters, not the token."""
+    token = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    with pytest.raises(ConfigurationError) as refused:
+        InferenceFleet(cdk.Stack(cdk.App(context=cli_context()), "S", env=cdk.Environment(region="us-east-1")), "Fleet",
+                       instance_type="g6e.12xlarge", model=model(hf_token_secret=token))
+    assert str(refused.value).startswith(
+        "model.hf_token_secret ('hf_AbC'... (39 characters)) must be a Secrets Manager secret or its complete ARN")
+    assert token[6:] not in str(refused.value)
