@@ -103,6 +103,8 @@ class NeuronNeeds:
 class SoftwareFacts:
     cuda: Mapping[str, CudaNeeds]
     neuron: Mapping[str, NeuronNeeds]
+    cuda_driver: Mapping[str, int]  #: CUDA major version -> the oldest NVIDIA driver release it runs on
+    host_driver: int  #: the NVIDIA driver major version of the ECS GPU AMI (Batch's ECS_AL2023_NVIDIA) the containers run on
 
 
 @functools.lru_cache(maxsize=1)
@@ -121,7 +123,13 @@ def software_facts() -> SoftwareFacts:
             ("instances", "flavor", "minimum_sdk", "source", "reason")))
         neuron[name] = NeuronNeeds(name, read("instances", str), read("flavor", str),
                                    read("minimum_sdk", (str, type(None))), read("source", str))
-    return SoftwareFacts(MappingProxyType(cuda), MappingProxyType(neuron))
+    drivers = {major: _EntryReader(path, f"cuda_driver[{major!r}]", entry, dict.fromkeys(
+        ("minimum_driver", "source", "reason")))("minimum_driver", int)
+        for major, entry in _load_mapping(path, "cuda_driver").items()}
+    host = _load_mapping(path, "host_driver").get("ECS_AL2023_NVIDIA")
+    host_major = _EntryReader(path, "host_driver['ECS_AL2023_NVIDIA']", host, dict.fromkeys(
+        ("driver_major", "source", "reason")))("driver_major", int)
+    return SoftwareFacts(MappingProxyType(cuda), MappingProxyType(neuron), MappingProxyType(drivers), host_major)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +203,20 @@ def _cuda_problem(image: ContainerImage, spec: InstanceSpec) -> str | None:
     if needs.maximum_cuda and version_key(image.cuda) > version_key(needs.maximum_cuda):
         return (f"it has CUDA {image.cuda}, and PyTorch builds for CUDA above {needs.maximum_cuda} no longer carry "
                 f"the {arch}")
+    return _driver_problem(image.cuda)
+
+
+def _driver_problem(cuda: str) -> str | None:
+    """The container uses the host's NVIDIA driver: CUDA X.y runs on the oldest driver release of the X family or
+    newer (NVIDIA, minor version compatibility), and the ECS GPU AMI installs one driver major version only."""
+    facts = software_facts()
+    major = cuda.split(".")[0]
+    minimum = facts.cuda_driver.get(major)
+    host = f"the ECS GPU AMI the containers run on installs driver r{facts.host_driver} (data/accelerator_software.json)"
+    if minimum is None:
+        return f"it has CUDA {cuda}, mlcdk knows no NVIDIA driver release that runs CUDA {major}, and {host}"
+    if minimum > facts.host_driver:
+        return f"it has CUDA {cuda}, which needs NVIDIA driver r{minimum} or newer, and {host}"
     return None
 
 

@@ -3,6 +3,7 @@ image can drive an accelerator. Expected images and versions are read off the li
 docs/src/data/*.yml and the Neuron DLC README, at the commits in data/image_lists/), never computed by the code."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -116,6 +117,29 @@ def test_a_cuda_12_4_default_cannot_drive_p6_b200(tmp_path, monkeypatch):
             "or later. Pass job.image")):
         images.default_image([catalog.get("p6-b200.48xlarge")])
     assert images.default_image([catalog.get("p5.48xlarge")]).uri == OLD_CUDA
+
+
+def test_the_default_gpu_images_cuda_runs_on_the_driver_of_the_ecs_gpu_ami():
+    """The container uses the host's driver. aws/amazon-ecs-ami pins the AL2023 GPU AMI to driver major 580
+    (variables.pkr.hcl, nvidia_driver_major_al2023); NVIDIA's minor version compatibility table runs CUDA 13.x
+    on r580 or newer, 12.x on r525, 11.x on r450. The default image is CUDA 13.3: it runs."""
+    facts = images.software_facts()
+    assert (facts.host_driver, dict(facts.cuda_driver)) == (580, {"11": 450, "12": 525, "13": 580})
+    default = images.default_image([catalog.get("p5.48xlarge")])
+    assert (default.cuda, images.image_problem(default, catalog.get("p5.48xlarge"))) == ("13.3", None)
+
+
+def test_an_image_whose_cuda_needs_a_newer_driver_than_the_ami_has_is_refused(monkeypatch):
+    facts = images.software_facts()
+    monkeypatch.setattr(images, "software_facts", lambda: dataclasses.replace(facts, host_driver=570))
+    assert images.image_problem(given(CUDA_13_3), catalog.get("p5.48xlarge")) == (
+        "it has CUDA 13.3, which needs NVIDIA driver r580 or newer, and the ECS GPU AMI the containers run on "
+        "installs driver r570 (data/accelerator_software.json)")
+    monkeypatch.undo()
+    # a CUDA major the facts do not know (a future cu140 tag) is refused, never assumed to run
+    assert images.given_image_problem("repo/x:2.20.0-gpu-py313-cu140-ubuntu24.04", [catalog.get("p5.48xlarge")]) == (
+        True, "p5.48xlarge: it has CUDA 14.0, mlcdk knows no NVIDIA driver release that runs CUDA 14, and the ECS GPU "
+        "AMI the containers run on installs driver r580 (data/accelerator_software.json)")
 
 
 #: Families with no default training image, and why: hand-written from the facts, not from the rule.
