@@ -14,7 +14,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 CONTEXT ?=
 
-.PHONY: run test setup synth bench catalog images context clean deploy diagrams
+.PHONY: run test setup synth bench catalog images context clean deploy diagrams warnings
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -58,6 +58,11 @@ context: setup
 # fails when they no longer match the app.
 diagrams: setup
 	python scripts/readme_diagrams.py
+
+# Rewrite the README's list of synth warnings from mlcdk/constructs/warning_registry.py;
+# tests/test_warning_registry.py fails when it no longer matches the table.
+warnings: setup
+	python scripts/readme_warnings.py
 
 clean:
 	rm -rf cdk.out .pytest_cache

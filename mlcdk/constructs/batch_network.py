@@ -38,6 +38,7 @@ from constructs import Construct
 from mlcdk.constructs.efa import card0_free_slots, efa_interfaces
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.presets.catalog import InstanceSpec
 
 #: The metadata hop limit of a Batch node. Multi-node jobs run in awsvpc mode with ECS_AWSVPC_BLOCK_IMDS and
@@ -89,12 +90,7 @@ def open_task_network(scope: Construct, *, vpc: ec2.IVpc, node_group: ec2.ISecur
     """The rules of the VPC's default group for the job containers (module docstring), or the warning that says
     which rules to add where mlcdk cannot reach that group."""
     if not isinstance(vpc, ec2.Vpc):
-        cdk.Annotations.of(scope).add_warning_v2(
-            "mlcdk:taskNetworkUnmanaged",
-            "AWS Batch puts each multi-node job container's network interface in the VPC's default security group "
-            "(the compute environment cannot carry groups beside the EFA interfaces), and mlcdk cannot change the "
-            "default group of an imported VPC: give it ingress of all traffic from itself and from the cluster's "
-            "group (cluster.connections), and egress to 0.0.0.0/0, or the job's rendezvous and S3 access fail")
+        warn(scope, "taskNetworkUnmanaged")
         return TaskNetwork(None, False, card0_slots)
     default_group = vpc.vpc_default_security_group
     node_group_id = node_group.security_group_id
@@ -120,10 +116,5 @@ def open_task_network(scope: Construct, *, vpc: ec2.IVpc, node_group: ec2.ISecur
                         "cannot name groups beside EFA interfaces (aws-cdk #21577); the job's containers and nodes "
                         "need all protocols and ports between them, and only members of the two groups are admitted")
     if not isinstance(vpc.node.scope, PrivateNetwork):
-        cdk.Annotations.of(scope).add_warning_v2(
-            "mlcdk:defaultSecurityGroupOpened",
-            "the default security group of the VPC you brought now allows all traffic from itself and from the "
-            "cluster's nodes, and egress anywhere: AWS Batch puts each multi-node job container's interface there. "
-            "Every other resource in that default group can reach the cluster's nodes; move such resources to "
-            "groups of their own")
+        warn(scope, "defaultSecurityGroupOpened")
     return TaskNetwork(default_group, True, card0_slots)

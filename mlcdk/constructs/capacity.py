@@ -28,6 +28,7 @@ from constructs import Construct
 from mlcdk.constructs import security
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import shown
 from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
 from mlcdk.presets import capacity as facts
@@ -121,6 +122,17 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
     check([(bool(engine_problem), engine_problem or "")])
 
 
+
+def reservation_fallbacks(scope: Construct, capacity: CapacityOptions | None, spec: InstanceSpec,
+                          fallbacks: tuple[str, ...]) -> tuple[str, ...]:
+    """The fallback types a group may still use with ``capacity``: none with a targeted reservation, which holds
+    ``spec``'s type only (warned as ``mlcdk:capacityFallbacksUnused``). One home for both constructs."""
+    if capacity is None or not capacity.targeted or not fallbacks:
+        return fallbacks
+    warn(scope, "capacityFallbacksUnused", fallbacks=", ".join(fallbacks), instance_type=spec.instance_type)
+    return ()
+
+
 def _is_az_id(value) -> bool:
     return facts.AZ_ID.fullmatch(value) is not None
 
@@ -183,11 +195,9 @@ def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, t
     if grace_minutes > f.checkpoint_window_minutes:
         how = ("give capacity.block_end so the group scales in early" if engine == "nodes" and end is None else
                "cancel the job (`mlcdk cancel`) when the expiration warning arrives")
-        cdk.Annotations.of(scope).add_warning_v2(
-            "mlcdk:capacityBlockGrace",
-            f"checkpoint_grace_period ({grace_minutes:g} min) does not fit a Capacity Block's end: the warning comes "
-            f"{f.warning_minutes_before_end} min before it and terminations start {f.termination_minutes_before_end} "
-            f"min before it, {f.checkpoint_window_minutes} min apart; {how}, or shorten the grace period")
+        warn(scope, "capacityBlockGrace", grace_minutes=grace_minutes, warning_minutes=f.warning_minutes_before_end,
+             termination_minutes=f.termination_minutes_before_end, window_minutes=f.checkpoint_window_minutes,
+             remedy=how)
 
 
 def az_for(capacity: CapacityOptions | None, az_id: str | None) -> str | None:

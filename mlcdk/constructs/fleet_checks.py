@@ -44,9 +44,9 @@ def validate(shape: FleetShape) -> None:
     rows = []
     if shape.region is not None:
         offered = spec.offered_azs(shape.region)
+        offering = workloads.offering_problem(spec, shape.region)
         rows += [
-            (not offered, f"instance_type: {spec.instance_type} is not offered in {shape.region}; it is offered in "
-                          f"{', '.join(spec.regions)}"),
+            (offering is not None, f"instance_type: {offering}"),
             (len(offered) == 1, f"instance_type: {spec.instance_type} is offered in only one AZ of {shape.region} "
                                 f"({offered[0] if offered else ''}); a fleet needs two for availability"),
         ]

@@ -21,6 +21,7 @@ from mlcdk.constructs import security
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.validation import concrete
+from mlcdk.constructs.warning_registry import warn
 
 if TYPE_CHECKING:
     from mlcdk.constructs.inference_fleet import InferenceFleet, LoadBalancerOptions
@@ -149,16 +150,12 @@ def _warn_public(fleet: InferenceFleet, options: LoadBalancerOptions, listening:
     if not listening.public:
         return
     if listening.certificate is None:
-        cdk.Annotations.of(fleet).add_warning_v2(
-            "mlcdk:publicWithoutTls", "the fleet is internet-facing without a certificate: requests and responses "
-            f"cross the internet unencrypted on port {listening.port}")
+        warn(fleet, "publicWithoutTls", port=listening.port)
     if options.web_acl_arn is None:
-        cdk.Annotations.of(fleet).add_warning_v2(
-            "mlcdk:publicWithoutWaf", "the fleet is internet-facing without a web ACL: nothing filters requests "
-            "before they reach the model servers; " + (
-                "pass LoadBalancerOptions.web_acl_arn (a regional AWS WAF web ACL)" if options.kind == "application"
-                else "AWS WAF cannot attach to a network load balancer: use kind='application' with web_acl_arn, or "
-                     "filter in front of the fleet"))
+        warn(fleet, "publicWithoutWaf", remedy=(
+            "pass LoadBalancerOptions.web_acl_arn (a regional AWS WAF web ACL)" if options.kind == "application"
+            else "AWS WAF cannot attach to a network load balancer: use kind='application' with web_acl_arn, or "
+                 "filter in front of the fleet"))
 
 
 def _warn_regional_arns(fleet: InferenceFleet, options: LoadBalancerOptions) -> None:
@@ -170,9 +167,7 @@ def _warn_regional_arns(fleet: InferenceFleet, options: LoadBalancerOptions) -> 
             "certificate": arn_region(CERTIFICATE_ARN, options.certificate)}
     for what, region in arns.items():
         if region is not None:
-            cdk.Annotations.of(fleet).add_warning_v2(
-                "mlcdk:regionalArnInEnvAgnosticStack", f"the {what} is in {region}, and a load balancer can use only "
-                f"one of its own region: deploy this env-agnostic stack to {region} only")
+            warn(fleet, "regionalArnInEnvAgnosticStack", what=what, region=region)
 
 
 def _application(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, listening: _Listening,
@@ -272,8 +267,7 @@ def _access_logging(fleet: InferenceFleet) -> None:
     if concrete(cdk.Stack.of(fleet).region):
         fleet.load_balancer.log_access_logs(fleet.access_logs, prefix="load-balancer")
         return
-    cdk.Annotations.of(fleet).add_warning_v2("mlcdk:noAccessLogs", "env-agnostic stack: ELB access logs need a "
-                                             "concrete region (log delivery is regional); set one to get them")
+    warn(fleet, "noAccessLogs")
     acknowledge(fleet.load_balancer, ("AwsSolutions-ELB2", "NIST.800.53.R5-ELBLoggingEnabled"),
                 "env-agnostic stack: CDK can enable ELB access logs only for a concrete region; regional stacks log "
                 "to the AccessLogs bucket")

@@ -17,6 +17,7 @@ from mlcdk.constructs.model import CacheVolume
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.options import GP3_THROUGHPUT_MIBS, StorageOptions
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.presets.catalog import InstanceSpec
 
 #: The node's model cache when there is no data volume (on the root volume).
@@ -35,9 +36,7 @@ def node_subnets(fleet: Construct, vpc: ec2.IVpc, spec: InstanceSpec, region: st
                          "by AZ ID), so the servers can be placed in the reservation's AZ"),
                (bool(ids) and reservation_az not in ids,
                 f"capacity.availability_zone_id ({reservation_az}) is not one of the VPC's AZs ({', '.join(ids)})")])
-        cdk.Annotations.of(fleet).add_warning_v2(
-            "mlcdk:singleAzFleet", f"the model servers run in one AZ ({reservation_az}), the reservation's: an AZ "
-            "outage stops the fleet; the load balancer keeps its AZs")
+        warn(fleet, "singleAzFleet", az_id=reservation_az)
         return [subnets[ids.index(reservation_az)]]
     if isinstance(network, PrivateNetwork) and network.availability_zone_ids and region:
         usable = [s for az, s in zip(network.availability_zone_ids, subnets) if az in spec.offered_azs(region)]

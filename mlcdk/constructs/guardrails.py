@@ -22,6 +22,7 @@ from constructs import Construct
 from mlcdk.constructs import limits
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.presets import catalog, datafile, metrics
 from mlcdk.presets.catalog import HOURS_PER_MONTH, InstanceSpec
 
@@ -163,9 +164,7 @@ class Guardrails(Construct):
         if capacity is not None and capacity.targeted:
             self.reserved_nodes = capacity.reserved_instances or (max_nodes if concrete(max_nodes) else 0)
         if capacity is not None and capacity.capacity_block and capacity.hourly_price_usd is None:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:capacityBlockPrice", f"the cost metric and budget price the Capacity Block at the on-demand "
-                f"rate of {spec.instance_type}; give capacity.hourly_price_usd (the block's upfront price / instance-hours)")
+            warn(self, "capacityBlockPrice", instance_type=spec.instance_type)
         in_service = source.metric_in_service_instances(period=cdk.Duration.minutes(5))
         self._cost_alarms(spec, options, label, region, in_service)
         self._utilization_alarms(source, spec, options, label, auto_scaling_group, in_service)
@@ -192,8 +191,7 @@ class Guardrails(Construct):
             price_value = self.hourly_price_parameter.value_as_number
         self.metric_hourly_cost = None
         if price_value is None:
-            cdk.Annotations.of(self).add_warning_v2("mlcdk:noPrice", f"no catalog price for {spec.instance_type} in "
-                                                    f"{self.price.region}: no cost metric, and the budget needs monthly_budget_usd")
+            warn(self, "noPrice", instance_type=spec.instance_type, region=self.price.region)
             return
         price_text = cdk.Token.as_string(price_value) if cdk.Token.is_unresolved(price_value) else repr(price_value)
         billed = (f"IF(FILL(inservice, 0) > {self.reserved_nodes}, FILL(inservice, 0), {self.reserved_nodes})"

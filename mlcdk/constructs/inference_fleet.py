@@ -45,11 +45,12 @@ from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.model import CacheVolume, ModelOptions, ModelPlan, plan_model
 from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
-    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
+    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks, warn_dropped_fallbacks,
 )
 from mlcdk.constructs.options import LOG_RETENTION, CapacityOptions, PurchaseOptions, StorageOptions
 from mlcdk.constructs.user_data import bootstrap, ecs_node
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
 from mlcdk.params import checked
 from mlcdk.presets import catalog, images, metrics, model_server, workloads
@@ -180,10 +181,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
         cache = fleet_parts.cache_volume(storage)
         self.model_plan = plan_model(model, spec, port=port, cache=cache) if engine == "ecs" else None
         if self.model_plan is not None and not self.model_plan.image_inspected:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:serverImageUnchecked", f"model.image ({model.image}) cannot be inspected at synth: its tag names "
-                f"no CUDA (cuNNN) or Neuron SDK (sdkX.Y.Z) version. To drive {spec.instance_type} it needs "
-                f"{images.needs_of(spec)}")
+            warn(self, "serverImageUnchecked", image=model.image, instance_type=spec.instance_type,
+                 needs=images.needs_of(spec))
         self.grace = self._grace(scale)
         image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name,
                                                    "batch" if engine == "ecs" else "nodes")
@@ -300,23 +299,13 @@ class InferenceFleet(NodeGroupMixin, Construct):
                     kept.append(name)
             fallbacks = tuple(kept)
         if dropped:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:presetFallbacksDropped", "the preset's fallback types not used: " + "; ".join(
-                    f"{name} ({why})" for name, why in dropped))
-        if capacity is not None and capacity.targeted and fallbacks:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:capacityFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: "
-                f"the capacity reservation holds {spec.instance_type} only")
-            fallbacks = ()
-        return fallbacks
+            warn_dropped_fallbacks(self, spec, dropped)
+        return held_capacity.reservation_fallbacks(self, capacity, spec, fallbacks)
 
     def _warn_training_type(self, spec: InstanceSpec) -> None:
         if spec.maximum_network_cards > 1:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:trainingTypeForServing",
-                f"{spec.instance_type} is built for multi-node training ({spec.maximum_network_cards} network cards, "
-                f"{spec.maximum_efa_interfaces} EFA interfaces) that serving does not use; a single-card type "
-                "(inf2, g6e, g5) usually costs less per request")
+            warn(self, "trainingTypeForServing", instance_type=spec.instance_type,
+                 network_cards=spec.maximum_network_cards, efa_interfaces=spec.maximum_efa_interfaces)
 
     def _grace(self, scale: ScalingOptions) -> cdk.Duration:
         """The health-check grace: scaling.warmup when given, else the model's start-up estimate (engine="ecs") or
@@ -326,10 +315,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
         estimate = self.model_plan.startup
         if scale.warmup is not None and concrete(scale.warmup.to_seconds()) and \
                 scale.warmup.to_seconds() < estimate.grace_seconds:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:warmupShorterThanStartup", f"scaling.warmup ({scale.warmup.to_seconds():g} s) is shorter than "
-                f"the model's estimated first start ({estimate.summary()}): ECS may stop servers that are still "
-                "loading, over and over")
+            warn(self, "warmupShorterThanStartup", warmup_seconds=scale.warmup.to_seconds(),
+                 estimate=estimate.summary())
         return scale.warmup or cdk.Duration.seconds(estimate.grace_seconds)
 
     def _security(self, construct_id: str, vpc: ec2.IVpc, brought: tuple, emails: tuple[str, ...],
@@ -384,11 +371,7 @@ class InferenceFleet(NodeGroupMixin, Construct):
                 additional_types=[autoscaling.AdditionalHealthCheckType.ELB], grace_period=self.grace)
         else:
             checks = autoscaling.HealthChecks.ec2()
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:noModelServer", "engine='nodes' without model_server_command: nothing on the nodes answers the "
-                "load balancer's health check until you start a server (e.g. from your AMI), so the group uses EC2 "
-                "health checks rather than replacing its nodes every grace period; use engine='ecs' with "
-                "model=ModelOptions(...) to serve a model")
+            warn(self, "noModelServer")
         update = None if ecs_engine else autoscaling.UpdatePolicy.rolling_update(
             min_instances_in_service=low, max_batch_size=1, pause_time=self.grace, wait_on_resource_signals=False)
         group = NodeGroup(

@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from mlcdk.constructs.nag import acknowledge
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
 from mlcdk.params import checked
 from mlcdk.presets.catalog import InstanceSpec
@@ -136,11 +137,7 @@ class PrivateNetwork(Construct):
                      "env-agnostic, so CDK cannot name them)")
         else:
             where = f"{', '.join(names)} (by name; AZ names map to different AZ IDs in each account)"
-        cdk.Annotations.of(self).add_warning_v2(
-            "mlcdk:unpinnedAvailabilityZones",
-            f"no availability_zone_ids: the subnets are in {where}, and nothing guarantees that these AZs offer "
-            "the instance type; pass availability_zone_ids (the AZ IDs that `mlcdk catalog show TYPE` lists for "
-            "the region) to pin them")
+        warn(self, "unpinnedAvailabilityZones", where=where)
 
     def _pin_subnets_by_az_id(self, ids: Sequence[str]) -> None:
         """Place subnet i of each tier in AZ ``ids[i]`` by AvailabilityZoneId (names differ per account)."""

@@ -18,6 +18,7 @@ from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.presets import catalog, metrics, precision, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
@@ -104,6 +105,15 @@ def select_fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, *, s
         else:
             kept.append(fallback.instance_type)
     return tuple(kept), tuple(dropped)
+
+
+
+def warn_dropped_fallbacks(scope: Construct, spec: InstanceSpec, dropped: Sequence[tuple[str, str]]) -> None:
+    """Name the preset's fallback types that :func:`select_fallbacks` dropped, each with why (one wording for
+    TrainingCluster and InferenceFleet: ``mlcdk:presetFallbacksDropped``)."""
+    if dropped:
+        warn(scope, "presetFallbacksDropped", instance_type=spec.instance_type,
+             dropped="; ".join(f"{name} ({why})" for name, why in dropped))
 
 
 def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,

@@ -50,6 +50,7 @@ from mlcdk.constructs.limits import mount_point_problem
 from mlcdk.constructs.options import ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import shown
 from mlcdk.presets import fsx as facts
 from mlcdk.presets.identifiers import s3_uri_problem
@@ -189,10 +190,8 @@ class SharedStorage(Construct):
                                    f"{f' {throughput} MB/s/TiB' if throughput else ''} {options.storage_capacity_gib} GiB "
                                    f"at ${self.price.usd_per_gb_month}/GB-month ({region}, as of {self.price.as_of})")
             else:
-                cdk.Annotations.of(self).add_warning_v2(
-                    "mlcdk:noFsxPrice", f"no sourced FSx for Lustre price for {options.deployment_type}"
-                    f"{f' at {throughput} MB/s/TiB' if throughput else ''} in {region} (mlcdk/presets/data/fsx.json): "
-                    "the file system's cost is not in EstimatedMonthlyCostUsd or the default budget")
+                warn(self, "noFsxPrice", deployment_type=options.deployment_type,
+                     at_throughput=f" at {throughput} MB/s/TiB" if throughput else "", region=region)
         else:
             self.security_group = ec2.SecurityGroup.from_security_group_id(
                 self, "SecurityGroup", existing.security_group_id, mutable=False)
@@ -274,9 +273,7 @@ class SharedStorage(Construct):
             actions=security.DATA_KEY_ACTIONS,
             resources=["*"], conditions=conditions)
         if not bucket_key.add_to_resource_policy(statement).statement_added:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:fsxBucketKey", "the checkpoint bucket's KMS key is imported, so mlcdk cannot let FSx use it: add "
-                "a key policy statement for the role AWSServiceRoleForFSxS3Access_<file system id> (see the README)")
+            warn(self, "fsxBucketKey")
 
     # ----------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from mlcdk.constructs import limits
 from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails, validate_guardrail_options
 from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
-    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks,
+    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks, warn_dropped_fallbacks,
 )
 from mlcdk.constructs.options import (
     JOB_ATTEMPTS, JOB_TIMEOUT_HOURS, LOG_RETENTION_DAYS,
@@ -36,6 +36,7 @@ from mlcdk.constructs.shared_storage import SharedStorage
 from mlcdk.constructs.shared_storage import validate as validate_shared_storage
 from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog, discovery, images, metrics, workloads
 from mlcdk.presets.advisor import Recommendation
@@ -209,23 +210,15 @@ class TrainingCluster(NodeGroupMixin, Construct):
         fallbacks, dropped = select_fallbacks(spec, purchase, preset, same_accelerator_model=True, efa=efa,
                                               region=region, az_id=self._intended_az(vpc, spec, region, availability_zone_id))
         if dropped:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:presetFallbacksDropped", f"preset fallback types not used with {spec.instance_type}: "
-                + "; ".join(f"{name} ({why})" for name, why in dropped))
-        if capacity is not None and capacity.targeted and fallbacks:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:capacityFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: "
-                f"the capacity reservation holds {spec.instance_type} only")
-            fallbacks = ()
+            warn_dropped_fallbacks(self, spec, dropped)
+        fallbacks = held_capacity.reservation_fallbacks(self, capacity, spec, fallbacks)
         if batch_engine and multi_node and fallbacks:
             # A multi-node job definition names one instance type for every node: fallbacks cannot be used.
             if purchase.fallback_instance_types is not None:
                 raise ConfigurationError(
                     f"purchase.fallback_instance_types ({', '.join(fallbacks)}): engine='batch' runs a multi-node job "
                     f"on one instance type ({spec.instance_type}); drop the fallbacks, or use engine='nodes'")
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:batchFallbacksUnused", f"the preset's fallback types ({', '.join(fallbacks)}) are not used: a "
-                f"multi-node Batch job runs every node on {spec.instance_type}")
+            warn(self, "batchFallbacksUnused", fallbacks=", ".join(fallbacks), instance_type=spec.instance_type)
             fallbacks = ()
         if batch_engine:
             job = self._job_image(job, spec, fallbacks)
@@ -305,23 +298,15 @@ class TrainingCluster(NodeGroupMixin, Construct):
                    "stays off; ask for a reservation in a cluster placement group if latency matters"
                    if capacity is not None else
                    "inter-node latency may be higher. Keep it off only for capacity reservations or Capacity Blocks")
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:placementGroupOff",
-                f"placement_group is off for a {nodes}-node EFA cluster of {spec.instance_type}: {why}.")
+            warn(self, "placementGroupOff", nodes=nodes, instance_type=spec.instance_type, reason=why)
         if capacity is not None and cluster_placement:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:placementWithReservation",
-                "placement_group=True with a capacity reservation: nodes in this new placement group match only a "
-                "reservation made in it, and with 'capacity-reservations-only' they fail to launch otherwise")
+            warn(self, "placementWithReservation")
         if multi_node and efa is False and spec.efa_supported:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:efaOff", f"efa is off for a {nodes}-node cluster of {spec.instance_type}, which supports "
-                f"{spec.maximum_efa_interfaces} EFA interfaces: collectives will run over TCP.")
+            warn(self, "efaOff", nodes=nodes, instance_type=spec.instance_type,
+                 efa_interfaces=spec.maximum_efa_interfaces)
         if multi_node and not spec.efa_supported:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:noEfa", f"{spec.instance_type} has no EFA: the {nodes} nodes' collectives will run over TCP "
-                f"at up to {spec.network_performance or 'its network bandwidth'}; for multi-node training choose a "
-                "type with EFA (trn1, p4d, p5 and others; `mlcdk catalog list`)")
+            warn(self, "noEfa", instance_type=spec.instance_type, nodes=nodes,
+                 bandwidth=spec.network_performance or "its network bandwidth")
 
     def _build_nodes(self, spec, nodes, fallbacks, vpc, subnet, image, user_data, storage, root_device, efa,
                      cluster_placement, purchase, node_policies, grace, schedule, construct_id) -> None:
@@ -517,11 +502,8 @@ class TrainingCluster(NodeGroupMixin, Construct):
             raise ConfigurationError(f"job.image ({job.image!r}) cannot drive {problem}; leave job.image out for the "
                                      "default image, or pass one built for it (`mlcdk images list`)")
         if not inspected:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:jobImageUnchecked",
-                f"job.image ({job.image}) cannot be inspected at synth: its tag names no CUDA (cuNNN) or Neuron SDK "
-                f"(sdkX.Y.Z) version. To drive {spec.instance_type} it needs {images.needs_of(spec)}; "
-                "`mlcdk check` tests it on the deployed cluster")
+            warn(self, "jobImageUnchecked", image=job.image, instance_type=spec.instance_type,
+                 needs=images.needs_of(spec))
         return job
 
     @staticmethod
@@ -561,7 +543,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
             ])
             return subnets[ids.index(wanted)], wanted
         if region is not None:
-            cdk.Annotations.of(self).add_warning_v2(
-                "mlcdk:unverifiedAz", f"the VPC's subnets are not pinned by AZ ID, so mlcdk cannot check that their "
-                f"AZ offers {spec.instance_type} (offered in {', '.join(spec.offered_azs(region))}); use PrivateNetwork")
+            warn(self, "unverifiedAz", instance_type=spec.instance_type,
+                 offered_azs=", ".join(spec.offered_azs(region)))
         return subnets[0], az_id
