@@ -30,7 +30,7 @@ from typing import Any
 from mlcdk.errors import ConfigurationError, shown
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.sizing import PRECISION_BYTES, ModelArchitecture, models
-from mlcdk.presets import identifiers, images
+from mlcdk.presets import identifiers, images, secrets
 from mlcdk.presets.workloads import _EntryReader, _load_mapping
 
 SERVING_FILE = DATA_DIR / "model_server.json"
@@ -44,8 +44,8 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 #: not starting or ending with '-' or '.', not ending in ".git".
 _HF_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 _HF_REPO = re.compile(rf"^(?:{_HF_PART}/)?{_HF_PART}$")
-#: A Secrets Manager secret's complete ARN (the console's form: the name, a hyphen and six random characters).
-SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}")
+#: A Secrets Manager secret's complete ARN: one rule for the model's token and the job's secrets (mlcdk.presets.secrets).
+SECRET_ARN = secrets.SECRET_ARN
 #: Bytes per parameter of the checkpoint on disk, where it differs from the served precision: fp8 is quantized
 #: while a 16-bit checkpoint loads.
 _CHECKPOINT_BYTES = MappingProxyType({"fp8": 2.0})
