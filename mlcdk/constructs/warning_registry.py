@@ -154,7 +154,7 @@ WARNINGS: tuple[WarningRule, ...] = (
         "no catalog price for {instance_type} in {region}: no cost metric, and the budget needs monthly_budget_usd"),
     WarningRule(
         "noFsxPrice", "No sourced FSx for Lustre price for the file system's deployment type and tier.",
-        "mlcdk leaves out a cost it cannot source rather than guess it (mlcdk/presets/data/fsx.json).",
+        "A cost that mlcdk cannot source is left out, not guessed (mlcdk/presets/data/fsx.json).",
         "no sourced FSx for Lustre price for {deployment_type}{at_throughput} in {region} "
         "(mlcdk/presets/data/fsx.json): the file system's cost is not in EstimatedMonthlyCostUsd or the default "
         "budget"),
