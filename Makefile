@@ -43,7 +43,7 @@ bench: setup
 # data/prices), stamped with the price data's date. It also refreshes the packaged gzip copy of data/prices,
 # the default price input of `mlcdk catalog refresh --offline` outside the repository.
 catalog: setup
-	python -c "from pathlib import Path; from mlcdk.presets import refresh; refresh.package_price_data(Path('data/prices/aws-ml-instance-prices.csv'))"
+	python -c "from pathlib import Path; from mlcdk.fetch import refresh; refresh.package_price_data(Path('data/prices/aws-ml-instance-prices.csv'))"
 	mlcdk catalog refresh --offline --prices-csv data/prices/aws-ml-instance-prices.csv --output mlcdk/presets/data
 
 # Refresh the default container images: fetch the DLC lists from GitHub into mlcdk/presets/data/image_lists and

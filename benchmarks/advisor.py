@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import interpreter_floor, median_in_process, median_seconds, report  # noqa: E402
 
-from mlcdk.presets.advisor import advise  # noqa: E402
+from mlcdk.advice.advisor import advise  # noqa: E402
 from mlcdk.presets.catalog import default_catalog  # noqa: E402
 from mlcdk.presets.sizing import MAX_PARAMS, Workload  # noqa: E402
 

@@ -338,7 +338,7 @@ def plan(environ: Mapping[str, str], args: Sequence[str], *, own_address: Callab
 
 # --workdir (exit 4): fetch the pack `mlcdk submit --workdir` uploaded, check its SHA-256, unpack it into the cwd.
 WORKDIR_ENV = ("MLCDK_WORKDIR_URI", "MLCDK_WORKDIR_SHA256", "MLCDK_WORKDIR_REGION")
-WORKDIR_MAX_BYTES = 100 * 1024 * 1024  # the pack's files before compression (mlcdk.jobs.workdir's limit too)
+WORKDIR_MAX_BYTES = 100 * 1024 * 1024  # the pack's files before compression (mlcdk.aws.jobs.workdir's limit too)
 # Task role credentials: ECS Developer Guide, "Task IAM role"; plain HTTP only to the hosts the AWS SDKs allow.
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]")
 FETCH_DELAYS = (1, 2, 4, 8, None)  # seconds before each retry of throttling, 5xx and network errors

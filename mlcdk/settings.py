@@ -15,18 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
-from mlcdk.presets import bounds, catalog, fsx, model_server, nag_packs, workloads
-from mlcdk.presets.identifiers import email_problem
+from mlcdk.presets import catalog, fsx, model_server, nag_packs, workloads
+from mlcdk.presets.counts import MAX_CAPACITY, MAX_NETWORK_AZS, MAX_NODES, MAX_SHARED_STORAGE_GIB  # noqa: F401
+from mlcdk.presets.identifiers import parse_emails
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
 DEFAULT_INFERENCE_PRESET = "llm-serving-inferentia2"
-#: Upper bounds that catch typos ("-c nodes=400000"), from data/bounds.json (the constructs' bounds too).
-MAX_NODES = int(bounds.number("nodes").high)
-MAX_CAPACITY = int(bounds.number("max_capacity").high)
-#: Upper bound of ``shared_storage_gib`` that catches typos (1,000 steps of 2,400 GiB).
-MAX_SHARED_STORAGE_GIB = int(bounds.number("storage_capacity_gib").high)
-#: How many offered AZs a stack's network spans (a cluster uses one; a fleet spreads across them).
-MAX_NETWORK_AZS = 3
 
 CONTEXT_KEYS = {
     "preset": "training preset (mlcdk presets list)",
@@ -138,18 +132,6 @@ def _bool(context: Mapping[str, Any], key: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ConfigurationError(f"{key} ({shown(value)}) must be true or false")
-
-
-def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
-    """Comma-separated (or listed) e-mail addresses, each checked."""
-    if value is None:
-        return ()
-    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    emails = tuple(str(item).strip() for item in items if str(item).strip())
-    for email in emails:
-        if problem := email_problem(email):
-            raise ConfigurationError(f"{parameter} ({shown(email)}) {problem}")
-    return emails
 
 
 def offered_azs(spec: catalog.InstanceSpec, region: str | None, parameter: str) -> tuple[str, ...]:

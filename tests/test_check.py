@@ -13,10 +13,11 @@ import pytest
 from botocore.stub import ANY, Stubber
 from typer.testing import CliRunner
 
-from mlcdk import allreduce, check, launch
+from mlcdk import allreduce, launch
+from mlcdk.aws import check
 from mlcdk.cli import app
-from mlcdk.jobs import JobsError
-from mlcdk.jobs.clusters import Cluster, Connection
+from mlcdk.aws.jobs import JobsError
+from mlcdk.aws.jobs.clusters import Cluster, Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 P5 = check.ClusterFacts("p5.48xlarge", "gpu", True, True)

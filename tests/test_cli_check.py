@@ -8,7 +8,7 @@ import base64
 import json
 import zlib
 
-from mlcdk import check
+from mlcdk.aws import check
 from mlcdk.launch import inline_command
 from tests.jobs_cloud import cloud, invoke, job_definition, moto_gaps, sent  # noqa: F401 - the fixtures
 

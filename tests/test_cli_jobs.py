@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mlcdk.jobs import follow
+from mlcdk.aws.jobs import follow
 from mlcdk.launch import inline_command
 from tests.jobs_cloud import (  # noqa: F401 (fixtures)
     CMD, IMAGE, REGION, USER_COMMAND, add_node_job, cloud, error_line, invoke,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mlcdk.cli import app
 from mlcdk.cli.plot import HOURS_PER_MONTH, MARKERS, chart, figure
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets.advisor import advise
+from mlcdk.advice.advisor import advise
 from mlcdk.presets.sizing import Workload
 from tests.harness import modules_loaded_by
 

@@ -24,7 +24,7 @@ def stack() -> cdk.Stack:
 
 def test_a_reservation_with_no_fallback_types_is_accepted_on_a_cluster():
     """Catches `bool(purchase.fallback_instance_types)` turning back into `... is not None` in
-    mlcdk.constructs.capacity.validate: `PurchaseOptions(fallback_instance_types=())` asks for no fallbacks, which
+    mlcdk.constructs.held_capacity.validate: `PurchaseOptions(fallback_instance_types=())` asks for no fallbacks, which
     is what a reservation needs, and was refused with "drop the fallbacks"."""
     scope = stack()
     cluster = TrainingCluster(scope, "C", preset="llm-pretrain-trainium", engine="nodes",

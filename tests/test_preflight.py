@@ -1,4 +1,4 @@
-"""`mlcdk preflight` and mlcdk.preflight: quota, offering, reservations and AMI, without AWS or the internet.
+"""`mlcdk preflight` and mlcdk.aws.preflight: quota, offering, reservations and AMI, without AWS or the internet.
 
 What each AWS API runs against, and why:
 - Service Quotas: botocore's Stubber. moto 5.2.5 models only the `vpc` service there; GetServiceQuota for ec2
@@ -25,7 +25,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from mlcdk import preflight as pf
+from mlcdk.aws import preflight as pf
 from mlcdk.cli import app
 from mlcdk.cli import preflight as cli_preflight
 from mlcdk.errors import ConfigurationError

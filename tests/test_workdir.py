@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from mlcdk import launch
-from mlcdk.jobs import JobsError, workdir
+from mlcdk.aws.jobs import JobsError, workdir
 from tests.jobs_cloud import BUCKET, REGION
 
 ROLE_POLICY = {"Version": "2012-10-17", "Statement": [

@@ -163,7 +163,7 @@ def advise_command(
 
     Exit codes: 0 something fits; 2 a bad option, or nothing fits (the message says what would).
     """
-    from mlcdk.presets.advisor import advise
+    from mlcdk.advice.advisor import advise
     from mlcdk.presets.sizing import DEFAULT_MAX_NODES, SizingRules, Workload
 
     try:

@@ -97,7 +97,7 @@ def catalog_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Every fact about one instance type, with its source and date."""
-    from mlcdk.presets import capacity, catalog
+    from mlcdk.presets import capacity_blocks, catalog
 
     try:
         spec = catalog.get(instance_type)
@@ -110,7 +110,7 @@ def catalog_show(
     if as_json:
         document = plain(spec)
         document["previous_generation"] = spec.previous_generation
-        document["capacity_blocks"] = capacity.sells_capacity_blocks(spec)
+        document["capacity_blocks"] = capacity_blocks.sells_capacity_blocks(spec)
         document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
         document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
                               for r in regions}
@@ -134,7 +134,7 @@ def catalog_show(
     facts.add_row("EFA", f"yes, up to {spec.maximum_efa_interfaces} interfaces" if spec.efa_supported else "no")
     facts.add_row("placement strategies", ", ".join(spec.placement_strategies) or "-")
     facts.add_row("purchase", ", ".join(spec.usage_classes))
-    facts.add_row("Capacity Blocks", ("sold" if capacity.sells_capacity_blocks(spec) else "not sold")
+    facts.add_row("Capacity Blocks", ("sold" if capacity_blocks.sells_capacity_blocks(spec) else "not sold")
                   + " for this type (the API's SupportedUsageClasses)")
     facts.add_row("generation", "previous generation (the source's CurrentGeneration is false)"
                   if spec.previous_generation else "current")
@@ -172,8 +172,8 @@ def catalog_refresh(
     """Rebuild the catalog snapshot with boto3 (EC2 describe calls, Pricing API, spot price history)."""
     from rich.progress import Progress
 
-    from mlcdk.presets import refresh
-    from mlcdk.presets.catalog import CATALOG_ENV
+    from mlcdk.fetch import refresh
+    from mlcdk.presets.catalog import CATALOG_ENV, Provenance
 
     if offline and prices_csv is None:
         prices_csv = refresh.PACKAGED_PRICE_CSV
@@ -193,7 +193,7 @@ def catalog_refresh(
     def run(session: Any, specs_source: str, offerings_source: str) -> dict:
         prices_source = refresh.describe_price_source(prices_csv) if prices_csv else (
             f"AWS Pricing API get_products (on-demand, Linux, shared tenancy) and DescribeSpotPriceHistory, {date}")
-        provenance = refresh.Provenance(specs_source, offerings_source, prices_source, date)
+        provenance = Provenance.dated(specs_source, offerings_source, prices_source, date)
         regions = region or refresh.list_regions(session)
         with Progress(console=err, transient=True) as bar:
             steps = len(regions) * (3 if prices_csv is None else 2)

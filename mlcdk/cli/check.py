@@ -1,6 +1,6 @@
 """`mlcdk check`: run an all-reduce bandwidth test on every node of a deployed cluster, and judge it.
 
-The work is in mlcdk.check; the cluster is found as the job commands find it (--cluster, mlcdk.jobs.clusters),
+The work is in mlcdk.aws.check; the cluster is found as the job commands find it (--cluster, mlcdk.aws.jobs.clusters),
 and this module formats the report.
 Exit codes: 0 the check passed; 1 it failed (the cause is named); 2 a usage error.
 """
@@ -79,7 +79,7 @@ def check(
     as_json: bool = JSON,
 ) -> None:
     """Run an all-reduce bandwidth test on every node and compare it with the nodes' network figure."""
-    from mlcdk import check as acceptance
+    from mlcdk.aws import check as acceptance
 
     if nodes is not None and nodes < 1:  # the upper bound is the cluster's, read after connecting
         fail(f"--nodes {nodes} must be at least 1")

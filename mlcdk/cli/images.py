@@ -18,7 +18,7 @@ app = typer.Typer(help="Default container images: AWS Deep Learning Containers, 
 
 def default_directory() -> Path:
     """Where `mlcdk images refresh` writes by default: beside the refreshed catalog, never the installed package."""
-    from mlcdk.presets.refresh import user_data_dir
+    from mlcdk.fetch.refresh import user_data_dir
 
     return user_data_dir().parent / "images"
 
@@ -78,8 +78,8 @@ def images_refresh(
                    "($XDG_DATA_HOME); use it with MLCDK_IMAGES=<file>."),
 ) -> None:
     """Fetch the DLC lists from GitHub (or read saved copies) and pick the newest image for every choice."""
-    from mlcdk.presets import image_fetch, image_lists
-    from mlcdk.presets.refresh import canonical_json
+    from mlcdk.fetch import image_fetch, image_lists
+    from mlcdk.fetch.refresh import canonical_json
 
     output = output if output is not None else default_directory() / "containers.json"
     try:

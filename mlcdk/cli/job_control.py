@@ -10,7 +10,7 @@ import typer
 
 from mlcdk.cli._common import PlainFlagsCommand, err, fail, out
 from mlcdk.cli.jobs import CLUSTER, REGION, STACK, connect, handled, target
-from mlcdk.jobs import JobsError, follow, inputs
+from mlcdk.aws.jobs import JobsError, follow, inputs
 
 app = typer.Typer()
 
@@ -98,7 +98,7 @@ def shell(
     stack: Optional[str] = STACK,
 ) -> None:
     """A shell in a running job's container on one node, through Amazon ECS Exec (`aws ecs execute-command`)."""
-    from mlcdk.jobs.shell import target as shell_target
+    from mlcdk.aws.jobs.shell import target as shell_target
 
     job_id = _job(job_id)
     if not command.strip():

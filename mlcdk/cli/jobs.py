@@ -3,7 +3,7 @@ mlcdk.cli.job_control).
 
 The commands find a cluster by the tags on its job queue (mlcdk.presets.discovery), so they work on a
 TrainingCluster in any stack. ``--cluster NAME`` selects one; with one cluster in the region it is not needed. The
-AWS calls live in mlcdk.jobs; this module checks the command line (before any AWS client exists) and formats.
+AWS calls live in mlcdk.aws.jobs; this module checks the command line (before any AWS client exists) and formats.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
-from mlcdk.jobs import JobsError, follow, inputs
+from mlcdk.aws.jobs import JobsError, follow, inputs
 
 app = typer.Typer()
 
@@ -32,7 +32,7 @@ JSON = typer.Option(False, "--json", metavar="", help="Print JSON instead of a t
 @contextmanager
 def handled() -> Iterator[None]:
     """Library errors become one line: exit 2 for what the user can fix, 1 for an AWS error nobody expected."""
-    from mlcdk.jobs.aws import aws_errors
+    from mlcdk.aws.jobs.aws import aws_errors
 
     try:
         with aws_errors():
@@ -52,7 +52,7 @@ def target(cluster: str | None, stack: str | None, region: str | None) -> tuple[
 
 
 def connect(cluster: str | None, region: str | None):
-    from mlcdk.jobs.clusters import connect as connect_to
+    from mlcdk.aws.jobs.clusters import connect as connect_to
 
     return connect_to(region, cluster)
 
@@ -60,8 +60,8 @@ def connect(cluster: str | None, region: str | None):
 @app.command("clusters", cls=PlainFlagsCommand)
 def clusters(region: Optional[str] = REGION, as_json: bool = JSON) -> None:
     """The TrainingClusters (AWS Batch engine) in a region, found by the tags on their job queues."""
-    from mlcdk.jobs.aws import session
-    from mlcdk.jobs.clusters import list_clusters
+    from mlcdk.aws.jobs.aws import session
+    from mlcdk.aws.jobs.clusters import list_clusters
 
     _, region = target(None, None, region)
     with handled():
@@ -85,8 +85,8 @@ def clusters(region: Optional[str] = REGION, as_json: bool = JSON) -> None:
 
 def _request(command: list[str], options: dict) -> "JobRequest":
     """The submit command line as a JobRequest, every value checked (before any AWS client exists)."""
-    from mlcdk.jobs import workdir
-    from mlcdk.jobs.submit import JobRequest
+    from mlcdk.aws.jobs import workdir
+    from mlcdk.aws.jobs.submit import JobRequest
 
     if not command:
         raise JobsError("no command to run: put it after --, e.g. `mlcdk submit -- python train.py`")
@@ -131,7 +131,7 @@ def submit(
     stack: Optional[str] = STACK,
 ) -> None:
     """Submit a job to the cluster's queue and print its ID."""
-    from mlcdk.jobs.submit import submit as submit_job
+    from mlcdk.aws.jobs.submit import submit as submit_job
 
     options = dict(nodes=nodes, image=image, name=name, env=env, timeout=timeout, retries=retries,
                    depends_on=depends_on, array=array, workdir=workdir)

@@ -15,7 +15,7 @@ from mlcdk.errors import ConfigurationError
 
 app = typer.Typer()
 
-#: How errors name each argument of mlcdk.preflight.Request.create on the command line.
+#: How errors name each argument of mlcdk.aws.preflight.Request.create on the command line.
 FLAGS = {"region": "--region", "instance_type": "--instance-type", "nodes": "--nodes", "spot": "--spot",
          "reservation_ids": "--reservation-id", "availability_zone_ids": "--availability-zone-id",
          "engine": "--engine"}
@@ -48,7 +48,7 @@ def preflight_command(
     """
     from botocore.exceptions import ProfileNotFound
 
-    from mlcdk import preflight
+    from mlcdk.aws import preflight
 
     try:
         request = preflight.Request.create(region=region, instance_type=instance_type, nodes=nodes, spot=spot,

@@ -15,7 +15,7 @@ from mlcdk.constructs.options import PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import metrics, model_server, workloads
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.settings import MAX_CAPACITY
+from mlcdk.presets.counts import MAX_CAPACITY
 
 #: Regional AWS WAF (v2) web ACL ARNs (group 1: the region).
 WEB_ACL_ARN = balancing.WEB_ACL_ARN

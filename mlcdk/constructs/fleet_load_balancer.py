@@ -1,7 +1,8 @@
 """The InferenceFleet's load balancer: listener, target group, access logs, web ACL, the DNS-name output, and
 the cdk-nag acknowledgements that are true for the configuration.
 
-Everything is built as a child of the fleet, with the fleet's fixed IDs ("LoadBalancer", "Targets",
+Everything is built as a child of the fleet (an InferenceFleet, typed here as the Construct it is: this module sits
+below inference_fleet, which imports it), with the fleet's fixed IDs ("LoadBalancer", "Targets",
 "Listener", "LoadBalancerSecurityGroup", ...), so the split into small functions changes no logical ID.
 """
 
@@ -9,22 +10,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
 
 from mlcdk.constructs import security
+from mlcdk.constructs.fleet_options import LoadBalancerOptions
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.validation import concrete
 from mlcdk.constructs.warning_registry import warn
-
-if TYPE_CHECKING:
-    from mlcdk.constructs.inference_fleet import InferenceFleet, LoadBalancerOptions
 
 #: A regional AWS WAF (v2) web ACL, the kind an application load balancer can use; group 1 is its region.
 WEB_ACL_ARN = re.compile(r"arn:aws[a-z-]*:wafv2:([a-z0-9-]+):\d{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}")
@@ -87,7 +86,7 @@ def certificate_problems(certificate: object, region: str | None) -> list[tuple[
     return rows
 
 
-def resolve_certificate(fleet: InferenceFleet, certificate: acm.ICertificate | str | None) -> acm.ICertificate | None:
+def resolve_certificate(fleet: Construct, certificate: acm.ICertificate | str | None) -> acm.ICertificate | None:
     """The certificate, imported ("Certificate") when given as an ARN."""
     if isinstance(certificate, str):
         return acm.Certificate.from_certificate_arn(fleet, "Certificate", certificate)
@@ -120,7 +119,7 @@ _UNREADABLE = ("internal clients from the VPC's own range, which is a token here
                "cannot evaluate; the range is never 0.0.0.0/0")
 
 
-def build(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, certificate: acm.ICertificate | None,
+def build(fleet: Construct, vpc: ec2.IVpc, options: LoadBalancerOptions, certificate: acm.ICertificate | None,
           *, port: int, health_check_path: str, removal_policy: cdk.RemovalPolicy, attach_group: bool = True) -> None:
     """The load balancer, its listener and target group (``fleet.load_balancer``, ``.listener``,
     ``.target_group``), the access-log bucket and the DNS-name output, all under ``fleet``. ``attach_group``: the
@@ -146,7 +145,7 @@ def build(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, ce
                               f", {'TLS' if certificate else 'plain'} on {listening.port})")
 
 
-def _warn_public(fleet: InferenceFleet, options: LoadBalancerOptions, listening: _Listening) -> None:
+def _warn_public(fleet: Construct, options: LoadBalancerOptions, listening: _Listening) -> None:
     if not listening.public:
         return
     if listening.certificate is None:
@@ -158,7 +157,7 @@ def _warn_public(fleet: InferenceFleet, options: LoadBalancerOptions, listening:
                  "filter in front of the fleet"))
 
 
-def _warn_regional_arns(fleet: InferenceFleet, options: LoadBalancerOptions) -> None:
+def _warn_regional_arns(fleet: Construct, options: LoadBalancerOptions) -> None:
     """An env-agnostic stack cannot compare the web ACL's or certificate's region with its own (a regional
     stack refuses a mismatch at construction): say where the stack can deploy."""
     if concrete(cdk.Stack.of(fleet).region):
@@ -170,7 +169,7 @@ def _warn_regional_arns(fleet: InferenceFleet, options: LoadBalancerOptions) -> 
             warn(fleet, "regionalArnInEnvAgnosticStack", what=what, region=region)
 
 
-def _application(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOptions, listening: _Listening,
+def _application(fleet: Construct, vpc: ec2.IVpc, options: LoadBalancerOptions, listening: _Listening,
                  port: int, path: str) -> None:
     group = ec2.SecurityGroup(fleet, "LoadBalancerSecurityGroup", vpc=vpc, allow_all_outbound=False,
                               description="Model-serving load balancer: listener in, model servers out")
@@ -206,7 +205,7 @@ def _application(fleet: InferenceFleet, vpc: ec2.IVpc, options: LoadBalancerOpti
     fleet.security_group.connections.allow_from(group, ec2.Port.tcp(port), "model server port, from the load balancer only")
 
 
-def _network(fleet: InferenceFleet, vpc: ec2.IVpc, listening: _Listening, port: int, path: str) -> None:
+def _network(fleet: Construct, vpc: ec2.IVpc, listening: _Listening, port: int, path: str) -> None:
     fleet.load_balancer_security_group = None
     fleet.load_balancer = elbv2.NetworkLoadBalancer(fleet, "LoadBalancer", vpc=vpc, internet_facing=listening.public,
                                                     vpc_subnets=listening.subnets, cross_zone_enabled=True)
@@ -223,7 +222,7 @@ def _network(fleet: InferenceFleet, vpc: ec2.IVpc, listening: _Listening, port: 
     _network_ingress(fleet, listening, port)
 
 
-def _network_ingress(fleet: InferenceFleet, listening: _Listening, port: int) -> None:
+def _network_ingress(fleet: Construct, listening: _Listening, port: int) -> None:
     """NLB targets see client addresses: the nodes admit the VPC (internal) or anyone (public) on the serving
     port. A public port is never one of SENSITIVE_PORTS (refused at construction)."""
     if not (listening.public or cdk.Token.is_unresolved(listening.vpc_cidr)):
@@ -242,7 +241,7 @@ def _network_ingress(fleet: InferenceFleet, listening: _Listening, port: int) ->
         acknowledge(ingress, CIDR_RULES, _UNREADABLE)
 
 
-def _acknowledge_plain_listener(fleet: InferenceFleet, options: LoadBalancerOptions, listening: _Listening) -> None:
+def _acknowledge_plain_listener(fleet: Construct, options: LoadBalancerOptions, listening: _Listening) -> None:
     if listening.certificate is not None:
         return
     rules = ("NIST.800.53.R5-ELBv2ACMCertificateRequired",)
@@ -254,7 +253,7 @@ def _acknowledge_plain_listener(fleet: InferenceFleet, options: LoadBalancerOpti
                      "LoadBalancerOptions.certificate for HTTPS/TLS")
 
 
-def _deletion_protection(fleet: InferenceFleet, options: LoadBalancerOptions) -> None:
+def _deletion_protection(fleet: Construct, options: LoadBalancerOptions) -> None:
     if options.deletion_protection:
         fleet.load_balancer.set_attribute("deletion_protection.enabled", "true")
         return
@@ -263,7 +262,7 @@ def _deletion_protection(fleet: InferenceFleet, options: LoadBalancerOptions) ->
                 "LoadBalancerOptions(deletion_protection=True) to guard it")
 
 
-def _access_logging(fleet: InferenceFleet) -> None:
+def _access_logging(fleet: Construct) -> None:
     if concrete(cdk.Stack.of(fleet).region):
         fleet.load_balancer.log_access_logs(fleet.access_logs, prefix="load-balancer")
         return

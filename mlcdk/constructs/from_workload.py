@@ -10,7 +10,7 @@ from constructs import Construct
 from mlcdk.constructs.options import PurchaseOptions
 from mlcdk.constructs.validation import concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets.advisor import Recommendation, advise
+from mlcdk.advice.advisor import Recommendation, advise
 from mlcdk.presets.sizing import Workload
 
 

@@ -16,7 +16,6 @@ Two engines run the servers (see DESIGN.md, "Engines"):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
 import jsii
@@ -30,7 +29,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlcdk.constructs import capacity as held_capacity
+from mlcdk.constructs import held_capacity
 from mlcdk.constructs import fleet_checks
 from mlcdk.constructs import fleet_load_balancer as balancing
 from mlcdk.constructs import fleet_parts
@@ -52,13 +51,11 @@ from mlcdk.constructs.user_data import bootstrap, ecs_node
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
+from mlcdk.advice.results import Recommendation
 from mlcdk.params import checked
 from mlcdk.presets import catalog, images, metrics, model_server, workloads
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.settings import parse_emails
-
-if TYPE_CHECKING:
-    from mlcdk.presets.advisor import Recommendation
+from mlcdk.presets.identifiers import parse_emails
 
 __all__ = ["SCALING_SIGNALS", "FleetAlarmOptions", "InferenceFleet", "LoadBalancerOptions", "ModelOptions",
            "ScalingOptions"]

@@ -2,7 +2,7 @@
 
 :func:`plan_model` runs before any resource exists. It resolves the source (an S3 prefix or a Hugging Face repo),
 the model's size (a known architecture, or a parameter count), refuses a model that does not fit the instance
-type by the advisor's own memory rule (:func:`mlcdk.presets.advisor.fit_problem`, with the numbers), and derives
+type by the advisor's own memory rule (:func:`mlcdk.advice.advisor.fit_problem`, with the numbers), and derives
 the server (image, ``vllm serve`` arguments, start-up estimate) from :mod:`mlcdk.presets.model_server`.
 """
 
@@ -15,9 +15,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from mlcdk.constructs.validation import check
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import images, model_server
-from mlcdk.presets.advisor import fit_problem
+from mlcdk.advice.advisor import fit_problem
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.presets.sizing import ModelArchitecture, Workload, estimate_memory, get_model, models
+from mlcdk.presets.sizing import ModelArchitecture, Workload, get_model, models
+from mlcdk.advice.estimates import estimate_memory
 from mlcdk.presets.workloads import image_reference_problem
 
 GIB = 1024**3

@@ -16,7 +16,7 @@ from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
 from mlcdk.params import checked
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.settings import MAX_NETWORK_AZS
+from mlcdk.presets.counts import MAX_NETWORK_AZS
 
 
 def network_az_ids(spec: InstanceSpec, region: str | None, required: str | None = None) -> tuple[str, ...]:

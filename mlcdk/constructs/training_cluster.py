@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlcdk.params import checked
-from mlcdk.constructs import capacity as held_capacity
+from mlcdk.constructs import held_capacity
 from mlcdk.constructs import security
 from mlcdk.constructs.batch_engine import BatchEngine
 from mlcdk.constructs.efa import efa_device_count
@@ -39,10 +39,11 @@ from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog, discovery, images, metrics, workloads
-from mlcdk.presets.advisor import Recommendation
+from mlcdk.advice.results import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.secrets import job_secret_problem
-from mlcdk.settings import MAX_NODES, parse_emails
+from mlcdk.presets.counts import MAX_NODES
+from mlcdk.presets.identifiers import parse_emails
 
 #: The termination lifecycle hook's name, fixed so training scripts can complete it (see the README).
 CHECKPOINT_HOOK = "mlcdk-checkpoint"

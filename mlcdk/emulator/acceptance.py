@@ -1,6 +1,6 @@
 """``mlcdk check`` on a deployed training cluster, as far as the emulator allows.
 
-The check submits one job whose nodes run an all-reduce bandwidth test (mlcdk.check). moto marks Batch jobs
+The check submits one job whose nodes run an all-reduce bandwidth test (mlcdk.aws.check). moto marks Batch jobs
 SUCCEEDED without running them, so no node prints a bandwidth, and the check reports exactly that and exits 1.
 This step accepts that outcome, and only that one: it proves the cluster is found, the job definition is an
 mlcdk cluster's, the submission (launcher, check script, threshold) is accepted and the job's logs are read, and
@@ -21,7 +21,7 @@ from mlcdk.emulator.checks import Deployment
 from mlcdk.emulator.failures import failed, step
 
 CHECK_TIMEOUT_S = 180
-#: The one outcome the emulator can give: the job SUCCEEDED and no node printed a result (mlcdk.check.judge).
+#: The one outcome the emulator can give: the job SUCCEEDED and no node printed a result (mlcdk.aws.check.judge).
 NO_CONTAINER = "the job succeeded but no node printed a result"
 
 

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mlcdk.emulator import assembly, server
 from mlcdk.emulator.cdk import CdkCli
+from mlcdk.emulator.options import EmulateOptions
 from mlcdk.emulator.readback import Clients, StackView
-
-if TYPE_CHECKING:
-    from mlcdk.emulator.run import EmulateOptions
 
 
 def client_factory(endpoint: str, region: str) -> Clients:

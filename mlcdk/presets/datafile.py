@@ -13,6 +13,10 @@ is parsed, so no file can exhaust memory or hang a parser:
 - numbers are finite (no NaN, Infinity, ``.inf``) and integers have at most ``MAX_INTEGER_DIGITS`` digits
   (Python's int() refuses 4,300).
 
+Entries become frozen dataclasses through :class:`EntryReader`, which checks each entry's field names and types
+(every typed reader under ``mlcdk.presets`` uses it). The limits themselves are in
+:mod:`mlcdk.presets.file_limits`, shared with the YAML half (:mod:`mlcdk.presets.yaml_loader`).
+
 Errors are ConfigurationErrors that name the file, show a bounded part of any value (:func:`mlcdk.errors.shown`)
 and, for mlcdk's own files, say how to fix them (:func:`fix_for`: ``mlcdk catalog refresh`` for a catalog
 snapshot, a reinstall for the other bundled files).
@@ -25,37 +29,21 @@ import json
 import math
 import os
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
+from mlcdk.presets.file_limits import DATA_FILE, MAX_INTEGER_DIGITS, PRESET_FILE, Limits
+
+__all__ = ["DATA_DIR", "DATA_FILE", "MAX_INTEGER_DIGITS", "PRESET_FILE", "SNAPSHOT_FILES", "EntryReader", "Limits", "error",
+           "fix_for", "limits_for", "read_document", "read_mapping", "read_text", "reading"]
 
 #: The bundled data files (catalog snapshot and hand-curated tables); ``catalog.DATA_DIR`` is this one.
 DATA_DIR = Path(__file__).parent / "data"
 #: The catalog snapshot's files, which ``mlcdk catalog refresh`` writes.
 SNAPSHOT_FILES = ("instance_types.json", "offerings.json", "prices.json")
-#: Digits of an integer in any data file: far above any count or size, far below int()'s 4,300-digit limit.
-MAX_INTEGER_DIGITS = 30
 _BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one kind of file may hold."""
-
-    max_bytes: int
-    max_depth: int = 32
-    max_aliases: int = 100
-    max_values: int = 100_000
-
-
-#: A user's preset file: a team's presets take a few KiB; 256 KiB is ample and parses in well under a second.
-PRESET_FILE = Limits(max_bytes=256 * 1024)
-#: mlcdk's data files and a refreshed catalog: the bundled snapshot's largest file is about 230 KB; a full
-#: refresh of every EC2 type stays far below 64 MiB.
-DATA_FILE = Limits(max_bytes=64 * 1024 * 1024, max_values=10_000_000)
 
 
 def limits_for(path: Path) -> Limits:
@@ -144,6 +132,40 @@ def read_mapping(path: Path, key: str, limits: Limits | None = None) -> dict:
     if not isinstance(document, dict) or not isinstance(document.get(key), dict):
         raise error(path, f"expected a top-level {key!r} mapping of name -> entry")
     return document[key]
+
+
+class EntryReader:
+    """Checks one entry's field names and types; errors name the file, the entry and the field.
+
+    ``read = EntryReader(path, "models['llama']", entry, {"params": (int, float), ...})``, then
+    ``read("params", (int, float))`` is the field, type-checked (a bool is never an int), and
+    ``read("note", str, None)`` an optional one. Every typed reader of a data file builds its frozen dataclasses
+    this way.
+    """
+
+    def __init__(self, path: Path, where: str, entry: Any, fields: Mapping[str, Any]) -> None:
+        self.path, self.where = path, where
+        if not isinstance(entry, dict):
+            raise error(path, f"{where}: expected a mapping of fields, got {type(entry).__name__}")
+        unknown = sorted(set(entry) - set(fields))
+        if unknown:
+            raise error(path, f"{where}: unknown field {shown(unknown[0])}; allowed: {', '.join(sorted(fields))}")
+        self.entry = entry
+
+    def error(self, name: str, message: str) -> ConfigurationError:
+        return error(self.path, f"{self.where}: field {name!r} {message}")
+
+    def __call__(self, name: str, kind: Any = None, default: Any = ...) -> Any:
+        if name not in self.entry:
+            if default is ...:
+                raise error(self.path, f"{self.where}: missing field {name!r}")
+            return default
+        value = self.entry[name]
+        if kind is not None:
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise self.error(name, f"should be {'/'.join(k.__name__ for k in kinds)}, got {shown(value)}")
+        return value
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """How a TrainingCluster on AWS Batch says what it is, so that the job commands find it in any stack.
 
-Pure Python: the constructs write these tags and ``mlcdk.jobs`` reads them back with boto3.
+Pure Python: the constructs write these tags and ``mlcdk.aws.jobs`` reads them back with boto3.
 
 The mechanism is tags on the cluster's own Batch job queue, because the queue is what jobs go to and:
 

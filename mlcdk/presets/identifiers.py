@@ -13,6 +13,7 @@ import ipaddress
 import re
 import string
 from dataclasses import dataclass
+from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
 
@@ -216,3 +217,15 @@ def email_problem(address: object) -> str | None:
                                                          and len(top) >= 2):
         return "is not an e-mail address like ml-team@example.com (its domain is not valid)"
     return None
+
+
+def parse_emails(value: Any, parameter: str = "alarm_email") -> tuple[str, ...]:
+    """Comma-separated (or listed) e-mail addresses, each checked."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    emails = tuple(str(item).strip() for item in items if str(item).strip())
+    for email in emails:
+        if problem := email_problem(email):
+            raise ConfigurationError(f"{parameter} ({shown(email)}) {problem}")
+    return emails

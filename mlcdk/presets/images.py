@@ -1,6 +1,6 @@
 """Container images: the default AWS Deep Learning Containers, and whether an image can drive an accelerator.
 
-Pure Python (no aws_cdk). The images come from ``data/containers.json``, which :mod:`mlcdk.presets.image_lists`
+Pure Python (no aws_cdk). The images come from ``data/containers.json``, which :mod:`mlcdk.fetch.image_lists`
 generates from the published DLC lists (``mlcdk images refresh``); what each accelerator needs comes from
 ``data/accelerator_software.json``. ``MLCDK_IMAGES`` names another containers.json (one that ``mlcdk images
 refresh`` wrote) to read instead of the bundled one.
@@ -31,6 +31,7 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import datafile
+from mlcdk.presets.datafile import EntryReader, read_mapping
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 
 #: The environment variable naming a refreshed containers.json to read instead of the bundled one.
@@ -109,17 +110,15 @@ class SoftwareFacts:
 
 @functools.lru_cache(maxsize=1)
 def software_facts() -> SoftwareFacts:
-    from mlcdk.presets.workloads import _EntryReader, _load_mapping  # the data files' one reader
-
     path = DATA_DIR / "accelerator_software.json"
     cuda, neuron = {}, {}
-    for name, entry in _load_mapping(path, "nvidia").items():
-        read = _EntryReader(path, f"nvidia[{name!r}]", entry, dict.fromkeys(
+    for name, entry in read_mapping(path, "nvidia").items():
+        read = EntryReader(path, f"nvidia[{name!r}]", entry, dict.fromkeys(
             ("compute_capability", "architecture", "minimum_cuda", "maximum_cuda", "source", "reason")))
         cuda[name] = CudaNeeds(name, read("compute_capability", str), read("architecture", str),
                                read("minimum_cuda", str), read("maximum_cuda", (str, type(None))), read("source", str))
-    for name, entry in _load_mapping(path, "neuron").items():
-        read = _EntryReader(path, f"neuron[{name!r}]", entry, dict.fromkeys(
+    for name, entry in read_mapping(path, "neuron").items():
+        read = EntryReader(path, f"neuron[{name!r}]", entry, dict.fromkeys(
             ("instances", "flavor", "minimum_sdk", "source", "reason")))
         neuron[name] = NeuronNeeds(name, read("instances", str), read("flavor", str),
                                    read("minimum_sdk", (str, type(None))), read("source", str))
@@ -154,9 +153,7 @@ def images_path() -> Path:
 
 
 def _image(path: Path, index: int, entry: Any) -> ContainerImage:
-    from mlcdk.presets.workloads import _EntryReader
-
-    read = _EntryReader(path, f"images[{index}]", entry, dict.fromkeys(IMAGE_FIELDS))
+    read = EntryReader(path, f"images[{index}]", entry, dict.fromkeys(IMAGE_FIELDS))
     values = {field: read(field) for field in IMAGE_FIELDS if field != "choice_source"}
     values["neuron_instances"] = tuple(values["neuron_instances"] or ())
     flavor = "neuronx" if "neuronx" in values["uri"] else "neuron" if values["kind"] == "neuron" else None

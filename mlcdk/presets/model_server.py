@@ -31,7 +31,7 @@ from mlcdk.errors import ConfigurationError, shown
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.sizing import PRECISION_BYTES, ModelArchitecture, models
 from mlcdk.presets import identifiers, images, secrets
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 SERVING_FILE = DATA_DIR / "model_server.json"
 #: The server flavours an image runs: vLLM on CUDA, vLLM with NxD Inference (Neuron, trn1/inf2), vLLM Neuron (trn2+).
@@ -94,7 +94,7 @@ def facts() -> ServingFacts:
     downloader = section("model_downloader", {"image": str})
     ports = section("ecs_reserved_ports", {"ports": list})
     default = section("default_model", {"model": str, "licence": str})
-    gated = _load_mapping(path, "gated_organizations")
+    gated = read_mapping(path, "gated_organizations")
     return ServingFacts(
         tuple(server["entry_point"]), server["health_path"], server["metrics_path"], server["queue_metric"],
         MappingProxyType(dict(server["environment"])), MappingProxyType(dict(dtypes["entries"])),
@@ -106,8 +106,8 @@ def facts() -> ServingFacts:
 
 
 def _section(path, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    entry = _load_mapping(path, key)
-    read = _EntryReader(path, key, entry, {**fields, "source": str, "reason": str})
+    entry = read_mapping(path, key)
+    read = EntryReader(path, key, entry, {**fields, "source": str, "reason": str})
     values = {name: read(name, kind) for name, kind in fields.items()}
     read("source", str)
     read("reason", str)

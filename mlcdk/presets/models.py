@@ -32,8 +32,8 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown, unknown_name
 from mlcdk.presets import datafile
-from mlcdk.presets.catalog import DATA_DIR
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.datafile import DATA_DIR
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 #: A config.json larger than this is not a model config (real ones are a few KB); refused before it is parsed.
 MAX_CONFIG_BYTES = 1_000_000
@@ -104,8 +104,8 @@ _OPTIONAL = {"active_params": None, "experts": 1, "gated_mlp": True, "hf_ids": [
 def load_models(path: Path) -> dict[str, ModelArchitecture]:
     """Read a models file; an error names the file, the entry and the field."""
     models = {}
-    for name, entry in _load_mapping(path, "models").items():
-        read = _EntryReader(path, f"models[{name!r}]", entry, _MODEL_FIELDS)
+    for name, entry in read_mapping(path, "models").items():
+        read = EntryReader(path, f"models[{name!r}]", entry, _MODEL_FIELDS)
         values = {key: read(key, kind, _OPTIONAL.get(key, ...)) for key, kind in _MODEL_FIELDS.items()}
         for key, value in values.items():
             if key not in ("source", "note", "gated_mlp", "hf_ids") and value is not None and value <= 0:

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 PRECISIONS = tuple(PRECISION_BYTES)
 LEVELS = ("native", "weight-only", "no", "unknown")
@@ -77,8 +77,8 @@ def load_precision_support(path: Path) -> dict[str, PrecisionSupport]:
     """Read a precision file; an error names the file, the entry and the field."""
     table = {}
     fields = {**{p: str for p in PRECISIONS}, "sources": list, "note": str, "training": bool, "training_source": str}
-    for name, entry in _load_mapping(path, "accelerators").items():
-        read = _EntryReader(path, f"accelerators[{name!r}]", entry, fields)
+    for name, entry in read_mapping(path, "accelerators").items():
+        read = EntryReader(path, f"accelerators[{name!r}]", entry, fields)
         levels = {}
         for precision in PRECISIONS:
             level = read(precision, str)
@@ -102,7 +102,7 @@ _ACCELERATOR_FIELDS = {"dense_tflops": dict, "source": str, "note": str, "memory
                        "interconnect_note": str}
 
 
-def _positive(read: _EntryReader, name: str, value: object) -> float:
+def _positive(read: EntryReader, name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise read.error(name, f"is {value!r}; it must be a positive number")
     return float(value)
@@ -111,8 +111,8 @@ def _positive(read: _EntryReader, name: str, value: object) -> float:
 def load_accelerator_throughputs(path: Path) -> dict[str, AcceleratorThroughput]:
     """Read an accelerators file; an error names the file, the entry and the field."""
     table = {}
-    for name, entry in _load_mapping(path, "accelerators").items():
-        read = _EntryReader(path, f"accelerators[{name!r}]", entry, _ACCELERATOR_FIELDS)
+    for name, entry in read_mapping(path, "accelerators").items():
+        read = EntryReader(path, f"accelerators[{name!r}]", entry, _ACCELERATOR_FIELDS)
         figures = read("dense_tflops", dict)
         for precision, tflops in figures.items():
             if precision not in PRECISIONS:
@@ -135,7 +135,7 @@ def load_accelerator_throughputs(path: Path) -> dict[str, AcceleratorThroughput]
     return table
 
 
-def _bad_mib(read: _EntryReader, key: object) -> int:
+def _bad_mib(read: EntryReader, key: object) -> int:
     raise read.error("memory_bandwidth_gb_s_by_device_mib", f"has {key!r}; keys are device memory in MiB, e.g. '40960'")
 
 
@@ -155,7 +155,7 @@ def accelerator_throughputs() -> Mapping[str, AcceleratorThroughput]:
 def cpu_processors() -> Mapping[str, str]:
     """Instance family -> the precision entry of its processor (``cpu_families`` in ``data/precision.json``)."""
     path = DATA_DIR / "precision.json"
-    families = _load_mapping(path, "cpu_families")
+    families = read_mapping(path, "cpu_families")
     table = precision_support()
     for family, entry in families.items():
         if entry not in table:

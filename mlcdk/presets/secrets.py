@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlcdk.presets.batch import MLCDK_ENV_PREFIX, env_name_problem
 from mlcdk.presets.catalog import DATA_DIR
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 SECRETS_MANAGER_HINT = ("put the value in AWS Secrets Manager and give it to the job through the job definition's "
                         "secrets: TrainingCluster(job=JobOptions(secrets={NAME: '<secret ARN>'}))")
@@ -29,11 +29,11 @@ class SecretPatterns:
 
 
 def load_secret_patterns(path: Path = DATA_DIR / "secrets.json") -> SecretPatterns:
-    names = _EntryReader(path, "names", _load_mapping(path, "names"),
+    names = EntryReader(path, "names", read_mapping(path, "names"),
                          {"words": list, "pairs": list, "source": str, "reason": str})
     values = []
-    for kind, entry in _load_mapping(path, "values").items():
-        read = _EntryReader(path, f"values[{kind!r}]", entry, {"pattern": str, "source": str, "reason": str})
+    for kind, entry in read_mapping(path, "values").items():
+        read = EntryReader(path, f"values[{kind!r}]", entry, {"pattern": str, "source": str, "reason": str})
         values.append((kind, re.compile(read("pattern", str))))
     for field in ("source", "reason"):
         names(field, str)

@@ -2,7 +2,7 @@
 
 A :class:`Workload` says what to run: the task, the model (a parameter count such as ``"70B"``, a known name, a
 Hugging Face ID or a ``config.json``, see :mod:`mlcdk.presets.models`), the precision, and the limits the advisor
-must respect. :func:`estimate_memory` turns it into bytes with :class:`SizingRules`:
+must respect. :func:`mlcdk.advice.estimates.estimate_memory` turns it into bytes with :class:`SizingRules`:
 
 - ``training`` (pre-training) and ``fine-tuning`` (full fine-tuning): 16 bytes per parameter (bf16 weights and
   gradients, fp32 master weights and two Adam moments), plus an activation allowance of 20%.
@@ -13,6 +13,7 @@ must respect. :func:`estimate_memory` turns it into bytes with :class:`SizingRul
   fp8/int8 1, int4 0.5), plus the KV cache for ``concurrency`` sequences of ``context_tokens`` when the architecture
   is known, plus 10% runtime overhead.
 
+>>> from mlcdk.advice.estimates import estimate_memory
 >>> estimate_memory(Workload(task="training", params="70B")).total_bytes
 1344000000000.0
 """
@@ -27,13 +28,11 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import checks
-from mlcdk.presets.catalog import DATA_DIR  # noqa: F401 - re-exported: tests and tools read data files through it
 from mlcdk.presets.checks import parse_count
 from mlcdk.presets.models import ModelArchitecture, get_model, load_models, models
 from mlcdk.presets.workloads import PURCHASE_OPTIONS as _PURCHASE_OPTIONS
 
-__all__ = ["ModelArchitecture", "MemoryEstimate", "MemoryPart", "SizingRules", "Workload", "estimate_memory",
-           "get_model", "load_models", "models", "parse_count", "training_flops"]
+__all__ = ["ModelArchitecture", "SizingRules", "Workload", "get_model", "load_models", "models", "parse_count"]
 
 #: Every task the advisor sizes: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters
 #: on frozen weights (int4 is QLoRA); inference = a serving replica; batch-inference = offline generation, ranked by
@@ -339,7 +338,3 @@ def _check_limits(workload: Workload) -> None:
          vcpu_quota=None if workload.vcpu_quota is None else checks.positive_int("vcpu_quota", workload.vcpu_quota),
          **optional)
 
-
-# The estimates live in their own module; they are part of this one's public face.
-from mlcdk.presets.estimates import (MemoryEstimate, MemoryPart, estimate_memory, kv_bytes_per_value,  # noqa: E402
-                                     lora_adapter_params, lora_shape, serving_memory, training_flops)

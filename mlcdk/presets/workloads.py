@@ -18,6 +18,7 @@ from typing import Any
 from mlcdk.errors import ConfigurationError, shown, unknown_name
 from mlcdk.presets import bounds, catalog, datafile
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 #: Every task: training = pre-training; fine-tuning = full fine-tuning; lora = low-rank adapters on frozen weights.
 TASKS = ("training", "fine-tuning", "lora", "inference")
@@ -103,10 +104,10 @@ class MachineImage:
 @functools.lru_cache(maxsize=1)
 def machine_images() -> Mapping[str, MachineImage]:
     path = DATA_DIR / "amis.json"
-    entries = _load_mapping(path, "amis")
+    entries = read_mapping(path, "amis")
     images = {}
     for name, entry in entries.items():
-        read = _EntryReader(path, f"amis[{name!r}]", entry, {
+        read = EntryReader(path, f"amis[{name!r}]", entry, {
             "parameter": str, "architecture": str, "accelerator_kinds": list, "excluded_families": list,
             "root_device_name": str, "source": str, "reason": str, "engine": str, "accelerator_manufacturers": list})
         if read("engine") not in ENGINES:
@@ -148,7 +149,7 @@ class EfaRdmaFacts:
 @functools.lru_cache(maxsize=1)
 def efa_rdma_facts() -> EfaRdmaFacts:
     path = DATA_DIR / "efa_rdma.json"
-    read = _EntryReader(path, "efa_device_rdma", _load_mapping(path, "efa_device_rdma"),
+    read = EntryReader(path, "efa_device_rdma", read_mapping(path, "efa_device_rdma"),
                         {"families": list, "source": str, "reason": str})
     return EfaRdmaFacts(tuple(read("families")), read("source"))
 
@@ -285,42 +286,9 @@ _PRESET_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 _ALARM_FIELDS = {"low_utilization_percent", "low_utilization_hours", "high_memory_percent"}
 
 
-class _EntryReader:
-    """Checks one entry's field names and types; errors name the file, the entry and the field."""
-
-    def __init__(self, path: Path, where: str, entry: Any, fields: Mapping[str, Any]) -> None:
-        self.path, self.where = path, where
-        if not isinstance(entry, dict):
-            raise datafile.error(path, f"{where}: expected a mapping of fields, got {type(entry).__name__}")
-        unknown = sorted(set(entry) - set(fields))
-        if unknown:
-            raise datafile.error(path, f"{where}: unknown field {shown(unknown[0])}; allowed: {', '.join(sorted(fields))}")
-        self.entry = entry
-
-    def error(self, name: str, message: str) -> ConfigurationError:
-        return datafile.error(self.path, f"{self.where}: field {name!r} {message}")
-
-    def __call__(self, name: str, kind: Any = None, default: Any = ...) -> Any:
-        if name not in self.entry:
-            if default is ...:
-                raise datafile.error(self.path, f"{self.where}: missing field {name!r}")
-            return default
-        value = self.entry[name]
-        if kind is not None:
-            kinds = kind if isinstance(kind, tuple) else (kind,)
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise self.error(name, f"should be {'/'.join(k.__name__ for k in kinds)}, got {shown(value)}")
-        return value
-
-
-def _load_mapping(path: Path, key: str) -> dict:
-    """The ``key`` mapping of a data or preset file, read within its limits (mlcdk.presets.datafile)."""
-    return datafile.read_mapping(path, key)
-
-
 def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
     where = f"presets[{shown(name)}]"
-    read = _EntryReader(path, where, entry, _PRESET_FIELDS)
+    read = EntryReader(path, where, entry, _PRESET_FIELDS)
     values = {f: read(f, kind, ... if required else None) for f, (kind, required) in _PRESET_FIELDS.items()}
     task, purchase = values["task"], values["purchase_option"]
     if task not in PRESET_TASKS:
@@ -364,7 +332,7 @@ def _preset(path: Path, name: str, entry: Any) -> WorkloadPreset:
         raise read.error("ami", f"is {shown(ami)}, which cannot run {spec.instance_type}: {problem}")
     alarms = AlarmThresholds()
     if values["alarms"] is not None:
-        alarm_read = _EntryReader(path, f"{where}.alarms", values["alarms"], dict.fromkeys(_ALARM_FIELDS))
+        alarm_read = EntryReader(path, f"{where}.alarms", values["alarms"], dict.fromkeys(_ALARM_FIELDS))
         given = {k: alarm_read(k, (int, float)) for k in values["alarms"]}
         for field_name, value in given.items():
             if problem := bounds.number(field_name).problem(value, whole=False):
@@ -388,7 +356,7 @@ def load_presets(path: Path) -> dict[str, WorkloadPreset]:
     """Read and check a preset file (JSON, or YAML by its .yaml/.yml suffix), within the limits of
     mlcdk.presets.datafile: no repeated or non-string names, a bounded size, depth and alias count."""
     path = Path(path)
-    entries = _load_mapping(path, "presets")
+    entries = read_mapping(path, "presets")
     for name in entries:
         if not _PRESET_NAME.fullmatch(name):
             raise datafile.error(path, f"presets: the name {shown(name)} must be 1 to 64 letters, digits, '.', '_' "

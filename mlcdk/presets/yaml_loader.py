@@ -8,14 +8,12 @@ The checks run on the composed node graph, before any Python object is built: a 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from mlcdk.errors import shown
-
-if TYPE_CHECKING:
-    from mlcdk.presets.datafile import Limits
+from mlcdk.presets.file_limits import MAX_INTEGER_DIGITS, Limits
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -69,8 +67,8 @@ class _Loader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node):  # noqa: ANN001, ANN201
         text = str(node.value).replace("_", "").lstrip("+-")
-        if len(text) > _max_digits():
-            raise Refused(f"the integer {shown(node.value)} at {_line(node)} has more than {_max_digits()} digits")
+        if len(text) > MAX_INTEGER_DIGITS:
+            raise Refused(f"the integer {shown(node.value)} at {_line(node)} has more than {MAX_INTEGER_DIGITS} digits")
         return super().construct_yaml_int(node)
 
     def construct_yaml_float(self, node):  # noqa: ANN001, ANN201
@@ -82,12 +80,6 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_yaml_float)
-
-
-def _max_digits() -> int:
-    from mlcdk.presets.datafile import MAX_INTEGER_DIGITS
-
-    return MAX_INTEGER_DIGITS
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> None:

@@ -341,9 +341,9 @@ def test_forced_placement_group_with_a_reservation_warns():
     ("inf2.48xlarge", False), ("p3.16xlarge", False),
 ])
 def test_capacity_block_support_is_the_apis_usage_class(instance_type, sold):
-    from mlcdk.presets import capacity, catalog
+    from mlcdk.presets import capacity_blocks, catalog
 
-    assert capacity.sells_capacity_blocks(catalog.get(instance_type)) is sold
+    assert capacity_blocks.sells_capacity_blocks(catalog.get(instance_type)) is sold
 
 
 @pytest.mark.parametrize(("kwargs", "parameter"), [

@@ -5,7 +5,7 @@ import aws_cdk as cdk
 import pytest
 
 from mlcdk import ConfigurationError, InferenceFleet, TrainingCluster
-from mlcdk.presets.advisor import advise
+from mlcdk.advice.advisor import advise
 from mlcdk.presets.sizing import Workload
 from tests.harness import cli_context
 

@@ -12,7 +12,8 @@ import pytest
 from aws_cdk.assertions import Match
 
 from mlcdk import JobOptions, TrainingCluster
-from mlcdk.presets import image_lists, images
+from mlcdk.fetch import image_lists
+from mlcdk.presets import images
 from tests.harness import assert_refused, cli_context
 
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ import pytest
 
 from mlcdk import ConfigurationError, InferenceFleet, ModelOptions, ScalingOptions, StorageOptions
 from mlcdk.presets import catalog
-from mlcdk.presets.advisor import advise
+from mlcdk.advice.advisor import advise
 from mlcdk.presets.sizing import Workload
 from tests.harness import assert_refused, cli_context, synth
 

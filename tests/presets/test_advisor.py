@@ -11,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import advisor, catalog, workloads
-from mlcdk.presets.advisor import advise
+from mlcdk.advice import advisor
+from mlcdk.presets import catalog, workloads
+from mlcdk.advice.advisor import advise
 from mlcdk.presets.catalog import Catalog, RegionPrice
-from mlcdk.presets.sizing import DATA_DIR, Workload
+from mlcdk.presets.sizing import Workload
+from mlcdk.presets.datafile import DATA_DIR
 from tests.harness import cdk_modules_loaded_by
 
 CATALOG = catalog.default_catalog()
@@ -734,7 +736,7 @@ def test_a_corrupt_precision_file_names_the_file_entry_and_field(tmp_path, chang
 
 
 def test_the_advisor_never_imports_aws_cdk():
-    code = ("from mlcdk.presets.advisor import advise\nfrom mlcdk.presets.sizing import Workload\n"
+    code = ("from mlcdk.advice.advisor import advise\nfrom mlcdk.presets.sizing import Workload\n"
             "advise(Workload(task='training', params='70B', training_tokens='1T'), explain=True, baseline='p3.2xlarge')\n"
             "advise(Workload(task='inference', params='9T', regions='us-east-1')).suggestion()\n")
     assert cdk_modules_loaded_by(code) == []

@@ -18,7 +18,8 @@ import pytest
 from moto import mock_aws
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import catalog, refresh
+from mlcdk.fetch import refresh
+from mlcdk.presets import catalog
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
@@ -339,9 +340,10 @@ def test_committed_snapshot_is_exactly_what_the_offline_generator_produces(tmp_p
     committed = json.loads((catalog.DATA_DIR / "instance_types.json").read_text())
     prices_doc = json.loads((catalog.DATA_DIR / "prices.json").read_text())
     source = f"moto {moto.__version__} bundled snapshot of real EC2 API output"
-    provenance = refresh.Provenance(f"DescribeInstanceTypes: {source}",
-                                    f"DescribeInstanceTypeOfferings (availability-zone-id): {source}",
-                                    refresh.describe_price_source(PRICE_CSV), dt.date.fromisoformat(committed["as_of"]))
+    provenance = catalog.Provenance.dated(f"DescribeInstanceTypes: {source}",
+                                          f"DescribeInstanceTypeOfferings (availability-zone-id): {source}",
+                                          refresh.describe_price_source(PRICE_CSV),
+                                          dt.date.fromisoformat(committed["as_of"]))
     assert prices_doc["source"] == provenance.prices_source
     with mock_aws():
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")

@@ -10,7 +10,7 @@ import pytest
 
 from mlcdk import ConfigurationError
 from mlcdk.presets import catalog, images, model_server
-from mlcdk.presets.advisor import EXCLUSION_KINDS, advise, fit_problem
+from mlcdk.advice.advisor import EXCLUSION_KINDS, advise, fit_problem
 from mlcdk.presets.sizing import Workload, models
 from tests.harness import cdk_modules_loaded_by
 

@@ -9,7 +9,7 @@ import pytest
 
 from mlcdk import ConfigurationError
 from mlcdk.presets import catalog, models, precision, workloads
-from mlcdk.presets.advisor import advise
+from mlcdk.advice.advisor import advise
 from mlcdk.presets.catalog import load_catalog, regional_az_id
 from mlcdk.presets.sizing import Workload
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from mlcdk import ConfigurationError
 from mlcdk.cli import app
-from mlcdk.presets import catalog, refresh
+from mlcdk.fetch import refresh
+from mlcdk.presets import catalog
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
@@ -96,7 +97,7 @@ def test_live_refresh_runs_end_to_end_with_ec2_under_moto_and_pricing_stubbed():
             stubber.add_response("get_products", {"PriceList": [product("1.25")]})
         session = StubbedPricingSession(pricing)
         snapshot = refresh.refresh(session, price_csv=None, regions=["us-west-2"],
-                                   provenance=refresh.Provenance("specs", "offers", "prices", NOW.date()),
+                                   provenance=catalog.Provenance.dated("specs", "offers", "prices", NOW.date()),
                                    progress=calls.append)
     assert calls == ["us-west-2"] * 3
     prices = snapshot["prices.json"]["prices"]
@@ -188,7 +189,7 @@ def test_the_api_answer_wins_over_a_supplement():
     with mock_aws():
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
         snapshot = refresh.refresh(session, price_csv=PRICE_CSV, regions=["us-west-2"], supplements={"trn1.2xlarge": supplement},
-                                   provenance=refresh.Provenance("specs", "offers", "prices", NOW.date()))
+                                   provenance=catalog.Provenance.dated("specs", "offers", "prices", NOW.date()))
     entry = snapshot["instance_types.json"]["instance_types"]["trn1.2xlarge"]
     assert entry["specs_source"] is None and entry["vcpus"] == 8
     assert "usw2-az9" not in snapshot["offerings.json"]["offerings"]["trn1.2xlarge"]["us-west-2"]

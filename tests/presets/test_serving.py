@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import catalog, serving
-from mlcdk.presets.advisor import RANK_BY_HOURLY_COST, RANK_BY_TOKEN_COST, UNDER_TARGET, advise
-from mlcdk.presets.sizing import SizingRules, Workload, estimate_memory
+from mlcdk.advice import serving
+from mlcdk.presets import catalog
+from mlcdk.advice.advisor import RANK_BY_HOURLY_COST, RANK_BY_TOKEN_COST, UNDER_TARGET, advise
+from mlcdk.presets.sizing import SizingRules, Workload
+from mlcdk.advice.estimates import estimate_memory
 
 RULES = SizingRules()
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from mlcdk import ConfigurationError
 from mlcdk.presets import sizing
-from mlcdk.presets.sizing import SizingRules, Workload, estimate_memory, parse_count, training_flops
+from mlcdk.presets.sizing import SizingRules, Workload, parse_count
+from mlcdk.advice.estimates import estimate_memory, training_flops
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -8,9 +8,11 @@ import math
 import pytest
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import catalog, training_time
-from mlcdk.presets.advisor import OVER_MAX_COST, OVER_MAX_DAYS, OVER_QUOTA, RANK_BY_JOB_COST, advise
-from mlcdk.presets.sizing import SizingRules, Workload, training_flops
+from mlcdk.advice import training_time
+from mlcdk.presets import catalog
+from mlcdk.advice.advisor import OVER_MAX_COST, OVER_MAX_DAYS, OVER_QUOTA, RANK_BY_JOB_COST, advise
+from mlcdk.presets.sizing import SizingRules, Workload
+from mlcdk.advice.estimates import training_flops
 
 DAY = 86400
 #: Dense bf16 peaks (datasheets): H100 989, L4 121, L40S 362.05, A100 312, Trainium 190, B200 2,250 TFLOPS.

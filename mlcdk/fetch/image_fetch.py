@@ -1,6 +1,6 @@
 """Fetch the AWS Deep Learning Container lists from GitHub into saved copies (``mlcdk images refresh``).
 
-This module only downloads; :mod:`mlcdk.presets.image_lists` reads a saved copy and never touches the network,
+This module only downloads; :mod:`mlcdk.fetch.image_lists` reads a saved copy and never touches the network,
 so the bundled image choices are rebuilt and tested offline from ``data/image_lists/``.
 
 The two lists, as their publishers keep them:

@@ -10,6 +10,6 @@ made before any AWS client exists), ``workdir`` (packing and upload), ``submit``
 exit codes), ``shell`` (ECS Exec into a running job).
 """
 
-from mlcdk.jobs.aws import AwsError, JobsError
+from mlcdk.aws.jobs.aws import AwsError, JobsError
 
 __all__ = ["AwsError", "JobsError"]

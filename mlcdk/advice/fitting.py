@@ -1,5 +1,5 @@
 """The advisor's rules for one instance type: can it run the workload at all, at what price, and on how few nodes
-does the workload fit in memory (pure Python, no aws_cdk). :mod:`mlcdk.presets.advisor` applies them to the catalog.
+does the workload fit in memory (pure Python, no aws_cdk). :mod:`mlcdk.advice.advisor` applies them to the catalog.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.presets.precision import describe_problem, device_name, precision_problem
+from mlcdk.presets.precision import describe_problem, device_name, precision_problem, training_problem
 from mlcdk.presets.sizing import GIB, Workload
 
 MIB = 1024 * 1024
@@ -77,7 +77,7 @@ def spec_problem(spec: InstanceSpec, workload: Workload, images: tuple) -> tuple
         what = "CPU-only" if acc is None else device_label(acc)
         hint = " (CPU types are considered only with accelerator 'cpu')" if acc is None else ""
         return NOT_PREFERRED, f"{what} does not match accelerator {workload.accelerator!r}{hint}", None, None
-    if acc is not None and not acc.trains and workload.trains:
+    if acc is not None and training_problem(acc.name) is not None and workload.trains:
         return INFERENCE_ONLY, f"{acc.name} is inference-only; it cannot run {workload.task}", None, None
     if acc is not None and acc.count == 0:
         return FRACTIONAL_GPU, f"a fraction of one {acc.name}; the advisor sizes whole devices", None, None

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlcdk.jobs.aws import JobsError, error_code
-from mlcdk.jobs.clusters import Connection, find_job
+from mlcdk.aws.jobs.aws import JobsError, error_code
+from mlcdk.aws.jobs.clusters import Connection, find_job
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")  # not started: TerminateJob cancels these

@@ -235,7 +235,7 @@ def diagnose(texts: Sequence[str]) -> Cause | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Running it on a cluster: found as the job commands find it (mlcdk.jobs.clusters.Connection)
+# Running it on a cluster: found as the job commands find it (mlcdk.aws.jobs.clusters.Connection)
 # --------------------------------------------------------------------------------------------
 
 
@@ -275,7 +275,7 @@ def _wait(connection: Any, job_id: str, options: Options, sleep: Callable[[float
 
 def _node_logs(connection: Any, job: Mapping[str, Any], nodes: int) -> tuple[list[str], list[str]]:
     """Each node's log text, and the texts that explain a failure: status reasons and container exit codes."""
-    from mlcdk.jobs import follow
+    from mlcdk.aws.jobs import follow
 
     logs, reasons = [], [job.get("statusReason", "")]
     for node in range(nodes):
@@ -318,9 +318,9 @@ def judge(job: Mapping[str, Any], facts: ClusterFacts, nodes: int, expected: Exp
 
 def run(connection: Any, options: Options = Options(), *, sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic, name: str = "mlcdk-check") -> Report:
-    """Submit the check to ``connection``'s cluster (a mlcdk.jobs.clusters.Connection), wait for it, read every
+    """Submit the check to ``connection``'s cluster (a mlcdk.aws.jobs.clusters.Connection), wait for it, read every
     node's log and judge it. JobsError for what the user can fix (a node count, a cluster not made by mlcdk)."""
-    from mlcdk.jobs import JobsError
+    from mlcdk.aws.jobs import JobsError
 
     cluster = connection.cluster
     found = connection.batch.describe_job_definitions(jobDefinitions=[cluster.definition])["jobDefinitions"]

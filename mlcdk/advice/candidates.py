@@ -1,4 +1,4 @@
-"""One instance type's candidates (one per region) for :func:`mlcdk.presets.advisor.advise`: fit, time or throughput,
+"""One instance type's candidates (one per region) for :func:`mlcdk.advice.advisor.advise`: fit, time or throughput,
 price, the limits, the ranking key, and the recommendation it becomes (pure Python, no aws_cdk)."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mlcdk.presets import fitting, serving, training_time
-from mlcdk.presets.advisor import Exclusion, Recommendation, RANK_BY_JOB_COST, RANKINGS, monthly, spot_warnings
+from mlcdk.advice import fitting, serving, training_time
+from mlcdk.advice.results import Exclusion, Recommendation, RANK_BY_JOB_COST, RANKINGS, monthly, spot_warnings
 from mlcdk.presets.catalog import Catalog, InstanceSpec
-from mlcdk.presets.fitting import OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, UNDER_TARGET, Fit
+from mlcdk.advice.fitting import OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, UNDER_TARGET, Fit
 from mlcdk.presets.precision import device_name, support
-from mlcdk.presets.serving import ServingEstimate
-from mlcdk.presets.sizing import (GIB, MAX_BATCH_SEQUENCES, MemoryEstimate, SizingRules, Workload, estimate_memory,
-                                  kv_bytes_per_value, serving_memory, training_flops)
-from mlcdk.presets.training_time import TrainingPlan
+from mlcdk.advice.serving import ServingEstimate
+from mlcdk.presets.sizing import GIB, MAX_BATCH_SEQUENCES, SizingRules, Workload
+from mlcdk.advice.estimates import MemoryEstimate, estimate_memory, kv_bytes_per_value, serving_memory, training_flops
+from mlcdk.advice.training_time import TrainingPlan
 
 #: (kind, reason, nodes needed, hourly cost, Workload field to change, value to change it to)
 Verdict = tuple

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from mlcdk.errors import ConfigurationError
-from mlcdk.jobs.aws import JobsError
+from mlcdk.aws.jobs.aws import JobsError
 from mlcdk.launch import WORKDIR_ENV
 from mlcdk.presets import batch, discovery
 from mlcdk.presets.secrets import secret_problem

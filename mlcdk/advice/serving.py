@@ -31,8 +31,9 @@ from types import MappingProxyType
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.precision import accelerator_throughputs, compute_precision
-from mlcdk.presets.sizing import MAX_BATCH_SEQUENCES, PRECISION_BYTES, SizingRules, Workload, kv_bytes_per_value
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.sizing import MAX_BATCH_SEQUENCES, PRECISION_BYTES, SizingRules, Workload
+from mlcdk.advice.estimates import kv_bytes_per_value
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 MEMORY_BANDWIDTH, COMPUTE = "memory bandwidth", "compute"
 
@@ -74,8 +75,8 @@ class ServingEstimate:
 def load_serving_shares(path: Path) -> dict[str, ServingShare]:
     """Read the ``serving`` section of a utilization file; an error names the file, the entry and the field."""
     table = {}
-    for name, entry in _load_mapping(path, "serving").items():
-        read = _EntryReader(path, f"serving[{name!r}]", entry, {"memory_bandwidth": (int, float),
+    for name, entry in read_mapping(path, "serving").items():
+        read = EntryReader(path, f"serving[{name!r}]", entry, {"memory_bandwidth": (int, float),
                             "compute": (int, float), "source": str, "reason": str})
         for key in ("memory_bandwidth", "compute"):
             if not 0 < read(key, (int, float)) <= 1:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlcdk.errors import close_matches
-from mlcdk.jobs.aws import JobsError, session
+from mlcdk.aws.jobs.aws import JobsError, session
 from mlcdk.presets import discovery
 
 
@@ -101,7 +101,7 @@ class Connection:
 
 
 def connect(region: str | None, name: str | None) -> Connection:
-    """The cluster ``name`` (see :func:`choose`) in ``region``. Call inside :func:`mlcdk.jobs.aws.aws_errors`."""
+    """The cluster ``name`` (see :func:`choose`) in ``region``. Call inside :func:`mlcdk.aws.jobs.aws.aws_errors`."""
     found = session(region)
     batch = found.client("batch")
     cluster = choose(list_clusters(batch, found.region_name), found.region_name, name)

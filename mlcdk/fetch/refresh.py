@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets.catalog import DATA_DIR
+from mlcdk.presets import datafile
+from mlcdk.presets.catalog import DATA_DIR, Provenance
 
 #: The sections of DescribeInstanceTypes that mean "this type has an accelerator".
 ACCELERATOR_SECTIONS = ("GpuInfo", "NeuronInfo", "InferenceAcceleratorInfo", "FpgaInfo", "MediaAcceleratorInfo")
@@ -161,7 +162,7 @@ class Patch:
 def load_patches(path: Path = DATA_DIR / "patches.json") -> list[Patch]:
     """Read and check the curated patch file. A malformed entry names the file and the entry."""
     try:
-        entries = json.loads(path.read_text())["patches"]
+        entries = datafile.read_document(path)["patches"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{path}: cannot read patches ({exc}); expected {{'patches': [...]}}") from exc
     patches = []
@@ -210,7 +211,7 @@ class Supplement:
 def load_supplements(path: Path = DATA_DIR / "supplements.json") -> dict[str, Supplement]:
     """Read and check the supplement file. A malformed entry names the file and the entry."""
     try:
-        entries = json.loads(path.read_text())["instance_types"]
+        entries = datafile.read_document(path)["instance_types"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"{path}: cannot read supplements ({exc}); expected {{'instance_types': {{...}}}}") from exc
     out = {}
@@ -468,16 +469,6 @@ def fetch_prices(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """Where each part of a snapshot came from, and when."""
-
-    specs_source: str
-    offerings_source: str
-    prices_source: str
-    as_of: dt.date
-
-
 def build_snapshot(
     raw_specs: Mapping[str, Mapping[str, Any]],
     offerings: Mapping[str, Mapping[str, list[str]]],
@@ -497,19 +488,20 @@ def build_snapshot(
     for name, (specs_source, offerings_source) in (sources or {}).items():
         if name in specs:
             specs[name]["specs_source"], specs[name]["offerings_source"] = specs_source, offerings_source
-    date = provenance.as_of.isoformat()
     return {
         "instance_types.json": {
-            "source": provenance.specs_source, "as_of": date,
+            "source": provenance.specs_source, "as_of": provenance.specs_as_of,
             "patches_source": "mlcdk/presets/data/patches.json",
             "instance_types": dict(sorted(specs.items())),
         },
         "offerings.json": {
-            "source": provenance.offerings_source, "as_of": date, "location_type": "availability-zone-id",
+            "source": provenance.offerings_source, "as_of": provenance.offerings_as_of,
+            "location_type": "availability-zone-id",
             "offerings": {name: offerings[name] for name in sorted(specs)},
         },
         "prices.json": {
-            "source": provenance.prices_source, "as_of": date, "currency": "USD", "unit": "per instance-hour",
+            "source": provenance.prices_source, "as_of": provenance.prices_as_of,
+            "currency": "USD", "unit": "per instance-hour",
             "prices": {
                 name: {region: {"on_demand": p["on_demand"], "spot": dict(sorted(p["spot"].items()))}
                        for region, p in sorted(prices[name].items()) if region in offerings[name]}
@@ -565,7 +557,7 @@ def refresh(
     if price_csv is not None:
         prices = prices_from_csv(price_csv, set(raw_specs))
     else:
-        now = dt.datetime.combine(provenance.as_of, dt.time(), tzinfo=dt.timezone.utc)
+        now = dt.datetime.combine(dt.date.fromisoformat(provenance.prices_as_of), dt.time(), tzinfo=dt.timezone.utc)
         prices = fetch_prices(session, offerings, now, progress)
     return build_snapshot(raw_specs, offerings, prices, patches, provenance, sources)
 

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, unknown_name
-from mlcdk.presets import capacity, catalog, datafile, workloads
+from mlcdk.presets import capacity_blocks, catalog, datafile, workloads
 
 QUOTAS_FILE = catalog.DATA_DIR / "quotas.json"
-AZ_ID = capacity.AZ_ID
+AZ_ID = capacity_blocks.AZ_ID
 #: The IAM action each check needs, named when AWS refuses it.
 ACTIONS = {"quota": "servicequotas:GetServiceQuota", "offering": "ec2:DescribeInstanceTypeOfferings",
            "reservation": "ec2:DescribeCapacityReservations", "ami": "ssm:GetParameter"}
@@ -172,7 +172,7 @@ class Request:
             raise unknown_name("engine", engine, workloads.ENGINES, names["engine"])
         reservations = tuple(dict.fromkeys(reservation_ids))
         for reservation in reservations:
-            if not capacity.RESERVATION_ID.fullmatch(str(reservation)):
+            if not capacity_blocks.RESERVATION_ID.fullmatch(str(reservation)):
                 raise ConfigurationError(f"{names['reservation_ids']}: {reservation!r} is not a Capacity Reservation "
                                          "ID; allowed: 'cr-' and 17 lowercase hex digits, e.g. cr-0123456789abcdef0")
         if spot and reservations:
@@ -378,7 +378,7 @@ def _reservation_check(name: str, found: Mapping[str, Any], request: Request, no
         problems.append(f"its state is {state}; it must be active or scheduled")
         fixes.append("name an active reservation")
     elif block and end is not None and state == "active":
-        cutoff = capacity.facts().termination_minutes_before_end
+        cutoff = capacity_blocks.facts().termination_minutes_before_end
         if end - now <= dt.timedelta(minutes=cutoff):
             problems.append(f"it ends at {_utc(end)}, and EC2 terminates its instances from {cutoff} minutes before "
                             "the end")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcdk.jobs.aws import JobsError, error_code
+from mlcdk.aws.jobs.aws import JobsError, error_code
 from mlcdk.launch import WORKDIR_ENV, WORKDIR_MAX_BYTES
 
 EXCLUDED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcdk.jobs.aws import JobsError
-from mlcdk.jobs.clusters import Connection
-from mlcdk.jobs.workdir import Pack
-from mlcdk.jobs import workdir as workdirs
+from mlcdk.aws.jobs.aws import JobsError
+from mlcdk.aws.jobs.clusters import Connection
+from mlcdk.aws.jobs.workdir import Pack
+from mlcdk.aws.jobs import workdir as workdirs
 from mlcdk.launch import inline_command
 
 #: Why ``--array`` is refused on a multi-node cluster: SubmitJob answers a multi-node parallel job with
@@ -27,7 +27,7 @@ ARRAY_ON_MULTINODE = ("Batch runs array jobs of single-node job definitions only
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What to run and how; every value already checked by mlcdk.jobs.inputs."""
+    """What to run and how; every value already checked by mlcdk.aws.jobs.inputs."""
 
     command: tuple[str, ...]
     name: str

@@ -31,10 +31,10 @@ from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import shown
 from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
-from mlcdk.presets import capacity as facts
+from mlcdk.presets import capacity_blocks as facts
 from mlcdk.presets import workloads
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.settings import MAX_CAPACITY
+from mlcdk.presets.counts import MAX_CAPACITY
 
 
 def parse_block_end(value: str | None) -> dt.datetime | None:

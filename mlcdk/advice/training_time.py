@@ -34,8 +34,9 @@ from types import MappingProxyType
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.precision import accelerator_throughputs, compute_precision
-from mlcdk.presets.sizing import PRECISION_BYTES, SizingRules, Workload, lora_adapter_params
-from mlcdk.presets.workloads import _EntryReader, _load_mapping
+from mlcdk.presets.sizing import PRECISION_BYTES, SizingRules, Workload
+from mlcdk.advice.estimates import lora_adapter_params
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 COMPUTE, NETWORK, INTRA_NODE = "compute", "network", "intra-node link"
 #: The most nodes a deadline search considers when it says what would meet a deadline.
@@ -68,7 +69,7 @@ class TrainingPlan:
 def load_utilization(path: Path) -> dict[str, dict[str, tuple[UtilizationPoint, ...]]]:
     """Read a utilization file; an error names the file, the entry and the field."""
     table: dict[str, dict[str, tuple[UtilizationPoint, ...]]] = {}
-    for accelerator, curves in _load_mapping(path, "training").items():
+    for accelerator, curves in read_mapping(path, "training").items():
         if not isinstance(curves, dict) or not curves:
             raise ConfigurationError(f"{path}: training[{accelerator!r}]: expected precision -> list of points")
         table[accelerator] = {}
@@ -78,7 +79,7 @@ def load_utilization(path: Path) -> dict[str, dict[str, tuple[UtilizationPoint, 
                 raise ConfigurationError(f"{path}: {where}: expected a precision and a non-empty list of points")
             read_points = []
             for index, point in enumerate(points):
-                read = _EntryReader(path, f"{where}[{index}]", point, {"params": (int, float),
+                read = EntryReader(path, f"{where}[{index}]", point, {"params": (int, float),
                                     "utilization": (int, float), "source": str, "reason": str})
                 value = read("utilization", (int, float))
                 if not 0 < value <= 1 or not read("params", (int, float)) > 0:

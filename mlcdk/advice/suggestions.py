@@ -1,6 +1,6 @@
 """When nothing fits: the single change to a workload that makes something fit (pure Python, no aws_cdk).
 
-:meth:`mlcdk.presets.advisor.Advice.suggestion` calls :func:`suggest`, which tries each candidate change by
+:meth:`mlcdk.advice.results.Advice.suggestion` calls :func:`suggest`, which tries each candidate change by
 running the advisor again with it, in a fixed order: a precision the excluded accelerators run; the node count a
 deadline needs (more nodes, or the vCPU quota for them); more nodes for memory; a higher price cap, job budget or
 deadline; a lower throughput target; on-demand; any region; any accelerator; a lower precision.
@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 from mlcdk.errors import ConfigurationError
-from mlcdk.presets.advisor import Advice, Recommendation, Suggestion, advise
-from mlcdk.presets.fitting import (OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, OVER_MAX_NODES, OVER_QUOTA,
+from mlcdk.advice.results import Advice, Recommendation, Suggestion
+from mlcdk.advice.fitting import (OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, OVER_MAX_NODES, OVER_QUOTA,
                                    PRECISION_UNSUPPORTED, UNDER_TARGET)
+from mlcdk.presets import catalog
 from mlcdk.presets.precision import alternatives
 from mlcdk.presets.sizing import PRECISION_BYTES
 
 
-def rerun(advice: Advice, explain: bool = False, **changes: Any) -> Advice:
+#: :func:`mlcdk.advice.advisor.advise`, which the advisor hands to :func:`suggest` (the advisor imports this module,
+#: so this module takes the advisor as an argument rather than importing it back).
+Advisor = Callable[..., Advice]
+
+
+def rerun(advice: Advice, advise: Advisor, explain: bool = False, **changes: Any) -> Advice:
     workload = dataclasses.replace(advice.workload, **changes)
     return advise(workload, rules=advice.rules, explain=explain, catalog=advice.catalog)
 
@@ -67,11 +74,15 @@ def _tries(advice: Advice) -> list[tuple[str, Any]]:
     return tries
 
 
-def suggest(advice: Advice) -> Suggestion | None:
+def suggest(advice: Advice, advise: Advisor) -> Suggestion | None:
+    """The first change of :func:`_tries` with which ``advise`` finds something (None when none does). ``advice``
+    is explained first (its exclusions say which changes to try) when it was not."""
+    if not advice.explained:
+        advice = rerun(advice, advise, explain=True)
     runnable = {e.alternative for e in advice.exclusions if e.kind == PRECISION_UNSUPPORTED and e.alternative}
     for parameter, value in _tries(advice):
         try:
-            relaxed = rerun(advice, **{parameter: value})
+            relaxed = rerun(advice, advise, **{parameter: value})
         except ConfigurationError:
             continue
         if not relaxed.recommendations:
@@ -100,8 +111,6 @@ def _value_for(parameter: str, value: Any, top: Recommendation) -> Any:
     if parameter == "target_tokens_per_second":
         return None if top.tokens_per_second is None else math.floor(top.tokens_per_second)
     if parameter == "vcpu_quota" and value is None:
-        from mlcdk.presets import catalog
-
         return top.nodes * catalog.get(top.instance_type).vcpus
     return value
 

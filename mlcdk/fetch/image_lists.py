@@ -2,7 +2,7 @@
 
 Offline and deterministic: the inputs are ``data/image_choices.json`` (hand-curated: which repository and
 variant each default image comes from, with a source and a reason) and the saved copies that
-:mod:`mlcdk.presets.image_fetch` writes (``data/image_lists/<list>.json``). For every choice, the newest listed
+:mod:`mlcdk.fetch.image_fetch` writes (``data/image_lists/<list>.json``). For every choice, the newest listed
 image that matches it and is still in patch support on the list's date is taken, and stamped with the list
 entry's own provenance: the file and commit it came from, its framework, CUDA or Neuron SDK version, and its
 GA and end-of-patch dates where the list gives them. The output is canonical JSON, so that the committed file

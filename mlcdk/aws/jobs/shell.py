@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlcdk.jobs.aws import JobsError
-from mlcdk.jobs.clusters import Connection, find_job
-from mlcdk.jobs.follow import container_details, node_count, node_job
+from mlcdk.aws.jobs.aws import JobsError
+from mlcdk.aws.jobs.clusters import Connection, find_job
+from mlcdk.aws.jobs.follow import container_details, node_count, node_job
 
 
 @dataclass(frozen=True)
