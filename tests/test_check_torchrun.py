@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from mlcdk.aws import check, launch
+from mlcdk import launch
+from mlcdk.aws import check
 
 TIMEOUT = 180  # seconds for a run; two nodes take about 20 on two busy CPUs
 #: What this machine's loopback stands in for: a CPU type without EFA. Its real threshold (5% of 12.5 Gbit/s)
