@@ -31,7 +31,7 @@ from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import shown
 from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
-from mlcdk.presets import capacity_blocks as facts
+from mlcdk.presets import capacity_blocks
 from mlcdk.presets import workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.counts import MAX_CAPACITY
@@ -61,9 +61,9 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
     if capacity is None:
         return
     c, name = capacity, spec.instance_type  # types were checked by mlcdk.params; these are the ranges and rules
-    preferences = facts.facts().reservation_preferences
+    preferences = capacity_blocks.facts().reservation_preferences
     rid, group = c.reservation_id, c.reservation_group_arn
-    group_problem = arn_problem(group, dataclasses.replace(facts.RESERVATION_GROUP, region=region, account=account)
+    group_problem = arn_problem(group, dataclasses.replace(capacity_blocks.RESERVATION_GROUP, region=region, account=account)
                                 ) if group is not None and concrete(group) else None
     check([
         (rid is not None and reservation_id_problem(rid) is not None,
@@ -104,9 +104,9 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
             (c.availability_zone_id is None,
              "capacity.capacity_block needs capacity.availability_zone_id, the block's AZ ID (EC2 launches a "
              "block's instances only in its AZ)"),
-            (not facts.sells_capacity_blocks(spec),
+            (not capacity_blocks.sells_capacity_blocks(spec),
              f"capacity.capacity_block: Capacity Blocks for ML are not sold for {name}; they are for "
-             f"{', '.join(facts.capacity_block_types())} (the EC2 API's supported usage classes)"),
+             f"{', '.join(capacity_blocks.capacity_block_types())} (the EC2 API's supported usage classes)"),
             (placement_group is True,
              "placement_group=True with a Capacity Block: EC2 places a block's instances close together and a "
              "cluster placement group must not be used; drop placement_group"),
@@ -117,7 +117,7 @@ def validate(capacity: CapacityOptions | None, *, spec: InstanceSpec, purchase: 
     if region is not None and c.availability_zone_id is not None and spec.offered_in(region):
         problem = workloads.offering_problem(spec, region, c.availability_zone_id)
         check([(problem is not None, f"capacity.availability_zone_id: {problem}")])
-    engine_problem = engine and facts.engine_capacity_problem(engine, capacity_block=c.capacity_block,
+    engine_problem = engine and capacity_blocks.engine_capacity_problem(engine, capacity_block=c.capacity_block,
                                                                targeted=c.targeted)
     check([(bool(engine_problem), engine_problem or "")])
 
@@ -134,7 +134,7 @@ def reservation_fallbacks(scope: Construct, capacity: CapacityOptions | None, sp
 
 
 def _is_az_id(value) -> bool:
-    return facts.AZ_ID.fullmatch(value) is not None
+    return capacity_blocks.AZ_ID.fullmatch(value) is not None
 
 
 def apply(launch_template: ec2.LaunchTemplate, capacity: CapacityOptions | None) -> None:
@@ -169,7 +169,7 @@ def events_and_schedule(scope: Construct, capacity: CapacityOptions | None, *, t
     and a warning where the checkpoint cannot fit."""
     if capacity is None or not capacity.capacity_block:
         return
-    f = facts.facts()
+    f = capacity_blocks.facts()
     events.Rule(scope, "CapacityBlockExpiring",
                 description=f"{label}: the Capacity Block ends in {f.warning_minutes_before_end} minutes",
                 event_pattern=events.EventPattern(
