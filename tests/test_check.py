@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from mlcdk import allreduce, launch
 from mlcdk.aws import check
-from mlcdk.cli import app
 from mlcdk.aws.jobs import JobsError
 from mlcdk.aws.jobs.clusters import Cluster, Connection
+from mlcdk.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 P5 = check.ClusterFacts("p5.48xlarge", "gpu", True, True)

@@ -9,11 +9,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from mlcdk.advice.advisor import advise
 from mlcdk.cli import app
 from mlcdk.cli.advise import flags, headroom_fraction
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog
-from mlcdk.advice.advisor import advise
 from mlcdk.presets.sizing import Workload
 from mlcdk.settings import read_settings
 from tests.harness import cdk_modules_loaded_by

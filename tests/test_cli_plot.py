@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from typer.testing import CliRunner
 
+from mlcdk.advice.advisor import advise
 from mlcdk.cli import app
 from mlcdk.cli.plot import HOURS_PER_MONTH, MARKERS, chart, figure
 from mlcdk.errors import ConfigurationError
-from mlcdk.advice.advisor import advise
 from mlcdk.presets.sizing import Workload
 from tests.harness import modules_loaded_by
 

@@ -9,9 +9,9 @@ import re
 import boto3
 import pytest
 
-from mlcdk.cli import job_control
 from mlcdk.aws.jobs import follow
 from mlcdk.aws.jobs import submit as submitting
+from mlcdk.cli import job_control
 from mlcdk.launch import inline_command
 from tests.harness import cli_context, nag_problems, synth
 from tests.jobs_cloud import (  # noqa: F401 (fixtures)

@@ -7,14 +7,14 @@ import math
 from dataclasses import dataclass
 
 from mlcdk.advice import fitting, serving, training_time
-from mlcdk.advice.results import Exclusion, Recommendation, RANK_BY_JOB_COST, RANKINGS, monthly, spot_warnings
-from mlcdk.presets.catalog import Catalog, InstanceSpec
-from mlcdk.advice.fitting import OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, UNDER_TARGET, Fit
-from mlcdk.presets.precision import device_name, support
-from mlcdk.advice.serving import ServingEstimate
-from mlcdk.presets.sizing import GIB, MAX_BATCH_SEQUENCES, SizingRules, Workload
 from mlcdk.advice.estimates import MemoryEstimate, estimate_memory, kv_bytes_per_value, serving_memory, training_flops
+from mlcdk.advice.fitting import OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, UNDER_TARGET, Fit
+from mlcdk.advice.results import Exclusion, Recommendation, RANK_BY_JOB_COST, RANKINGS, monthly, spot_warnings
+from mlcdk.advice.serving import ServingEstimate
 from mlcdk.advice.training_time import TrainingPlan
+from mlcdk.presets.catalog import Catalog, InstanceSpec
+from mlcdk.presets.precision import device_name, support
+from mlcdk.presets.sizing import GIB, MAX_BATCH_SEQUENCES, SizingRules, Workload
 
 #: (kind, reason, nodes needed, hourly cost, Workload field to change, value to change it to)
 Verdict = tuple

@@ -1,4 +1,4 @@
-"""What an :class:`~mlcdk.advice.advisor.Advice` says besides its table: the notes on its rules and figures, and
+"""What an :class:`~mlcdk.advice.results.Advice` says besides its table: the notes on its rules and figures, and
 the baseline it compares with (pure Python, no aws_cdk)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlcdk.advice import fitting, training_time
-from mlcdk.advice.results import Baseline, Recommendation
 from mlcdk.advice.candidates import Context
+from mlcdk.advice.results import Baseline, Recommendation
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.precision import device_name, precision_problem
 from mlcdk.presets.sizing import FINE_TUNING_REFERENCE_TOKENS, MAX_BATCH_SEQUENCES, REFERENCE_TOKENS_PER_PARAM

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from mlcdk.advice.estimates import kv_bytes_per_value
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
+from mlcdk.presets.datafile import EntryReader, read_mapping
 from mlcdk.presets.precision import accelerator_throughputs, compute_precision
 from mlcdk.presets.sizing import MAX_BATCH_SEQUENCES, PRECISION_BYTES, SizingRules, Workload
-from mlcdk.advice.estimates import kv_bytes_per_value
-from mlcdk.presets.datafile import EntryReader, read_mapping
 
 MEMORY_BANDWIDTH, COMPUTE = "memory bandwidth", "compute"
 

@@ -13,10 +13,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from mlcdk.errors import ConfigurationError
-from mlcdk.advice.results import Advice, Recommendation, Suggestion
 from mlcdk.advice.fitting import (OVER_BUDGET, OVER_MAX_COST, OVER_MAX_DAYS, OVER_MAX_NODES, OVER_QUOTA,
                                    PRECISION_UNSUPPORTED, UNDER_TARGET)
+from mlcdk.advice.results import Advice, Recommendation, Suggestion
+from mlcdk.errors import ConfigurationError
 from mlcdk.presets import catalog
 from mlcdk.presets.precision import alternatives
 from mlcdk.presets.sizing import PRECISION_BYTES

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from mlcdk.advice.estimates import lora_adapter_params
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
+from mlcdk.presets.datafile import EntryReader, read_mapping
 from mlcdk.presets.precision import accelerator_throughputs, compute_precision
 from mlcdk.presets.sizing import PRECISION_BYTES, SizingRules, Workload
-from mlcdk.advice.estimates import lora_adapter_params
-from mlcdk.presets.datafile import EntryReader, read_mapping
 
 COMPUTE, NETWORK, INTRA_NODE = "compute", "network", "intra-node link"
 #: The most nodes a deadline search considers when it says what would meet a deadline.

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
+from mlcdk.aws.jobs import JobsError, follow, inputs
 from mlcdk.cli._common import PlainFlagsCommand, err, fail, out
 from mlcdk.cli.jobs import CLUSTER, REGION, STACK, connect, handled, target
-from mlcdk.aws.jobs import JobsError, follow, inputs
 
 app = typer.Typer()
 

@@ -17,8 +17,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
 from mlcdk.aws.jobs import JobsError, follow, inputs
+from mlcdk.cli._common import PlainFlagsCommand, err, fail, out, print_json
 
 app = typer.Typer()
 

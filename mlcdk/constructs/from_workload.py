@@ -7,10 +7,11 @@ import dataclasses
 import aws_cdk as cdk
 from constructs import Construct
 
+from mlcdk.advice.advisor import advise
+from mlcdk.advice.results import Recommendation
 from mlcdk.constructs.options import PurchaseOptions
 from mlcdk.constructs.validation import concrete
 from mlcdk.errors import ConfigurationError
-from mlcdk.advice.advisor import Recommendation, advise
 from mlcdk.presets.sizing import Workload
 
 

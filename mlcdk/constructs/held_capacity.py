@@ -30,11 +30,11 @@ from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import shown
-from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
 from mlcdk.presets import capacity_blocks
 from mlcdk.presets import workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.counts import MAX_CAPACITY
+from mlcdk.presets.identifiers import arn_problem, reservation_id_problem
 
 
 def parse_block_end(value: str | None) -> dt.datetime | None:

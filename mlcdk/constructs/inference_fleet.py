@@ -29,6 +29,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from mlcdk.advice.results import Recommendation
 from mlcdk.constructs import held_capacity
 from mlcdk.constructs import fleet_checks
 from mlcdk.constructs import fleet_load_balancer as balancing
@@ -40,8 +41,8 @@ from mlcdk.constructs.fleet_options import (
 )
 from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails, validate_guardrail_options
 from mlcdk.constructs.limits import validate_storage
-from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.model import CacheVolume, ModelOptions, ModelPlan, plan_model
+from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
     NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks, warn_dropped_fallbacks,
@@ -51,7 +52,6 @@ from mlcdk.constructs.user_data import bootstrap, ecs_node
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
-from mlcdk.advice.results import Recommendation
 from mlcdk.params import checked
 from mlcdk.presets import catalog, images, metrics, model_server, workloads
 from mlcdk.presets.catalog import InstanceSpec

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from mlcdk.advice.advisor import fit_problem
+from mlcdk.advice.estimates import estimate_memory
 from mlcdk.constructs.validation import check
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import images, model_server
-from mlcdk.advice.advisor import fit_problem
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.sizing import ModelArchitecture, Workload, get_model, models
-from mlcdk.advice.estimates import estimate_memory
 from mlcdk.presets.workloads import image_reference_problem
 
 GIB = 1024**3

@@ -17,12 +17,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlcdk.params import checked
+from mlcdk.advice.results import Recommendation
 from mlcdk.constructs import held_capacity
 from mlcdk.constructs import security
+from mlcdk.constructs import limits
 from mlcdk.constructs.batch_engine import BatchEngine
 from mlcdk.constructs.efa import efa_device_count
-from mlcdk.constructs import limits
 from mlcdk.constructs.guardrails import REFERENCE_REGION, GuardrailOptions, Guardrails, validate_guardrail_options
 from mlcdk.constructs.network import PrivateNetwork, network_az_ids
 from mlcdk.constructs.node_group import (
@@ -38,12 +38,12 @@ from mlcdk.constructs.user_data import bootstrap
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
+from mlcdk.params import checked
 from mlcdk.presets import catalog, discovery, images, metrics, workloads
-from mlcdk.advice.results import Recommendation
 from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.presets.secrets import job_secret_problem
 from mlcdk.presets.counts import MAX_NODES
 from mlcdk.presets.identifiers import parse_emails
+from mlcdk.presets.secrets import job_secret_problem
 
 #: The termination lifecycle hook's name, fixed so training scripts can complete it (see the README).
 CHECKPOINT_HOOK = "mlcdk-checkpoint"

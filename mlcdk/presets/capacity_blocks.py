@@ -10,8 +10,8 @@ import functools
 from dataclasses import dataclass
 
 from mlcdk.presets import catalog, datafile
-from mlcdk.presets.identifiers import AZ_ID, RESERVATION_ID, ArnRule  # noqa: F401 - AZ_ID, RESERVATION_ID: here too
 from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.presets.identifiers import AZ_ID, RESERVATION_ID, ArnRule  # noqa: F401 - AZ_ID, RESERVATION_ID: here too
 
 DATA = catalog.DATA_DIR / "capacity.json"
 #: A Capacity Reservation resource group (AWS Resource Groups): its ARN's service and resource.

@@ -31,8 +31,8 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets import datafile
-from mlcdk.presets.datafile import EntryReader, read_mapping
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
+from mlcdk.presets.datafile import EntryReader, read_mapping
 
 #: The environment variable naming a refreshed containers.json to read instead of the bundled one.
 IMAGES_ENV = "MLCDK_IMAGES"

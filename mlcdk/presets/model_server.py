@@ -28,10 +28,10 @@ from types import MappingProxyType
 from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
-from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
-from mlcdk.presets.sizing import PRECISION_BYTES, ModelArchitecture, models
 from mlcdk.presets import identifiers, images, secrets
+from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
 from mlcdk.presets.datafile import EntryReader, read_mapping
+from mlcdk.presets.sizing import PRECISION_BYTES, ModelArchitecture, models
 
 SERVING_FILE = DATA_DIR / "model_server.json"
 #: The server flavours an image runs: vLLM on CUDA, vLLM with NxD Inference (Neuron, trn1/inf2), vLLM Neuron (trn2+).

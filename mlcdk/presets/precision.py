@@ -23,8 +23,8 @@ from types import MappingProxyType
 
 from mlcdk.errors import ConfigurationError
 from mlcdk.presets.catalog import DATA_DIR, InstanceSpec
-from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
 from mlcdk.presets.datafile import EntryReader, read_mapping
+from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, PRECISION_BYTES
 
 PRECISIONS = tuple(PRECISION_BYTES)
 LEVELS = ("native", "weight-only", "no", "unknown")

@@ -8,8 +8,8 @@ import aws_cdk as cdk
 import pytest
 
 from mlcdk import ConfigurationError, InferenceFleet, ModelOptions, ScalingOptions, StorageOptions
-from mlcdk.presets import catalog
 from mlcdk.advice.advisor import advise
+from mlcdk.presets import catalog
 from mlcdk.presets.sizing import Workload
 from tests.harness import assert_refused, cli_context, synth
 

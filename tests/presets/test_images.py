@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from mlcdk import ConfigurationError
 from mlcdk.cli import app
 from mlcdk.fetch import image_fetch, image_lists
-from mlcdk.presets import catalog, images
 from mlcdk.fetch.image_lists import Choice
-from mlcdk.presets.images import ContainerImage
 from mlcdk.fetch.refresh import canonical_json
+from mlcdk.presets import catalog, images
+from mlcdk.presets.images import ContainerImage
 
 CUDA_13_3 = "public.ecr.aws/deep-learning-containers/pytorch:2.13.0-cu133-amzn2023"
 NEURON_2_30 = "public.ecr.aws/neuron/pytorch-training-neuronx:2.9.0-neuronx-py312-sdk2.30.0-ubuntu24.04"

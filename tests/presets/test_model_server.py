@@ -9,8 +9,8 @@ import math
 import pytest
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import catalog, images, model_server
 from mlcdk.advice.advisor import EXCLUSION_KINDS, advise, fit_problem
+from mlcdk.presets import catalog, images, model_server
 from mlcdk.presets.sizing import Workload, models
 from tests.harness import cdk_modules_loaded_by
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlcdk import ConfigurationError
-from mlcdk.presets import catalog, models, precision, workloads
 from mlcdk.advice.advisor import advise
+from mlcdk.presets import catalog, models, precision, workloads
 from mlcdk.presets.catalog import load_catalog, regional_az_id
 from mlcdk.presets.sizing import Workload
 

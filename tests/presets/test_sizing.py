@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlcdk import ConfigurationError
+from mlcdk.advice.estimates import estimate_memory, training_flops
 from mlcdk.presets import sizing
 from mlcdk.presets.sizing import SizingRules, Workload, parse_count
-from mlcdk.advice.estimates import estimate_memory, training_flops
 
 
 @pytest.mark.parametrize(("text", "expected"), [

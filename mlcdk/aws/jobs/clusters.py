@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcdk.errors import close_matches
 from mlcdk.aws.jobs.aws import JobsError, session
+from mlcdk.errors import close_matches
 from mlcdk.presets import discovery
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mlcdk.errors import ConfigurationError
 from mlcdk.aws.jobs.aws import JobsError
+from mlcdk.errors import ConfigurationError
 from mlcdk.launch import WORKDIR_ENV
 from mlcdk.presets import batch, discovery
 from mlcdk.presets.secrets import secret_problem

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlcdk.aws.jobs import workdir as workdirs
 from mlcdk.aws.jobs.aws import JobsError
 from mlcdk.aws.jobs.clusters import Connection
 from mlcdk.aws.jobs.workdir import Pack
-from mlcdk.aws.jobs import workdir as workdirs
 from mlcdk.launch import inline_command
 
 #: Why ``--array`` is refused on a multi-node cluster: SubmitJob answers a multi-node parallel job with

@@ -9,10 +9,10 @@ import pytest
 
 from mlcdk import ConfigurationError
 from mlcdk.advice import training_time
-from mlcdk.presets import catalog
 from mlcdk.advice.advisor import OVER_MAX_COST, OVER_MAX_DAYS, OVER_QUOTA, RANK_BY_JOB_COST, advise
-from mlcdk.presets.sizing import SizingRules, Workload
 from mlcdk.advice.estimates import training_flops
+from mlcdk.presets import catalog
+from mlcdk.presets.sizing import SizingRules, Workload
 
 DAY = 86400
 #: Dense bf16 peaks (datasheets): H100 989, L4 121, L40S 362.05, A100 312, Trainium 190, B200 2,250 TFLOPS.

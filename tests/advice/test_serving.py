@@ -8,10 +8,10 @@ import pytest
 
 from mlcdk import ConfigurationError
 from mlcdk.advice import serving
-from mlcdk.presets import catalog
 from mlcdk.advice.advisor import RANK_BY_HOURLY_COST, RANK_BY_TOKEN_COST, UNDER_TARGET, advise
-from mlcdk.presets.sizing import SizingRules, Workload
 from mlcdk.advice.estimates import estimate_memory
+from mlcdk.presets import catalog
+from mlcdk.presets.sizing import SizingRules, Workload
 
 RULES = SizingRules()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlcdk.presets import catalog
 from mlcdk.advice.advisor import PRECISION_UNSUPPORTED, RANK_BY_JOB_COST, advise
+from mlcdk.advice.estimates import estimate_memory, lora_adapter_params, training_flops
+from mlcdk.presets import catalog
 from mlcdk.presets.precision import alternatives
 from mlcdk.presets.sizing import FULL_TRAINING_PRECISIONS, GIB, SizingRules, Workload
-from mlcdk.advice.estimates import estimate_memory, lora_adapter_params, training_flops
 
 
 def test_lora_adapters_match_peft_for_llama_2_7b_at_rank_8():

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from mlcdk import ConfigurationError
 from mlcdk.advice import advisor
-from mlcdk.presets import catalog, workloads
 from mlcdk.advice.advisor import advise
+from mlcdk.presets import catalog, workloads
 from mlcdk.presets.catalog import Catalog, RegionPrice
-from mlcdk.presets.sizing import Workload
 from mlcdk.presets.datafile import DATA_DIR
+from mlcdk.presets.sizing import Workload
 from tests.harness import cdk_modules_loaded_by
 
 CATALOG = catalog.default_catalog()
