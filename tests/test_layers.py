@@ -218,6 +218,36 @@ def test_the_constructs_never_read_the_apps_settings(graph):
     assert readers == []
 
 
+def outside_imports(root: Path) -> dict[str, frozenset[str]]:
+    """module -> the top-level names of the packages outside ``root`` that it imports, anywhere in its source."""
+    found = {}
+    for module, path in module_names(root).items():
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+        found[module] = frozenset(names - {root.name})
+    return found
+
+
+def test_below_the_constructs_nothing_imports_aws_cdk_and_facts_and_advice_call_no_aws(layers):
+    """The base, facts, advice and fetching layers never import aws_cdk, jsii or the constructs library (so
+    ``mlcdk advise`` and ``mlcdk catalog`` start without the jsii kernel); the facts and the advice never import
+    boto3 either: calling AWS is for the fetching and aws-calls layers. (mlcdk.params, the checks layer, reads
+    aws_cdk's Token only once the constructs have loaded aws_cdk: it checks CDK-typed parameters.)"""
+    cdk, aws = {"aws_cdk", "jsii", "constructs"}, {"boto3", "botocore"}
+    problems = []
+    for module, names in sorted(outside_imports(PACKAGE).items()):
+        layer = layer_of(module, layers)
+        if layer is not None and layer.name in ("base", "facts", "advice", "fetching") and names & cdk:
+            problems.append(f"{module} ({layer.name}) imports {sorted(names & cdk)}")
+        if layer is not None and layer.name in ("base", "facts", "checks", "advice") and names & aws:
+            problems.append(f"{module} ({layer.name}) imports {sorted(names & aws)}")
+    assert problems == []
+
+
 def test_the_facts_read_data_files_through_the_one_loader():
     """No module under mlcdk/presets/ parses JSON itself (``json.loads``/``json.load``) except the loader; no module
     anywhere imports a private name of another mlcdk module."""
