@@ -122,11 +122,11 @@ def software_facts() -> SoftwareFacts:
             ("instances", "flavor", "minimum_sdk", "source", "reason")))
         neuron[name] = NeuronNeeds(name, read("instances", str), read("flavor", str),
                                    read("minimum_sdk", (str, type(None))), read("source", str))
-    drivers = {major: _EntryReader(path, f"cuda_driver[{major!r}]", entry, dict.fromkeys(
+    drivers = {major: EntryReader(path, f"cuda_driver[{major!r}]", entry, dict.fromkeys(
         ("minimum_driver", "source", "reason")))("minimum_driver", int)
-        for major, entry in _load_mapping(path, "cuda_driver").items()}
-    host = _load_mapping(path, "host_driver").get("ECS_AL2023_NVIDIA")
-    host_major = _EntryReader(path, "host_driver['ECS_AL2023_NVIDIA']", host, dict.fromkeys(
+        for major, entry in read_mapping(path, "cuda_driver").items()}
+    host = read_mapping(path, "host_driver").get("ECS_AL2023_NVIDIA")
+    host_major = EntryReader(path, "host_driver['ECS_AL2023_NVIDIA']", host, dict.fromkeys(
         ("driver_major", "source", "reason")))("driver_major", int)
     return SoftwareFacts(MappingProxyType(cuda), MappingProxyType(neuron), MappingProxyType(drivers), host_major)
 
