@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlcdk import ConfigurationError, launch
+from mlcdk.aws.jobs import inputs
+from mlcdk.aws.jobs.aws import JobsError
+from mlcdk.cli.advise import headroom_fraction
 from mlcdk.constructs import fleet_load_balancer, limits
 from mlcdk.errors import shown
 from mlcdk.params import check_value
-from mlcdk.cli.advise import headroom_fraction
-from mlcdk.jobs import inputs
-from mlcdk.jobs.aws import JobsError
 from mlcdk.presets import catalog, checks, datafile, identifiers, model_server, models, paths, workloads
 from mlcdk.presets.identifiers import ArnRule
 from mlcdk.settings import parse_emails, read_settings
