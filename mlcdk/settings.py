@@ -16,7 +16,7 @@ from typing import Any
 
 from mlcdk.errors import ConfigurationError, shown
 from mlcdk.presets import catalog, fsx, model_server, nag_packs, workloads
-from mlcdk.presets.counts import MAX_CAPACITY, MAX_NETWORK_AZS, MAX_NODES, MAX_SHARED_STORAGE_GIB  # noqa: F401
+from mlcdk.presets.counts import MAX_CAPACITY, MAX_NETWORK_AZS, MAX_NODES, MAX_SHARED_STORAGE_GIB
 from mlcdk.presets.identifiers import parse_emails
 
 DEFAULT_TRAINING_PRESET = "llm-pretrain-trainium"
