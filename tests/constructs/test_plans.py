@@ -27,6 +27,7 @@ NVIDIA_DLAMI = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-
 
 
 def warning_ids(plan) -> list[str]:
+    """The IDs of the warnings the plan noted (mlcdk.constructs.plan_warnings; the construct adds "mlcdk:")."""
     return [w.id for w in plan.warnings]
 
 
@@ -50,8 +51,9 @@ def test_trainium_preset_plans_two_efa_nodes_in_a_placement_group_on_batch() -> 
     assert plan.az_id == "use1-az4"
     # The preset's fallback is not offered in the cluster's AZ (trn1n.32xlarge: use1-az6 only).
     assert plan.fallbacks == ()
-    assert plan.warnings[0].id == "mlcdk:presetFallbacksDropped"
-    assert "trn1n.32xlarge (it is not offered in the cluster's AZ use1-az4)" in plan.warnings[0].message
+    assert warning_ids(plan) == ["presetFallbacksDropped"]
+    assert plan.warnings[0].values == (("dropped", "trn1n.32xlarge (it is not offered in the cluster's AZ use1-az4)"),
+                                       ("instance_type", "trn1.32xlarge"))
     assert (plan.ami.parameter, plan.root_device_name) == (NEURON_ECS_AMI, "/dev/xvda")
     assert plan.job.image.startswith("public.ecr.aws/neuron/pytorch-training-neuronx:")
     assert (plan.thresholds.low_utilization_percent, plan.thresholds.low_utilization_hours,
@@ -61,7 +63,7 @@ def test_trainium_preset_plans_two_efa_nodes_in_a_placement_group_on_batch() -> 
 
 def test_a_batch_job_runs_one_type_so_the_preset_fallback_is_warned_about_not_used() -> None:
     plan = plan_training(TrainingRequest(preset="llm-pretrain-trainium", availability_zone_id="use1-az6"), US_EAST_1)
-    assert (plan.az_id, plan.fallbacks, warning_ids(plan)) == ("use1-az6", (), ["mlcdk:batchFallbacksUnused"])
+    assert (plan.az_id, plan.fallbacks, warning_ids(plan)) == ("use1-az6", (), ["batchFallbacksUnused"])
 
 
 def test_persistent_nodes_keep_the_preset_fallback_where_it_is_offered() -> None:
@@ -96,7 +98,7 @@ def test_a_reservation_pins_the_az_and_turns_the_placement_group_off() -> None:
     plan = plan_training(TrainingRequest(instance_type="trn1.32xlarge", nodes=2, capacity=CapacityOptions(
         reservation_id=CR, availability_zone_id="use1-az5")), US_EAST_1)
     assert (plan.az_id, plan.cluster_placement) == ("use1-az5", False)
-    assert warning_ids(plan) == ["mlcdk:placementGroupOff"]
+    assert warning_ids(plan) == ["placementGroupOff"]
 
 
 def test_a_brought_vpc_pinned_by_az_id_places_the_nodes_in_its_offered_az() -> None:
@@ -109,9 +111,10 @@ def test_a_block_without_its_end_warns_when_the_checkpoint_cannot_fit() -> None:
     block = CapacityOptions(reservation_id=CR, capacity_block=True, availability_zone_id="use1-az6")
     plan = plan_training(TrainingRequest(instance_type="p5.48xlarge", engine="nodes", capacity=block,
                                          grace=GraceInput(900_000, "15 minutes")), US_EAST_1)
-    (warning,) = [w for w in plan.warnings if w.id == "mlcdk:capacityBlockGrace"]
-    assert warning.message.startswith("checkpoint_grace_period (15 min) does not fit a Capacity Block's end")
-    assert "give capacity.block_end so the group scales in early" in warning.message
+    (warning,) = [w for w in plan.warnings if w.id == "capacityBlockGrace"]
+    # capacity.json: EC2 warns 40 minutes before the end and terminates from 30 minutes before it (10 apart).
+    assert dict(warning.values) == {"grace_minutes": 15.0, "warning_minutes": 40, "termination_minutes": 30,
+                                    "window_minutes": 10, "remedy": "give capacity.block_end so the group scales in early"}
 
 
 @pytest.mark.parametrize(("request_", "environment", "match"), [
@@ -183,14 +186,15 @@ def test_a_fleet_with_a_reservation_runs_in_its_one_az_and_says_so() -> None:
                                     capacity=CapacityOptions(reservation_id=CR, availability_zone_id="use1-az2")),
                       US_EAST_1)
     assert plan.subnet_az_ids == ("use1-az2",)
-    assert warning_ids(plan) == ["mlcdk:singleAzFleet"]
+    assert warning_ids(plan) == ["singleAzFleet"]
+    assert plan.warnings[0].value("az_id") == "use1-az2"
 
 
 def test_nodes_engine_without_a_server_command_is_warned_about() -> None:
     from mlcdk.constructs.plan_fleet import plan_fleet
 
     plan = plan_fleet(fleet_request(instance_type="g6.xlarge", engine="nodes"), US_EAST_1)
-    assert warning_ids(plan) == ["mlcdk:noModelServer"]
+    assert warning_ids(plan) == ["noModelServer"]
 
 
 @pytest.mark.parametrize(("given", "match"), [
