@@ -22,7 +22,7 @@ _LAZY = {
     "ScalingOptions": "mlcdk.constructs.inference_fleet",
     "FleetAlarmOptions": "mlcdk.constructs.inference_fleet",
     "ModelOptions": "mlcdk.constructs.model",
-    "GuardrailOptions": "mlcdk.constructs.guardrails",
+    "GuardrailOptions": "mlcdk.constructs.guardrail_options",
     "PurchaseOptions": "mlcdk.constructs.options",
     "CapacityOptions": "mlcdk.constructs.options",
     "JobOptions": "mlcdk.constructs.options",

@@ -125,7 +125,7 @@ def ec2_with(*reservations: dict[str, Any] | str, offerings: tuple[str, ...] | N
 
 
 def request(**kwargs: Any) -> pf.Request:
-    return pf.Request.create(**{"region": REGION, "instance_type": "trn1.32xlarge", "nodes": 2, **kwargs})
+    return pf.Request.create(pf.Arguments(**{"region": REGION, "instance_type": "trn1.32xlarge", "nodes": 2, **kwargs}))
 
 
 def by_name(report: pf.PreflightReport) -> dict[str, pf.Check]:

@@ -124,7 +124,7 @@ def _training_job(spec: InstanceSpec, fit: Fit, context: Context) -> Job:
         return Job(fit, fit.nodes, context.need, training_time.plan(spec, fit.nodes, context.flops, workload,
                                                                     context.rules))
     limit = fit.limit if spec.efa_supported else 1
-    plan, needed = training_time.nodes_for_deadline(spec, fit.nodes, limit, context.flops, workload, context.rules, days)
+    plan, needed = training_time.nodes_for_deadline(spec, (fit.nodes, limit), context.flops, workload, context.rules, days)
     if plan.seconds is not None and plan.seconds <= days * 86400:
         return Job(fit, plan.nodes, context.need, plan)
     if plan.seconds is None:

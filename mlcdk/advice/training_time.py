@@ -170,11 +170,12 @@ def plan(spec: InstanceSpec, nodes: int, flops: float | None, workload: Workload
     return TrainingPlan(nodes, compute + exposed, compute, communication, bound, utilization, basis, bus, name)
 
 
-def nodes_for_deadline(spec: InstanceSpec, first: int, limit: int, flops: float | None, workload: Workload,
+def nodes_for_deadline(spec: InstanceSpec, nodes: tuple[int, int], flops: float | None, workload: Workload,
                        rules: SizingRules, days: float) -> tuple[TrainingPlan, int | None]:
-    """The plan on the fewest nodes from ``first`` to ``limit`` that finishes in ``days`` (else the plan at
-    ``limit``), and the node count that would finish in time (None when none up to SEARCH_LIMIT_NODES would, or the
-    job has no figure). Past two nodes the time only falls as nodes are added, so a bisection finds it."""
+    """The plan on the fewest nodes from ``first`` to ``limit`` (``nodes``) that finishes in ``days`` (else the plan
+    at ``limit``), and the node count that would finish in time (None when none up to SEARCH_LIMIT_NODES would, or
+    the job has no figure). Past two nodes the time only falls as nodes are added, so a bisection finds it."""
+    first, limit = nodes
     seconds = days * 86400
     start = plan(spec, first, flops, workload, rules)
     if start.seconds is None or start.seconds <= seconds:

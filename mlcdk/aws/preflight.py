@@ -149,6 +149,19 @@ PARAMETERS = {"region": "region", "instance_type": "instance_type", "nodes": "no
 
 
 @dataclass(frozen=True)
+class Arguments:
+    """A preflight's arguments as given (see :func:`preflight`), before :meth:`Request.create` checks them."""
+
+    region: str
+    instance_type: str
+    nodes: int
+    spot: bool = False
+    reservation_ids: Iterable[str] = ()
+    availability_zone_ids: Iterable[str] | None = None
+    engine: str = "batch"
+
+
+@dataclass(frozen=True)
 class Request:
     region: str
     spec: catalog.InstanceSpec
@@ -159,10 +172,10 @@ class Request:
     engine: str
 
     @classmethod
-    def create(cls, *, region: str, instance_type: str, nodes: int, spot: bool = False,
-               reservation_ids: Iterable[str] = (), availability_zone_ids: Iterable[str] | None = None,
-               engine: str = "batch", names: Mapping[str, str] = PARAMETERS) -> Request:
+    def create(cls, given: Arguments, names: Mapping[str, str] = PARAMETERS) -> Request:
         """Validate the arguments; ConfigurationError names the argument (as ``names`` spells it) and the value."""
+        region, instance_type, nodes, spot = given.region, given.instance_type, given.nodes, given.spot
+        reservation_ids, availability_zone_ids, engine = given.reservation_ids, given.availability_zone_ids, given.engine
         known = catalog.default_catalog()
         known.check_region(region, names["region"])
         spec = known.get(instance_type, names["instance_type"])
@@ -474,6 +487,6 @@ def preflight(*, region: str, instance_type: str, nodes: int, spot: bool = False
     :param session: a boto3 Session. Default: boto3's from the environment (profile, variables, instance role).
     :raises ConfigurationError: an argument is malformed (unknown region or type, nodes < 1, a bad ID).
     """
-    return run(Request.create(region=region, instance_type=instance_type, nodes=nodes, spot=spot,
-                              reservation_ids=reservation_ids, availability_zone_ids=availability_zone_ids,
-                              engine=engine), session)
+    return run(Request.create(Arguments(region=region, instance_type=instance_type, nodes=nodes, spot=spot,
+                                        reservation_ids=reservation_ids, availability_zone_ids=availability_zone_ids,
+                                        engine=engine)), session)

@@ -97,7 +97,7 @@ def catalog_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Every fact about one instance type, with its source and date."""
-    from mlcdk.presets import capacity_blocks, catalog
+    from mlcdk.presets import catalog
 
     try:
         spec = catalog.get(instance_type)
@@ -108,15 +108,39 @@ def catalog_show(
     provenance = catalog.default_catalog().provenance
     regions = [region] if region else list(spec.regions)
     if as_json:
-        document = plain(spec)
-        document["previous_generation"] = spec.previous_generation
-        document["capacity_blocks"] = capacity_blocks.sells_capacity_blocks(spec)
-        document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
-        document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
-                              for r in regions}
-        document["provenance"] = plain(provenance)
-        print_json(document)
+        print_json(_show_document(spec, regions, provenance))
         return
+    out.print(_facts_table(spec, provenance))
+    offers = Table(title=f"offerings and prices (prices as of {provenance.prices_as_of}; spot is a dated sample)")
+    for column in ("region", "AZ IDs", "on-demand $/h", "spot $/h by AZ"):
+        offers.add_column(column)
+    for r in regions:
+        spot = ", ".join(f"{az} {usd:.4f}" for az, usd in sorted(spec.spot_prices(r).items())) or "unknown"
+        azs = ", ".join(spec.offered_azs(r)) or "not offered"
+        offers.add_row(r, azs, _usd(spec.on_demand_price(r)), spot)
+    out.print(offers)
+    out.print(f"Offerings: {spec.offerings_source} (snapshot as of {provenance.offerings_as_of}).")
+    out.print(f"Prices: {provenance.prices_source}.")
+
+
+def _show_document(spec, regions: list[str], provenance) -> dict:
+    """``catalog show --json``: the spec's facts, offerings and prices in ``regions``, and their provenance."""
+    from mlcdk.presets import capacity_blocks
+
+    document = plain(spec)
+    document["previous_generation"] = spec.previous_generation
+    document["capacity_blocks"] = capacity_blocks.sells_capacity_blocks(spec)
+    document["offerings"] = {r: list(spec.offered_azs(r)) for r in regions}
+    document["prices"] = {r: {"on_demand": spec.on_demand_price(r), "spot": dict(spec.spot_prices(r))}
+                          for r in regions}
+    document["provenance"] = plain(provenance)
+    return document
+
+
+def _facts_table(spec, provenance) -> Table:
+    """``catalog show``: one row per fact, with its source."""
+    from mlcdk.presets import capacity_blocks as capacity
+
     acc = spec.accelerator
     facts = Table(title=spec.instance_type, show_header=False)
     facts.add_column("fact")
@@ -142,17 +166,7 @@ def catalog_show(
     for patch in spec.patches:
         fields = ", ".join(f"{k}={v}" for k, v in patch.fields.items())
         facts.add_row("patched", f"{fields} (API: {dict(patch.api_reported)}); {patch.source}")
-    out.print(facts)
-    offers = Table(title=f"offerings and prices (prices as of {provenance.prices_as_of}; spot is a dated sample)")
-    for column in ("region", "AZ IDs", "on-demand $/h", "spot $/h by AZ"):
-        offers.add_column(column)
-    for r in regions:
-        spot = ", ".join(f"{az} {usd:.4f}" for az, usd in sorted(spec.spot_prices(r).items())) or "unknown"
-        azs = ", ".join(spec.offered_azs(r)) or "not offered"
-        offers.add_row(r, azs, _usd(spec.on_demand_price(r)), spot)
-    out.print(offers)
-    out.print(f"Offerings: {spec.offerings_source} (snapshot as of {provenance.offerings_as_of}).")
-    out.print(f"Prices: {provenance.prices_source}.")
+    return facts
 
 
 @app.command("refresh")
@@ -179,16 +193,8 @@ def catalog_refresh(
         prices_csv = refresh.PACKAGED_PRICE_CSV
     if prices_csv is not None and not prices_csv.is_file():
         fail(f"--prices-csv {str(prices_csv)!r} does not exist")
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else (
-            refresh.price_source_date(prices_csv) if prices_csv is not None else dt.date.today())
-    except ValueError:
-        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
-    if date is None:
-        fail(f"--as-of is needed: the price data {str(prices_csv)!r} records no date "
-             f"(no YYYY-MM-DD in {refresh.price_note(prices_csv).name})")
+    date = _snapshot_date(as_of, prices_csv)
     output = output if output is not None else refresh.user_data_dir()
-    import boto3
 
     def run(session: Any, specs_source: str, offerings_source: str) -> dict:
         prices_source = refresh.describe_price_source(prices_csv) if prices_csv else (
@@ -200,6 +206,29 @@ def catalog_refresh(
             task = bar.add_task("querying regions", total=steps)
             return refresh.refresh(session, price_csv=prices_csv, provenance=provenance, regions=regions,
                                    progress=lambda r: bar.update(task, advance=1, description=r))
+
+    snapshot = _query(offline, run, date)
+    _write_snapshot(snapshot, output, date)
+
+
+def _snapshot_date(as_of: str | None, prices_csv: Path | None) -> dt.date:
+    """--as-of, else the price data's date, else today (a live refresh)."""
+    from mlcdk.fetch import refresh
+
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else (
+            refresh.price_source_date(prices_csv) if prices_csv is not None else dt.date.today())
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD")
+    if date is None:
+        fail(f"--as-of is needed: the price data {str(prices_csv)!r} records no date "
+             f"(no YYYY-MM-DD in {refresh.price_note(prices_csv).name})")
+    return date
+
+
+def _query(offline: bool, run, date: dt.date) -> dict:
+    """``run(session, specs_source, offerings_source)`` against moto's bundled snapshot, or live AWS."""
+    import boto3
 
     try:
         if offline:
@@ -225,6 +254,13 @@ def catalog_refresh(
                            f"DescribeInstanceTypeOfferings (availability-zone-id, live, {date})")
     except ConfigurationError as exc:
         fail(str(exc))
+    return snapshot
+
+
+def _write_snapshot(snapshot: dict, output: Path, date: dt.date) -> None:
+    from mlcdk.fetch import refresh
+    from mlcdk.presets.catalog import CATALOG_ENV
+
     try:
         output.mkdir(parents=True, exist_ok=True)
         written = refresh.write_snapshot(snapshot, output)

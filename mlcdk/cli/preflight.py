@@ -51,9 +51,9 @@ def preflight_command(
     from mlcdk.aws import preflight
 
     try:
-        request = preflight.Request.create(region=region, instance_type=instance_type, nodes=nodes, spot=spot,
-                                           reservation_ids=reservation_id or (),
-                                           availability_zone_ids=availability_zone_id, engine=engine, names=FLAGS)
+        request = preflight.Request.create(preflight.Arguments(
+            region=region, instance_type=instance_type, nodes=nodes, spot=spot, reservation_ids=reservation_id or (),
+            availability_zone_ids=availability_zone_id, engine=engine), names=FLAGS)
         report = preflight.run(request, _session())
     except ConfigurationError as exc:
         fail(str(exc))

@@ -21,7 +21,7 @@ Traps handled here (each asserted in tests/constructs/test_batch_engine.py):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_batch as batch
@@ -29,11 +29,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from mlcdk import launch
@@ -41,9 +38,11 @@ from mlcdk.constructs import security
 from mlcdk.constructs.batch_network import batch_node_template, open_task_network
 from mlcdk.constructs.efa import efa_device_count
 from mlcdk.constructs.nag import acknowledge
-from mlcdk.constructs.node_group import node_launch_template
-from mlcdk.constructs.options import LOG_RETENTION, JobOptions, StorageOptions
-from mlcdk.presets import catalog, images, workloads
+from mlcdk.constructs.cluster_parts import ClusterParts
+from mlcdk.constructs.node_group import LaunchTemplateProps, node_launch_template
+from mlcdk.constructs.options import LOG_RETENTION
+from mlcdk.constructs.plan_training import TrainingPlan
+from mlcdk.presets import catalog, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 #: Share of the type's nominal memory a job's container asks for. ECS registers less than the nominal
@@ -139,84 +138,91 @@ class BatchEngine(Construct):
     """Compute environment (managed EC2/ECS, min 0 vCPUs), job queue, job definition (multi-node for more
     than one node), job role, KMS-encrypted log group, and job state changes to the alarm topic.
 
-    ``shared_mount_point``: the hosts mount a shared file system there at boot (the user data), and the job's
-    container gets it as a host volume at the same path; ``shared_environment`` joins the job's environment.
+    Built from the cluster's plan (types, nodes, EFA, placement, purchase, job) and its parts (network, security,
+    boot). With a shared file system, the hosts mount it at boot (the user data), and the job's container gets it
+    as a host volume at the same path, with its variables in the job's environment.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, spec: InstanceSpec, nodes: int,
-                 instance_types: Sequence[str], vpc: ec2.IVpc, subnet: ec2.ISubnet,
-                 security_group: ec2.ISecurityGroup, role: iam.IRole, key: kms.IKey,
-                 machine_image: ec2.IMachineImage, user_data: ec2.UserData, storage: StorageOptions,
-                 root_device_name: str, efa: bool, cluster_placement: bool, spot: bool,
-                 checkpoint_bucket: s3.IBucket, alarm_topic: sns.ITopic, job: JobOptions,
-                 removal_policy: cdk.RemovalPolicy, label: str, shared_mount_point: str | None = None,
-                 shared_environment: Mapping[str, str] | None = None) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, plan: TrainingPlan, parts: ClusterParts) -> None:
         super().__init__(scope, construct_id)
-        # Launch template: Batch requires MIME multipart user data (aws-cdk #6427); the placement group goes
-        # on the compute environment, and the instance role too (Batch ignores the template's profile).
-        multipart = ec2.MultipartUserData()
-        multipart.add_user_data_part(user_data, ec2.MultipartBody.SHELL_SCRIPT, True)
-        self.launch_template, self.placement_group = node_launch_template(
-            self, spec=spec, role=None, user_data=multipart, security_group=security_group, key=key,
-            machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
-            cluster_placement=cluster_placement, placement_in_template=False)
-        # The job containers' network: EFA layout with a free card-0 slot, and their group's rules (batch_network).
-        slots = batch_node_template(self.launch_template, spec=spec, efa=efa, security_group=security_group)
-        self.task_network = open_task_network(self, vpc=vpc, node_group=security_group, card0_slots=slots)
+        self._template(plan, parts)
+        self._compute_environment(plan, parts)
+        self._queue_and_logs(plan, parts)
+        self._container(plan, parts)
+        self._job_definition(plan)
 
-        self.max_vcpus = nodes * max(catalog.get(t).vcpus for t in instance_types)
-        gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
+    def _template(self, plan: TrainingPlan, parts: ClusterParts) -> None:
+        """Launch template: Batch requires MIME multipart user data (aws-cdk #6427); the placement group goes on the
+        compute environment, and the instance role too (Batch ignores the template's profile). The job containers'
+        network: EFA layout with a free card-0 slot, and their group's rules (batch_network)."""
+        multipart = ec2.MultipartUserData()
+        multipart.add_user_data_part(parts.user_data, ec2.MultipartBody.SHELL_SCRIPT, True)
+        self.launch_template, self.placement_group = node_launch_template(self, LaunchTemplateProps(
+            spec=plan.spec, role=None, user_data=multipart, security_group=parts.security_group, key=parts.key,
+            machine_image=parts.machine_image, storage=plan.storage, root_device_name=plan.root_device_name,
+            efa=plan.efa, cluster_placement=plan.cluster_placement, placement_in_template=False))
+        slots = batch_node_template(self.launch_template, spec=plan.spec, efa=plan.efa,
+                                    security_group=parts.security_group)
+        self.task_network = open_task_network(self, vpc=parts.vpc, node_group=parts.security_group, card0_slots=slots)
+
+    def _compute_environment(self, plan: TrainingPlan, parts: ClusterParts) -> None:
+        self.max_vcpus = plan.nodes * max(catalog.get(t).vcpus for t in plan.instance_types)
+        gpu = plan.spec.accelerator is not None and plan.spec.accelerator.kind == "gpu"
         self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
-            self, "ComputeEnvironment", vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnets=[subnet]),
+            self, "ComputeEnvironment", vpc=parts.vpc, vpc_subnets=ec2.SubnetSelection(subnets=[parts.subnet]),
             # The types go in as strings below: the L2 parses each type's architecture and rejects names
             # such as p6-b200.48xlarge ("Malformed instance type identifier").
             instance_types=[], use_optimal_instance_classes=True,
-            launch_template=self.launch_template, instance_role=role, security_groups=[security_group],
-            images=[batch.EcsMachineImage(image=machine_image, image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA
+            launch_template=self.launch_template, instance_role=parts.role, security_groups=[parts.security_group],
+            images=[batch.EcsMachineImage(image=parts.machine_image, image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA
                                           if gpu else batch.EcsMachineImageType.ECS_AL2023)],
-            minv_cpus=0, maxv_cpus=self.max_vcpus, spot=spot, replace_compute_environment=True,
+            minv_cpus=0, maxv_cpus=self.max_vcpus, spot=plan.purchase.uses_spot, replace_compute_environment=True,
             update_to_latest_image_version=False)
         environment = self.compute_environment.node.default_child
-        environment.add_property_override("ComputeResources.InstanceTypes", list(instance_types))
+        environment.add_property_override("ComputeResources.InstanceTypes", list(plan.instance_types))
         environment.add_property_override("ComputeResources.LaunchTemplate.Version",
                                           self.launch_template.latest_version_number)
-        if efa:  # aws-cdk #21577: the group is on every interface of the template
+        if plan.efa:  # aws-cdk #21577: the group is on every interface of the template
             environment.add_property_deletion_override("ComputeResources.SecurityGroupIds")
         if self.placement_group is not None:
             environment.add_property_override("ComputeResources.PlacementGroup", self.placement_group.ref)
 
+    def _queue_and_logs(self, plan: TrainingPlan, parts: ClusterParts) -> None:
+        """The queue, its job state changes to the topic, the KMS-encrypted log group, and the job's role."""
         self.job_queue = batch.JobQueue(self, "JobQueue", priority=1, compute_environments=[
             batch.OrderedComputeEnvironment(compute_environment=self.compute_environment, order=1)],
-            job_state_time_limit_actions=runnable_limits(job.runnable_timeout_minutes))
+            job_state_time_limit_actions=runnable_limits(plan.job.runnable_timeout_minutes))
         # Every job that fails reaches the topic, a job cancelled by the queue's time limits included (status FAILED,
         # statusReason "Canceled by JobStateTimeLimit action due to reason: ...").
-        events.Rule(self, "JobStateChanges", description=f"{label}: Batch jobs that failed or succeeded",
+        events.Rule(self, "JobStateChanges", description=f"{parts.label}: Batch jobs that failed or succeeded",
                     event_pattern=events.EventPattern(
                         source=["aws.batch"], detail_type=["Batch Job State Change"],
                         detail={"status": ["FAILED", "SUCCEEDED"], "jobQueue": [self.job_queue.job_queue_arn]}),
-                    targets=[security.TopicTarget(alarm_topic)])
-
+                    targets=[security.TopicTarget(parts.alarm_topic)])
         # Logs: KMS-encrypted, with a retention period (CloudWatch Logs may use the key for this account's log
         # groups in this region only: security.allow_log_encryption).
         self.log_group = security.encrypted_log_group(
-            self, "JobLogs", key=key, removal_policy=removal_policy,
-            retention=getattr(logs.RetentionDays, LOG_RETENTION[job.log_retention_days]))
-
+            self, "JobLogs", key=parts.key, removal_policy=parts.removal_policy,
+            retention=getattr(logs.RetentionDays, LOG_RETENTION[plan.job.log_retention_days]))
         # The job's role: read/write on the checkpoint bucket and use of its key, nothing wider.
         self.job_role = iam.Role(
-            self, "JobRole", description=f"{label}: training jobs (checkpoint bucket only)",
+            self, "JobRole", description=f"{parts.label}: training jobs (checkpoint bucket only)",
             assumed_by=security.ecs_tasks_principal(self))
-        self.job_policy = security.data_policy(self, "JobCheckpointPolicy", self.job_role, bucket=checkpoint_bucket,
-                                               key=key)
-        self.agent_policy = security.ecs_agent_policy(self, "EcsAgentPolicy", role, log_group=self.log_group)
+        self.job_policy = security.data_policy(self, "JobCheckpointPolicy", self.job_role,
+                                               bucket=parts.checkpoint_bucket, key=parts.key)
+        self.agent_policy = security.ecs_agent_policy(self, "EcsAgentPolicy", parts.role, log_group=self.log_group)
 
-        image = job.image or images.default_image([spec]).uri  # TrainingCluster checks it against every type
+    def _container(self, plan: TrainingPlan, parts: ClusterParts) -> None:
+        """The job's container: what the catalog says the type has, the launcher, devices, the shared file system."""
+        spec, job = plan.spec, plan.job
+        gpu = spec.accelerator is not None and spec.accelerator.kind == "gpu"
         memory = container_memory_mib(spec)
         self.container = batch.EcsEc2ContainerDefinition(
-            self, "Container", image=ecs.ContainerImage.from_registry(image), cpu=spec.vcpus,
+            self, "Container", image=ecs.ContainerImage.from_registry(job.image), cpu=spec.vcpus,
             memory=cdk.Size.mebibytes(memory), gpu=spec.accelerator.count if gpu else None,
             command=launch.inline_command(["--dry-run", "--", "true"]),
-            environment={**job_environment(spec, efa, checkpoint_bucket.bucket_name), **(shared_environment or {})},
+            environment={**job_environment(spec, plan.efa, parts.checkpoint_bucket.bucket_name),
+                         **(parts.shared_environment or {})},
             job_role=self.job_role,
             linux_parameters=batch.LinuxParameters(self, "LinuxParameters", init_process_enabled=True,
                                                    shared_memory_size=cdk.Size.mebibytes(int(memory * SHARED_MEMORY_SHARE))),
@@ -228,20 +234,23 @@ class BatchEngine(Construct):
         self.container.linux_parameters.add_devices(*(
             batch.Device(host_path=path, container_path=path, permissions=[
                 batch.DevicePermission.READ, batch.DevicePermission.WRITE, batch.DevicePermission.MKNOD])
-            for path in device_paths(spec, efa)))
-        if shared_mount_point is not None:  # the host mounts the shared file system; the job sees it at the same path
-            self.container.add_volume(batch.EcsVolume.host(name="shared-storage", host_path=shared_mount_point,
-                                                           container_path=shared_mount_point))
-        if (repository := workloads.ecr_repository(image)) is not None:
-            security.ecr_pull_policy(self, "EcrPullPolicy", [role, self.container.execution_role], *repository)
+            for path in device_paths(spec, plan.efa)))
+        mount = parts.shared_mount_point
+        if mount is not None:  # the host mounts the shared file system; the job sees it at the same path
+            self.container.add_volume(batch.EcsVolume.host(name="shared-storage", host_path=mount, container_path=mount))
+        if (repository := workloads.ecr_repository(job.image)) is not None:
+            security.ecr_pull_policy(self, "EcrPullPolicy", [parts.role, self.container.execution_role], *repository)
 
+    def _job_definition(self, plan: TrainingPlan) -> None:
+        """Multi-node for more than one node (one open node range), else a single-node ECS job definition."""
+        job, nodes = plan.job, plan.nodes
         common = dict(retry_attempts=job.retry_attempts, timeout=cdk.Duration.seconds(round(job.timeout_hours * 3600)),
                       propagate_tags=True, retry_strategies=[
                           batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom(on_status_reason=HOST_FAILURE_REASON)),
                           batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_exit_code="*"))])
         if nodes > 1:
             self.job_definition = batch.MultiNodeJobDefinition(
-                self, "JobDefinition", instance_type=ec2.InstanceType(spec.instance_type), main_node=0,
+                self, "JobDefinition", instance_type=ec2.InstanceType(plan.spec.instance_type), main_node=0,
                 containers=[batch.MultiNodeContainer(container=self.container, start_node=0, end_node=nodes - 1)],
                 **common)
             # One open node range, so `mlcdk submit --nodes N` may run fewer nodes than the cluster has.

@@ -43,7 +43,8 @@ from constructs import Construct
 
 from mlcdk.constructs import security
 from mlcdk.constructs.batch_engine import CONTAINER_MEMORY_SHARE, SHARED_MEMORY_SHARE
-from mlcdk.constructs.model import CONTAINER_CACHE, ModelPlan, s3_model_path
+from mlcdk.constructs.model_plan import CONTAINER_CACHE, ModelPlan, s3_model_path
+from mlcdk.constructs.plan_fleet import FleetPlan
 from mlcdk.constructs.nag import acknowledge, resource_finding
 from mlcdk.presets import model_server, workloads
 from mlcdk.presets.catalog import InstanceSpec
@@ -59,19 +60,37 @@ ULIMITS = ((ecs.UlimitName.NOFILE, 65_536), (ecs.UlimitName.MEMLOCK, -1))
 
 @dataclass(frozen=True)
 class EcsEngineProps:
-    """Everything the engine needs, decided before it is built."""
+    """Everything the engine needs: the fleet's plan (type, model, port, health check, cache), decided before it is
+    built, and the parts it builds on."""
 
-    spec: InstanceSpec
-    plan: ModelPlan
+    fleet: FleetPlan
     vpc: ec2.IVpc
     key: kms.IKey
-    port: int
-    health_check_path: str
     grace: cdk.Duration
-    cache_host_path: str
     log_retention: logs.RetentionDays
     removal_policy: cdk.RemovalPolicy
     label: str
+
+    @property
+    def spec(self) -> InstanceSpec:
+        return self.fleet.spec
+
+    @property
+    def plan(self) -> ModelPlan:
+        """The model's plan (engine="ecs" always has one)."""
+        return self.fleet.model
+
+    @property
+    def port(self) -> int:
+        return self.fleet.port
+
+    @property
+    def health_check_path(self) -> str:
+        return self.fleet.request.health_check_path
+
+    @property
+    def cache_host_path(self) -> str:
+        return self.fleet.cache.host_path
 
 
 class EcsEngine(Construct):

@@ -3,22 +3,54 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlcdk.constructs import fleet_load_balancer as balancing
-from mlcdk.constructs.fleet_options import (
-    ECS_ONLY_SIGNALS, SCALING_SIGNALS, FleetAlarmOptions, LoadBalancerOptions, ScalingOptions,
-)
-from mlcdk.constructs.guardrails import GuardrailOptions
-from mlcdk.constructs.model import ModelOptions
+from mlcdk.constructs.guardrail_options import GuardrailOptions
 from mlcdk.constructs.options import PurchaseOptions
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.presets import metrics, model_server, workloads
 from mlcdk.presets.catalog import InstanceSpec
 from mlcdk.presets.counts import MAX_CAPACITY
 
-#: Regional AWS WAF (v2) web ACL ARNs (group 1: the region).
-WEB_ACL_ARN = balancing.WEB_ACL_ARN
+if TYPE_CHECKING:  # the option groups' modules import aws_cdk (Duration, ACM and Secrets Manager types); this one must not
+    from mlcdk.constructs.fleet_options import FleetAlarmOptions, LoadBalancerOptions, ScalingOptions
+    from mlcdk.constructs.model import ModelOptions
+
+#: The signals a fleet scales on, and the ones that need the ECS engine (the server's own metrics).
+SCALING_SIGNALS = ("requests", "queue", "accelerator", "cpu")
+ECS_ONLY_SIGNALS = ("queue",)
+#: Default targets per signal: requests per target per minute, waiting requests per server, percent.
+DEFAULT_TARGETS = {"requests": 60, "queue": 4, "accelerator": 70, "cpu": 60}
+#: A regional AWS WAF (v2) web ACL, the kind an application load balancer can use; group 1 is its region.
+WEB_ACL_ARN = re.compile(r"arn:aws[a-z-]*:wafv2:([a-z0-9-]+):\d{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}")
+#: An ACM certificate; group 1 is its region (a load balancer can use only a certificate of its own region).
+CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[\w-]{1,128}")
+#: Ports that an internet-facing fleet must not serve on: an internet-facing load balancer forwards the
+#: internet's requests to the serving port (an NLB also opens it to 0.0.0.0/0 in the nodes' security group),
+#: so whatever usually listens there (a shell, a database, a cluster agent) would face the internet too.
+#: A short list of the services that attackers scan for, each with where the port assignment comes from:
+#: IANA's Service Name and Port Number Registry, else the product's own documentation. Most also appear in
+#: AWS Security Hub control EC2.19 ("high-risk ports"), which flags the same exposure after deploy.
+SENSITIVE_PORTS: dict[int, str] = {
+    22: "SSH (IANA: ssh)",
+    23: "Telnet (IANA: telnet)",
+    445: "SMB (IANA: microsoft-ds)",
+    1433: "Microsoft SQL Server (IANA: ms-sql-s)",
+    2375: "the Docker daemon API without TLS (IANA: docker)",
+    2376: "the Docker daemon API (IANA: docker-s)",
+    2379: "the etcd client API (IANA: etcd-client; Kubernetes 'Ports and Protocols')",
+    3306: "MySQL (IANA: mysql)",
+    3389: "RDP (IANA: ms-wbt-server)",
+    5432: "PostgreSQL (IANA: postgresql)",
+    6379: "Redis (Redis documentation, default port)",
+    9200: "the Elasticsearch/OpenSearch REST API (Elasticsearch documentation, http.port default)",
+    10250: "the kubelet API (Kubernetes 'Ports and Protocols')",
+    27017: "MongoDB (IANA: mongodb)",
+}
+
+
 
 
 @dataclass(frozen=True)
@@ -40,7 +72,7 @@ class FleetShape:
 def validate(shape: FleetShape) -> None:
     """Ranges and rules of the size, port, load balancer, scaling and alarms (types were checked by mlcdk.params)."""
     spec, low, high, port, balancer, scale = shape.spec, shape.low, shape.high, shape.port, shape.balancer, shape.scale
-    check(balancing.certificate_problems(balancer.certificate, shape.region))
+    check(certificate_problems(balancer.certificate, shape.region))
     rows = []
     if shape.region is not None:
         offered = spec.offered_azs(shape.region)
@@ -61,7 +93,7 @@ def validate(shape: FleetShape) -> None:
         (not shape.health_check_path.startswith("/"),
          f"health_check_path ({shape.health_check_path!r}) must start with '/'"),
         *_balancer_rows(balancer, shape.region),
-        balancing.sensitive_port_row(port, balancer),
+        sensitive_port_row(port, balancer),
         *_scaling_rows(spec, scale, balancer),
         *_alarm_rows(shape.alarms),
     ]
@@ -69,7 +101,7 @@ def validate(shape: FleetShape) -> None:
 
 
 def _balancer_rows(balancer: LoadBalancerOptions, region: str | None) -> list[tuple[bool, str]]:
-    acl_region = balancing.arn_region(WEB_ACL_ARN, balancer.web_acl_arn)
+    acl_region = arn_region(WEB_ACL_ARN, balancer.web_acl_arn)
     return [
         (balancer.kind not in ("application", "network"),
          f"load_balancer.kind ({balancer.kind!r}) must be application or network"),
@@ -168,3 +200,42 @@ def validate_warm_pool(scale: ScalingOptions, purchase: PurchaseOptions, fallbac
             "several types "
             "make a mixed-instances group, and EC2 Auto Scaling has no warm pools for mixed-instances groups; pass "
             "purchase=PurchaseOptions(fallback_instance_types=()) to run one type on demand")])
+
+
+def arn_region(pattern: re.Pattern, arn: object) -> str | None:
+    """The region inside a concrete ARN that ``pattern`` matches, else None (tokens, malformed values)."""
+    found = pattern.fullmatch(arn) if isinstance(arn, str) and concrete(arn) else None
+    return found.group(1) if found else None
+
+
+def certificate_problems(certificate: object, region: str | None) -> list[tuple[bool, str]]:
+    """Check rows for ``LoadBalancerOptions.certificate``: an ACM certificate (``acm.ICertificate``) or its ARN,
+    in the stack's region when the stack has one."""
+    if certificate is None:
+        return []
+    if isinstance(certificate, str):
+        arn = certificate
+        rows = [(concrete(arn) and not CERTIFICATE_ARN.fullmatch(arn),
+                 f"load_balancer.certificate ({certificate!r}) must be an ACM certificate or its ARN "
+                 "(arn:aws:acm:<region>:<account>:certificate/<id>)")]
+    else:
+        rows = [(not hasattr(certificate, "certificate_arn"),
+                 f"load_balancer.certificate ({certificate!r}) must be an ACM certificate (acm.ICertificate, e.g. "
+                 "acm.Certificate.from_certificate_arn(...)) or its ARN as a string")]
+        if rows[0][0]:
+            return rows
+        arn = certificate.certificate_arn
+    where = arn_region(CERTIFICATE_ARN, arn)
+    rows.append((region is not None and where is not None and where != region,
+                 f"load_balancer.certificate ({arn}) is in {where}; a load balancer in {region} can use only an ACM "
+                 f"certificate of {region}"))
+    return rows
+
+
+def sensitive_port_row(port: object, options: LoadBalancerOptions) -> tuple[bool, str]:
+    """The check row that refuses an administration port (SENSITIVE_PORTS) behind an internet-facing load balancer."""
+    service = SENSITIVE_PORTS.get(port) if isinstance(port, int) and not isinstance(port, bool) else None
+    return (options.internet_facing is True and service is not None,
+            f"port ({port}) is the usual port of {service}; an internet-facing {options.kind} load balancer would send "
+            f"internet traffic to it{' and open it to 0.0.0.0/0 on the nodes' if options.kind == 'network' else ''}; "
+            "serve the model on another port (default 8080), or keep the load balancer internal")

@@ -8,7 +8,6 @@ below inference_fleet, which imports it), with the fleet's fixed IDs ("LoadBalan
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -19,72 +18,17 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from mlcdk.constructs import security
+from mlcdk.constructs.fleet_checks import (  # noqa: F401 (the ARN patterns and SENSITIVE_PORTS are read here too)
+    CERTIFICATE_ARN, SENSITIVE_PORTS, WEB_ACL_ARN, arn_region,
+)
 from mlcdk.constructs.fleet_options import LoadBalancerOptions
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.network import PrivateNetwork
 from mlcdk.constructs.validation import concrete
 from mlcdk.constructs.warning_registry import warn
 
-#: A regional AWS WAF (v2) web ACL, the kind an application load balancer can use; group 1 is its region.
-WEB_ACL_ARN = re.compile(r"arn:aws[a-z-]*:wafv2:([a-z0-9-]+):\d{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}")
-#: An ACM certificate; group 1 is its region (a load balancer can use only a certificate of its own region).
-CERTIFICATE_ARN = re.compile(r"arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[\w-]{1,128}")
 #: Rules that cannot evaluate a security-group source range given as a token.
 CIDR_RULES = ("AwsSolutions-EC23", "NIST.800.53.R5-EC2RestrictedSSH", "NIST.800.53.R5-EC2RestrictedCommonPorts")
-
-#: Ports that an internet-facing fleet must not serve on: an internet-facing load balancer forwards the
-#: internet's requests to the serving port (an NLB also opens it to 0.0.0.0/0 in the nodes' security group),
-#: so whatever usually listens there (a shell, a database, a cluster agent) would face the internet too.
-#: A short list of the services that attackers scan for, each with where the port assignment comes from:
-#: IANA's Service Name and Port Number Registry, else the product's own documentation. Most also appear in
-#: AWS Security Hub control EC2.19 ("high-risk ports"), which flags the same exposure after deploy.
-SENSITIVE_PORTS: dict[int, str] = {
-    22: "SSH (IANA: ssh)",
-    23: "Telnet (IANA: telnet)",
-    445: "SMB (IANA: microsoft-ds)",
-    1433: "Microsoft SQL Server (IANA: ms-sql-s)",
-    2375: "the Docker daemon API without TLS (IANA: docker)",
-    2376: "the Docker daemon API (IANA: docker-s)",
-    2379: "the etcd client API (IANA: etcd-client; Kubernetes 'Ports and Protocols')",
-    3306: "MySQL (IANA: mysql)",
-    3389: "RDP (IANA: ms-wbt-server)",
-    5432: "PostgreSQL (IANA: postgresql)",
-    6379: "Redis (Redis documentation, default port)",
-    9200: "the Elasticsearch/OpenSearch REST API (Elasticsearch documentation, http.port default)",
-    10250: "the kubelet API (Kubernetes 'Ports and Protocols')",
-    27017: "MongoDB (IANA: mongodb)",
-}
-
-
-def arn_region(pattern: re.Pattern, arn: object) -> str | None:
-    """The region inside a concrete ARN that ``pattern`` matches, else None (tokens, malformed values)."""
-    found = pattern.fullmatch(arn) if isinstance(arn, str) and concrete(arn) else None
-    return found.group(1) if found else None
-
-
-def certificate_problems(certificate: object, region: str | None) -> list[tuple[bool, str]]:
-    """Check rows for ``LoadBalancerOptions.certificate``: an ACM certificate (``acm.ICertificate``) or its ARN,
-    in the stack's region when the stack has one."""
-    if certificate is None:
-        return []
-    if isinstance(certificate, str):
-        arn = certificate
-        rows = [(concrete(arn) and not CERTIFICATE_ARN.fullmatch(arn),
-                 f"load_balancer.certificate ({certificate!r}) must be an ACM certificate or its ARN "
-                 "(arn:aws:acm:<region>:<account>:certificate/<id>)")]
-    else:
-        rows = [(not hasattr(certificate, "certificate_arn"),
-                 f"load_balancer.certificate ({certificate!r}) must be an ACM certificate (acm.ICertificate, e.g. "
-                 "acm.Certificate.from_certificate_arn(...)) or its ARN as a string")]
-        if rows[0][0]:
-            return rows
-        arn = certificate.certificate_arn
-    where = arn_region(CERTIFICATE_ARN, arn)
-    rows.append((region is not None and where is not None and where != region,
-                 f"load_balancer.certificate ({arn}) is in {where}; a load balancer in {region} can use only an ACM "
-                 f"certificate of {region}"))
-    return rows
-
 
 def resolve_certificate(fleet: Construct, certificate: acm.ICertificate | str | None) -> acm.ICertificate | None:
     """The certificate, imported ("Certificate") when given as an ARN."""
@@ -120,10 +64,12 @@ _UNREADABLE = ("internal clients from the VPC's own range, which is a token here
 
 
 def build(fleet: Construct, vpc: ec2.IVpc, options: LoadBalancerOptions, certificate: acm.ICertificate | None,
-          *, port: int, health_check_path: str, removal_policy: cdk.RemovalPolicy, attach_group: bool = True) -> None:
+          removal_policy: cdk.RemovalPolicy) -> None:
     """The load balancer, its listener and target group (``fleet.load_balancer``, ``.listener``,
-    ``.target_group``), the access-log bucket and the DNS-name output, all under ``fleet``. ``attach_group``: the
-    Auto Scaling group registers its instances (engine="nodes"); off, the ECS service registers its tasks."""
+    ``.target_group``) on the fleet's ``port`` and ``health_check_path``, the access-log bucket and the DNS-name
+    output, all under ``fleet``. With engine="nodes" the Auto Scaling group registers its instances; with
+    engine="ecs" the ECS service registers its tasks."""
+    port, health_check_path, attach_group = fleet.port, fleet.health_check_path, fleet.engine == "nodes"
     listening = _listening(vpc, options, certificate)
     fleet.access_logs = security.access_log_bucket(fleet, "AccessLogs", of="the load balancer",
                                                    retention=cdk.Duration.days(90), removal_policy=removal_policy)
@@ -270,12 +216,3 @@ def _access_logging(fleet: Construct) -> None:
     acknowledge(fleet.load_balancer, ("AwsSolutions-ELB2", "NIST.800.53.R5-ELBLoggingEnabled"),
                 "env-agnostic stack: CDK can enable ELB access logs only for a concrete region; regional stacks log "
                 "to the AccessLogs bucket")
-
-
-def sensitive_port_row(port: object, options: LoadBalancerOptions) -> tuple[bool, str]:
-    """The check row that refuses an administration port (SENSITIVE_PORTS) behind an internet-facing load balancer."""
-    service = SENSITIVE_PORTS.get(port) if isinstance(port, int) and not isinstance(port, bool) else None
-    return (options.internet_facing is True and service is not None,
-            f"port ({port}) is the usual port of {service}; an internet-facing {options.kind} load balancer would send "
-            f"internet traffic to it{' and open it to 0.0.0.0/0 on the nodes' if options.kind == 'network' else ''}; "
-            "serve the model on another port (default 8080), or keep the load balancer internal")

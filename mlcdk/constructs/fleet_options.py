@@ -7,11 +7,6 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_certificatemanager as acm
 
-#: The signals a fleet scales on, and the ones that need the ECS engine (the server's own metrics).
-SCALING_SIGNALS = ("requests", "queue", "accelerator", "cpu")
-ECS_ONLY_SIGNALS = ("queue",)
-#: Default targets per signal: requests per target per minute, waiting requests per server, percent.
-DEFAULT_TARGETS = {"requests": 60, "queue": 4, "accelerator": 70, "cpu": 60}
 
 
 @dataclass(frozen=True)
@@ -21,7 +16,7 @@ class LoadBalancerOptions:
     :param kind: "application" (HTTP, the default) or "network" (TCP/TLS, for gRPC or raw TCP).
     :param internet_facing: put it in public subnets. An internet-facing fleet refuses a ``port`` that
         administration services listen on (SSH, RDP, databases, etcd, the kubelet...: see
-        ``fleet_load_balancer.SENSITIVE_PORTS``), and warns (``mlcdk:publicWithoutWaf``) without a web ACL.
+        ``fleet_checks.SENSITIVE_PORTS``), and warns (``mlcdk:publicWithoutWaf``) without a web ACL.
         Default: internal (private subnets).
     :param certificate: an ACM certificate (``acm.ICertificate``) or its ARN (imported as "Certificate"), in
         the stack's region; the listener is HTTPS (ALB) or TLS (NLB) on 443. Default: none, so plain HTTP/TCP

@@ -1,5 +1,5 @@
 """The InferenceFleet's parts that need no state of their own: subnets, fleet alarms, the nodes engine's server
-unit, the model cache volume. Functions of the fleet, kept apart so inference_fleet.py reads as its steps."""
+unit. Functions of the fleet, kept apart so inference_fleet.py reads as its steps."""
 
 from __future__ import annotations
 
@@ -9,41 +9,17 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from constructs import Construct
 
 from mlcdk.constructs.fleet_options import FleetAlarmOptions
 from mlcdk.constructs.guardrails import Guardrails
-from mlcdk.constructs.model import CacheVolume
-from mlcdk.constructs.network import PrivateNetwork
-from mlcdk.constructs.options import GP3_THROUGHPUT_MIBS, StorageOptions
-from mlcdk.constructs.validation import check, concrete
-from mlcdk.constructs.warning_registry import warn
-from mlcdk.presets.catalog import InstanceSpec
+from mlcdk.constructs.plan_inputs import subnets_in
+from mlcdk.constructs.validation import concrete
 
-#: The node's model cache when there is no data volume (on the root volume).
-ROOT_CACHE = "/var/lib/mlcdk/models"
-
-
-def node_subnets(fleet: Construct, vpc: ec2.IVpc, spec: InstanceSpec, region: str | None,
-                 reservation_az: str | None = None) -> list[ec2.ISubnet]:
-    """The private subnets the servers go in: the reservation's AZ, or every AZ of the VPC that offers the type."""
+def node_subnets(vpc: ec2.IVpc, az_ids: tuple[str, ...] | None) -> list[ec2.ISubnet]:
+    """The private subnets the servers go in: those of the plan's AZ IDs (a VPC pinned by AZ ID), else all (the plan
+    step checked that there are some: placement.check_private_subnets)."""
     subnets = vpc.private_subnets
-    check([(not subnets, "vpc has no private subnets; model servers never get public IPs")])
-    network = vpc.node.scope
-    if reservation_az is not None:  # a reservation lives in one AZ: the servers go there
-        ids = network.availability_zone_ids if isinstance(network, PrivateNetwork) else ()
-        check([(not ids, "capacity.availability_zone_id needs a VPC from PrivateNetwork (its subnets are pinned "
-                         "by AZ ID), so the servers can be placed in the reservation's AZ"),
-               (bool(ids) and reservation_az not in ids,
-                f"capacity.availability_zone_id ({reservation_az}) is not one of the VPC's AZs ({', '.join(ids)})")])
-        warn(fleet, "singleAzFleet", az_id=reservation_az)
-        return [subnets[ids.index(reservation_az)]]
-    if isinstance(network, PrivateNetwork) and network.availability_zone_ids and region:
-        usable = [s for az, s in zip(network.availability_zone_ids, subnets) if az in spec.offered_azs(region)]
-        check([(len(usable) < 2, f"vpc: fewer than two of its AZs ({', '.join(network.availability_zone_ids)}) "
-                                 f"offer {spec.instance_type}")])
-        return usable
-    return list(subnets)
+    return list(subnets) if az_ids is None else subnets_in(vpc, subnets, az_ids)
 
 
 def fleet_alarms(fleet, guardrails: Guardrails, options: FleetAlarmOptions) -> None:
@@ -81,15 +57,6 @@ def fleet_alarms(fleet, guardrails: Guardrails, options: FleetAlarmOptions) -> N
 def scales(low, high) -> bool:
     """Whether the fleet has room to scale (a scaling policy needs max > min)."""
     return not (concrete(low) and concrete(high) and low == high)
-
-
-def cache_volume(storage: StorageOptions) -> CacheVolume:
-    """The data volume when configured (its size and throughput), else the root volume at gp3's baseline
-    throughput (EC2 User Guide, "General Purpose SSD volumes": 125 MiB/s)."""
-    if storage.data_volume_size_gib:
-        return CacheVolume(storage.data_volume_size_gib, storage.data_volume_throughput_mibs,
-                           f"{storage.data_mount_point.rstrip('/')}/mlcdk-models")
-    return CacheVolume(storage.root_volume_size_gib, GP3_THROUGHPUT_MIBS[0], ROOT_CACHE)
 
 
 def model_server_service(command: str) -> list[str]:

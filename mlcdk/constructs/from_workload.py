@@ -47,6 +47,6 @@ def workload_for_model(model, *, regions=()) -> Workload:
     """The advisor's inference workload for a ``ModelOptions``: its architecture (or parameters), precision, context
     and concurrent sequences (Neuron's compiled default is not known before the type is: one sequence), so the
     advisor sizes what the server will run."""
-    from mlcdk.constructs.model import model_workload
+    from mlcdk.constructs.model_plan import model_workload
 
     return model_workload(model, regions=regions)

@@ -7,7 +7,7 @@ piece can be switched off through GuardrailOptions, and the defaults are documen
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -19,7 +19,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlcdk.constructs import limits
+from mlcdk.constructs.guardrail_options import (  # noqa: F401 (GuardrailOptions is public here too)
+    REFERENCE_REGION, GuardrailOptions, Thresholds, hourly_price,
+)
 from mlcdk.constructs.options import CapacityOptions, PurchaseOptions
 from mlcdk.constructs.validation import concrete
 from mlcdk.constructs.warning_registry import warn
@@ -30,152 +32,70 @@ COST_TAG = "mlcdk:cost-group"
 #: The CpuIdle alarm's threshold: CPU utilization (%) below which in-service nodes count as idle, a fallback
 #: signal for when accelerator metrics stop.
 CPU_IDLE_PERCENT = 2
-#: Region whose price stands in for env-agnostic stacks (a stack parameter lets a deploy correct it).
-REFERENCE_REGION = "us-east-1"
 _SERVICE_REGIONS_FILE = catalog.DATA_DIR / "service_regions.json"
 with datafile.reading(_SERVICE_REGIONS_FILE):
     BUDGETS_UNSUPPORTED_REGIONS = tuple(datafile.read_document(_SERVICE_REGIONS_FILE)["budgets_unsupported"]["regions"])
 
 
 @dataclass(frozen=True)
-class GuardrailOptions:
-    """What the guardrails create. Thresholds left as None come from the preset, then these defaults.
+class GuardrailsProps:
+    """What the guardrails watch and whom they tell. ``source``: the cluster or fleet, which provides
+    ``metric_accelerator_utilization()``, ``metric_accelerator_memory_utilization()``, ``metric_cpu_utilization()``
+    and ``metric_in_service_instances()``. ``extra_alarms(guardrails)`` may add alarms with
+    :meth:`Guardrails.add_alarm` before the dashboard is built. ``extra_monthly_costs``: (label, USD a month) pairs
+    of fixed costs beside the nodes (a shared file system), added to EstimatedMonthlyCostUsd, named in its
+    description, and added to the default budget."""
 
-    :param low_utilization_percent: accelerator (or CPU, for CPU types) utilization below which the
-        group counts as idle. Default: the preset's, else 10.
-    :param low_utilization_hours: how long it must stay idle, while instances are in service, before
-        the alarm fires. Default: the preset's, else 2.
-    :param scale_to_zero_when_idle: also set the group's desired capacity to 0 when the idle alarm fires.
-        Default: off (notify only).
-    :param high_memory_percent: accelerator memory utilization alarm threshold. Default: the preset's,
-        else 90.
-    :param max_hourly_cost_usd: alarm when the hourly cost burn exceeds this. Default: no burn alarm (the
-        burn metric still feeds the dashboard and the budget still applies).
-    :param monthly_budget_usd: the AWS Budget's monthly limit. Default: the group at full size for a
-        month (730 h) at the catalog price.
-    :param budget: create the monthly budget. Default: on (skipped where CloudFormation has no budgets).
-    :param billing_alarm_usd: account-wide EstimatedCharges alarm, created only in us-east-1 stacks.
-        Default: the monthly budget amount.
-    :param dashboard: create a CloudWatch dashboard. Default: on.
-    :param hardware_alarms: ECC (Neuron) and EC2 status-check alarms. Default: on.
-    :param spot_fallback_alarm: for mixed groups, alarm when more nodes run on demand than the
-        configured base and percentage allow (spot capacity is short). Default: on.
-    """
-
-    low_utilization_percent: float | None = None
-    low_utilization_hours: float | None = None
-    scale_to_zero_when_idle: bool = False
-    high_memory_percent: float | None = None
-    max_hourly_cost_usd: float | None = None
-    monthly_budget_usd: float | None = None
-    budget: bool = True
-    billing_alarm_usd: float | None = None
-    dashboard: bool = True
-    hardware_alarms: bool = True
-    spot_fallback_alarm: bool = True
-
-
-@dataclass(frozen=True)
-class HourlyPrice:
-    """The price the cost metrics use, and where it came from."""
-
-    usd: float | None
-    kind: str  #: "on-demand", "spot sample", "reserved at on-demand rate", "reservation price", "unknown", ...
-    region: str
-    as_of: str
-
-
-def hourly_price(spec: InstanceSpec, region: str | None, purchase: PurchaseOptions,
-                 capacity: CapacityOptions | None = None) -> HourlyPrice:
-    """Held capacity uses its given price, else the on-demand price (an ODCR's rate, paid used or not).
-    Spot groups use the region's lowest spot sample where known; everything else (and mixed groups, as an
-    upper bound) uses the on-demand price. Env-agnostic stacks use the reference region."""
-    where = region or REFERENCE_REGION
-    as_of = catalog.default_catalog().provenance.prices_as_of
-    if capacity is not None and capacity.hourly_price_usd is not None:
-        kind = "Capacity Block price" if capacity.capacity_block else "reservation price"
-        return HourlyPrice(float(capacity.hourly_price_usd), f"{kind} from capacity.hourly_price_usd", where, as_of)
-    if capacity is not None and capacity.targeted:
-        on_demand = spec.on_demand_price(where)
-        kind = "on-demand rate, block price not given" if capacity.capacity_block else "reserved at on-demand rate"
-        return HourlyPrice(on_demand, kind if on_demand is not None else "unknown", where, as_of)
-    if purchase.option == "spot" and spec.spot_price(where) is not None:
-        return HourlyPrice(spec.spot_price(where), "spot sample", where, as_of)
-    on_demand = spec.on_demand_price(where)
-    return HourlyPrice(on_demand, "on-demand" if on_demand is not None else "unknown", where, as_of)
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The alarm thresholds in force: GuardrailOptions, then the preset's, then the defaults."""
-
-    low_utilization_percent: float
-    low_utilization_hours: float
-    high_memory_percent: float
-
-
-def validate_guardrail_options(options: GuardrailOptions, preset_thresholds=None) -> Thresholds:
-    """Resolve and check the thresholds and amounts, before any resource exists: percentages in (0, 100], hours
-    from 0.25 to 24, costs positive. Every number must be finite; NaN and infinity are refused here, before
-    they reach jsii (whose kernel dies on them). Tokens pass unchecked."""
-    defaults = preset_thresholds
-    thresholds = Thresholds(
-        _first(options.low_utilization_percent, defaults and defaults.low_utilization_percent, 10),
-        _first(options.low_utilization_hours, defaults and defaults.low_utilization_hours, 2),
-        _first(options.high_memory_percent, defaults and defaults.high_memory_percent, 90))
-    limits.check_number("guardrails.low_utilization_percent", thresholds.low_utilization_percent, high=100)
-    limits.check_number("guardrails.low_utilization_hours", thresholds.low_utilization_hours, low=0.25,
-                        low_inclusive=True, high=24)
-    limits.check_number("guardrails.high_memory_percent", thresholds.high_memory_percent, high=100)
-    for name in ("max_hourly_cost_usd", "monthly_budget_usd", "billing_alarm_usd"):
-        value = getattr(options, name)
-        if value is not None:
-            limits.check_number(f"guardrails.{name}", value)
-    return thresholds
+    source: object
+    spec: InstanceSpec
+    auto_scaling_group: autoscaling.AutoScalingGroup | None
+    max_nodes: object
+    purchase: PurchaseOptions
+    topic: sns.ITopic
+    emails: tuple[str, ...]
+    options: GuardrailOptions
+    thresholds: Thresholds
+    label: str
+    extra_alarms: Callable[[Guardrails], None] | None = None
+    capacity: CapacityOptions | None = None
+    extra_monthly_costs: Sequence[tuple[str, float]] = ()
 
 
 class Guardrails(Construct):
-    """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes.
+    """Alarms, budget and dashboard for one Auto Scaling group of accelerated nodes (see GuardrailsProps)."""
 
-    ``extra_alarms(guardrails)`` may add alarms with :meth:`add_alarm` before the dashboard is built.
-    ``extra_monthly_costs`` are (label, USD a month) pairs of fixed costs beside the nodes (a shared file
-    system): they are added to EstimatedMonthlyCostUsd, named in its description, and to the default budget.
-    ``source`` is the cluster or fleet: it provides ``metric_accelerator_utilization()``,
-    ``metric_accelerator_memory_utilization()``, ``metric_cpu_utilization()`` and
-    ``metric_in_service_instances()``.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, source, spec: InstanceSpec,
-                 auto_scaling_group: autoscaling.AutoScalingGroup | None, max_nodes, purchase: PurchaseOptions,
-                 topic: sns.ITopic, emails: tuple[str, ...], options: GuardrailOptions,
-                 thresholds: Thresholds, label: str, extra_alarms=None,
-                 capacity: CapacityOptions | None = None, extra_monthly_costs: Sequence[tuple[str, float]] = ()) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: GuardrailsProps) -> None:
         super().__init__(scope, construct_id)
+        p, spec, options = props, props.spec, props.options
         stack = cdk.Stack.of(self)
         region = stack.region if concrete(stack.region) else None
-        self.low_utilization_percent = thresholds.low_utilization_percent
-        self.low_utilization_hours = thresholds.low_utilization_hours
-        self.high_memory_percent = thresholds.high_memory_percent
-        self.topic, self._action = topic, actions.SnsAction(topic)
+        self.low_utilization_percent = p.thresholds.low_utilization_percent
+        self.low_utilization_hours = p.thresholds.low_utilization_hours
+        self.high_memory_percent = p.thresholds.high_memory_percent
+        self.topic, self._action = p.topic, actions.SnsAction(p.topic)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self.price = hourly_price(spec, region, purchase, capacity)
-        #: Reserved instances are paid whether they run or not: the burn never drops below them.
+        self.price = hourly_price(spec, region, p.purchase, p.capacity)
+        self._reserved(p)
+        in_service = p.source.metric_in_service_instances(period=cdk.Duration.minutes(5))
+        self._cost_alarms(spec, options, p.label, region, in_service)
+        self._utilization_alarms(p.source, spec, options, p.label, p.auto_scaling_group, in_service)
+        if options.hardware_alarms:
+            self._hardware_alarms(p.source, spec, p.label, p.auto_scaling_group)
+        if p.purchase.option == "mixed" and options.spot_fallback_alarm:
+            self._spot_fallback_alarm(p.source, p.purchase, p.label, in_service)
+        self._budget_and_estimate(scope, p, region)
+        if p.extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
+            p.extra_alarms(self)
+        self.dashboard = self._dashboard(p.source, p.label, in_service) if options.dashboard else None
+
+    def _reserved(self, props: GuardrailsProps) -> None:
+        """Reserved instances are paid whether they run or not: the burn never drops below them."""
+        capacity, max_nodes = props.capacity, props.max_nodes
         self.reserved_nodes = 0
         if capacity is not None and capacity.targeted:
             self.reserved_nodes = capacity.reserved_instances or (max_nodes if concrete(max_nodes) else 0)
         if capacity is not None and capacity.capacity_block and capacity.hourly_price_usd is None:
-            warn(self, "capacityBlockPrice", instance_type=spec.instance_type)
-        in_service = source.metric_in_service_instances(period=cdk.Duration.minutes(5))
-        self._cost_alarms(spec, options, label, region, in_service)
-        self._utilization_alarms(source, spec, options, label, auto_scaling_group, in_service)
-        if options.hardware_alarms:
-            self._hardware_alarms(source, spec, label, auto_scaling_group)
-        if purchase.option == "mixed" and options.spot_fallback_alarm:
-            self._spot_fallback_alarm(source, purchase, label, in_service)
-        self._budget_and_estimate(scope, spec, options, label, region, topic, emails, max_nodes, extra_monthly_costs)
-        if extra_alarms is not None:  # the fleet's own alarms, before the dashboard lists them all
-            extra_alarms(self)
-        self.dashboard = self._dashboard(source, label, in_service) if options.dashboard else None
+            warn(self, "capacityBlockPrice", instance_type=props.spec.instance_type)
 
     def _cost_alarms(self, spec: InstanceSpec, options: GuardrailOptions, label: str, region: str | None,
                      in_service: cloudwatch.IMetric) -> None:
@@ -280,11 +200,11 @@ class Guardrails(Construct):
                        description=f"{label}: more nodes on demand than the base of {purchase.on_demand_base_capacity} "
                                    f"plus {purchase.on_demand_percentage_above_base}% (spot capacity is short)")
 
-    def _budget_and_estimate(self, scope: Construct, spec: InstanceSpec, options: GuardrailOptions, label: str,
-                             region: str | None, topic: sns.ITopic, emails: tuple[str, ...], max_nodes,
-                             extra_monthly_costs: Sequence[tuple[str, float]]) -> None:
+    def _budget_and_estimate(self, scope: Construct, props: GuardrailsProps, region: str | None) -> None:
         """The budget on the group's cost-allocation tag, the account-wide billing alarm in us-east-1, and the
         EstimatedMonthlyCostUsd output."""
+        spec, options, label, max_nodes = props.spec, props.options, props.label, props.max_nodes
+        extra_monthly_costs = props.extra_monthly_costs
         self.cost_tag = (COST_TAG, cdk.Names.unique_id(scope))
         cdk.Tags.of(scope).add(*self.cost_tag)
         billed_nodes = max(max_nodes if concrete(max_nodes) else 1, self.reserved_nodes)
@@ -293,7 +213,7 @@ class Guardrails(Construct):
         self.monthly_budget_usd = options.monthly_budget_usd or (round(full_size * HOURS_PER_MONTH + fixed, 2) or None)
         self.budget = None
         if options.budget and self.monthly_budget_usd and region not in BUDGETS_UNSUPPORTED_REGIONS:
-            self.budget = self._budget(topic, emails, label, region)
+            self.budget = self._budget(props.topic, props.emails, label, region)
         if region == "us-east-1":
             billing = cloudwatch.Metric(namespace="AWS/Billing", metric_name="EstimatedCharges",
                                         dimensions_map={"Currency": "USD"}, statistic="Maximum", period=cdk.Duration.hours(6))
@@ -356,10 +276,6 @@ class Guardrails(Construct):
             cloudwatch.GraphWidget(title=f"{label}: hourly cost (USD)", left=cost, width=12),
             cloudwatch.AlarmStatusWidget(title=f"{label}: alarms", alarms=list(self.alarms.values()), width=12))
         return board
-
-
-def _first(*values):
-    return next(v for v in values if v is not None)
 
 
 def _budgets_condition(stack: cdk.Stack) -> cdk.CfnCondition:

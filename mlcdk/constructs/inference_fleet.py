@@ -16,6 +16,7 @@ Two engines run the servers (see DESIGN.md, "Engines"):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 import jsii
@@ -29,33 +30,31 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from mlcdk.advice.results import Recommendation
-from mlcdk.constructs import held_capacity
-from mlcdk.constructs import fleet_checks
 from mlcdk.constructs import fleet_load_balancer as balancing
+from mlcdk.constructs import held_capacity
 from mlcdk.constructs import fleet_parts
 from mlcdk.constructs import security
 from mlcdk.constructs.ecs_engine import EcsEngine, EcsEngineProps
-from mlcdk.constructs.fleet_options import (
-    DEFAULT_TARGETS, SCALING_SIGNALS, FleetAlarmOptions, LoadBalancerOptions, ScalingOptions,
-)
-from mlcdk.constructs.guardrails import GuardrailOptions, Guardrails, validate_guardrail_options
-from mlcdk.constructs.limits import validate_storage
-from mlcdk.constructs.model import CacheVolume, ModelOptions, ModelPlan, plan_model
+from mlcdk.constructs.fleet_checks import DEFAULT_TARGETS, SCALING_SIGNALS
+from mlcdk.constructs.fleet_options import FleetAlarmOptions, LoadBalancerOptions, ScalingOptions
+from mlcdk.constructs.guardrail_options import GuardrailOptions
+from mlcdk.constructs.guardrails import Guardrails, GuardrailsProps
+from mlcdk.constructs.model import ModelOptions
+from mlcdk.constructs.model_plan import ModelPlan
 from mlcdk.constructs.nag import acknowledge
-from mlcdk.constructs.network import PrivateNetwork, network_az_ids
-from mlcdk.constructs.node_group import (
-    NodeGroup, NodeGroupMixin, resolve_machine_image, resolve_preset, select_fallbacks, warn_dropped_fallbacks,
-)
+from mlcdk.constructs.network import PrivateNetwork
+from mlcdk.constructs.node_group import LaunchTemplateProps, NodeGroup, NodeGroupMixin, NodeGroupProps
+from mlcdk.constructs.node_group import machine_image as node_machine_image
 from mlcdk.constructs.options import LOG_RETENTION, CapacityOptions, PurchaseOptions, StorageOptions
-from mlcdk.constructs.user_data import bootstrap, ecs_node
-from mlcdk.constructs.validation import check, concrete
-from mlcdk.constructs.warning_registry import warn
+from mlcdk.constructs.plan_fleet import FLEET_DRAIN_MINUTES, FleetPlan, FleetRequest, plan_fleet
+from mlcdk.constructs.plan_inputs import stack_environment
+from mlcdk.constructs.user_data import NodeBoot, bootstrap, ecs_node
+from mlcdk.constructs.validation import concrete
+from mlcdk.constructs.warning_registry import warn_noted
 from mlcdk.errors import ConfigurationError
 from mlcdk.params import checked
-from mlcdk.presets import catalog, images, metrics, model_server, workloads
-from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.presets.identifiers import parse_emails
+from mlcdk.advice.results import Recommendation
+from mlcdk.presets import metrics, model_server, workloads
 
 __all__ = ["SCALING_SIGNALS", "FleetAlarmOptions", "InferenceFleet", "LoadBalancerOptions", "ModelOptions",
            "ScalingOptions"]
@@ -63,11 +62,32 @@ __all__ = ["SCALING_SIGNALS", "FleetAlarmOptions", "InferenceFleet", "LoadBalanc
 #: A regional AWS WAF (v2) web ACL, the kind an application load balancer can use (group 1: its region).
 WEB_ACL_ARN = balancing.WEB_ACL_ARN
 #: How long before EC2 ends a Capacity Block's instances the fleet scales in, so requests drain first.
-FLEET_DRAIN = cdk.Duration.minutes(10)
+FLEET_DRAIN = cdk.Duration.minutes(FLEET_DRAIN_MINUTES)
 #: The grace of engine="nodes" when scaling.warmup is not given: mlcdk cannot know what the server command loads.
 NODES_WARMUP = cdk.Duration.minutes(10)
 #: Server logs are kept this many days (a CloudWatch Logs retention period).
 SERVER_LOG_DAYS = 30
+
+
+@dataclass(frozen=True)
+class NodeParts:
+    """What the fleet's node group is built on: the network, the AMI and boot script, the node role's policies (the
+    group waits for them) and the nodes engine's server command."""
+
+    vpc: ec2.IVpc
+    subnets: list[ec2.ISubnet]
+    machine_image: ec2.IMachineImage
+    user_data: ec2.UserData
+    policies: list[iam.Policy]
+    server_command: str | None
+
+
+def _seconds(duration: cdk.Duration | None) -> float | None:
+    """A concrete Duration in seconds, for the plan; None when not given or a deploy-time token."""
+    if duration is None:
+        return None
+    seconds = duration.to_seconds()
+    return seconds if concrete(seconds) else None
 
 
 @jsii.implements(ec2.IConnectable, iam.IGrantable)
@@ -110,7 +130,8 @@ class InferenceFleet(NodeGroupMixin, Construct):
     Attributes: ``load_balancer``, ``listener``, ``target_group``, ``load_balancer_security_group`` (None for
     an NLB), ``access_logs``, ``auto_scaling_group``, ``launch_template``, ``security_group``, ``role``,
     ``encryption_key``, ``alarm_topic``, ``guardrails``, ``engine`` and, with engine="ecs", ``ecs`` (the
-    EcsEngine: ``cluster``, ``service``, ``task_definition``, ``task_role``...), ``model_plan`` and ``grace``. A
+    EcsEngine: ``cluster``, ``service``, ``task_definition``, ``task_role``...), ``model_plan``, ``grace`` and ``plan``
+    (the resolved FleetPlan: mlcdk.constructs.plan_fleet). A
     ``LoadBalancerDnsName`` output carries the load balancer's DNS name.
     """
 
@@ -155,72 +176,49 @@ class InferenceFleet(NodeGroupMixin, Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        region = stack.region if concrete(stack.region) else None
-        preset, spec, purchase = resolve_preset("InferenceFleet", preset, instance_type, purchase, inference=True)
-        low = min_capacity if min_capacity is not None else (preset.min_capacity if preset else 1)
-        high = max_capacity if max_capacity is not None else (preset.max_capacity if preset else max(low, 2))
-        scale, storage = scaling or ScalingOptions(), storage or StorageOptions()
-        emails = parse_emails(list(alarm_emails), "alarm_emails")
-        shape = fleet_checks.FleetShape(spec, low, high, port, health_check_path, load_balancer or LoadBalancerOptions(),
-                                        scale, purchase, fleet_alarms or FleetAlarmOptions(), region)
-        fleet_checks.validate(shape)
-        fleet_checks.validate_engine(fleet_checks.EngineChoice(engine, model, model_server_command, model_bucket,
-                                                               guardrails), shape)
-        validate_storage(storage)
-        thresholds = validate_guardrail_options(guardrails or GuardrailOptions(), preset.alarms if preset else None)
-        self._check_capacity(capacity, spec, purchase, region, scale)
-        fallbacks = self._fallbacks(spec, purchase, preset, region, capacity, engine)
-        fleet_checks.validate_warm_pool(scale, purchase, fallbacks)
-        self._warn_training_type(spec)
-        self.engine, self.spec, self.purchase, self.capacity = engine, spec, purchase, capacity
-        self.min_capacity, self.max_capacity, self.port, self.health_check_path = low, high, port, health_check_path
-        cache = fleet_parts.cache_volume(storage)
-        self.model_plan = plan_model(model, spec, port=port, cache=cache) if engine == "ecs" else None
-        if self.model_plan is not None and not self.model_plan.image_inspected:
-            warn(self, "serverImageUnchecked", image=model.image, instance_type=spec.instance_type,
-                 needs=images.needs_of(spec))
-        self.grace = self._grace(scale)
-        image, root_device = resolve_machine_image(spec, machine_image, storage.root_device_name,
-                                                   "batch" if engine == "ecs" else "nodes")
+        scale = scaling or ScalingOptions()
+        # 1. Plan: resolve and check everything, before any resource exists (mlcdk.constructs.plan_fleet).
+        #: The resolved plan this fleet was built from (mlcdk.constructs.plan_fleet.FleetPlan).
+        self.plan = plan = plan_fleet(FleetRequest(
+            load_balancer=load_balancer or LoadBalancerOptions(), scaling=scale,
+            fleet_alarms=fleet_alarms or FleetAlarmOptions(), instance_type=instance_type, preset=preset, engine=engine,
+            model=model, min_capacity=min_capacity, max_capacity=max_capacity, port=port,
+            health_check_path=health_check_path, purchase=purchase, capacity=capacity, storage=storage,
+            model_server_command=model_server_command, alarm_emails=tuple(alarm_emails), guardrails=guardrails,
+            warmup_seconds=_seconds(scale.warmup), model_bucket_given=model_bucket is not None,
+            machine_image_given=machine_image is not None), stack_environment(self, vpc))
+        warn_noted(self, plan.warnings)
+        self.engine, self.spec, self.purchase, self.capacity = plan.engine, plan.spec, plan.purchase, capacity
+        self.min_capacity, self.max_capacity, self.port, self.health_check_path = (
+            plan.min_capacity, plan.max_capacity, port, health_check_path)
+        self.model_plan = plan.model
+        self.grace = scale.warmup or (cdk.Duration.seconds(plan.grace_seconds) if plan.model else NODES_WARMUP)
 
-        # Network and security.
-        reservation_az = held_capacity.az_for(capacity, None)
-        if vpc is None:
-            vpc = PrivateNetwork(self, "Network", availability_zone_ids=network_az_ids(spec, region, reservation_az)).vpc
-        node_subnets = fleet_parts.node_subnets(self, vpc, spec, region, reservation_az)
-        self._security(construct_id, vpc, (encryption_key, security_group, role, alarm_topic), emails, removal_policy)
+        # 2. Network and 3. security.
+        vpc = vpc or PrivateNetwork(self, "Network", availability_zone_ids=plan.network_az_ids).vpc
+        node_subnets = fleet_parts.node_subnets(vpc, plan.subnet_az_ids)
+        self._security(construct_id, vpc, (encryption_key, security_group, role, alarm_topic), plan.emails, removal_policy)
         policies = [security.agent_policy(self, "AgentPolicy", self.role)]
         if model_bucket is not None:
             policies.append(security.read_policy(self, "ModelPolicy", self.role, bucket=model_bucket))
 
-        # Engine (ECS first: the nodes' user data names its cluster), nodes, load balancer.
-        if engine == "ecs":
-            self.ecs = self._ecs_engine(vpc, cache, removal_policy)
+        # 4. Engine (ECS first: the nodes' user data names its cluster), nodes, load balancer.
+        if plan.ecs:
+            self.ecs = self._ecs_engine(plan, vpc, removal_policy)
             policies += self.ecs.node_policies(self.role)
-        user_data = self._user_data(spec, storage, list(user_data_commands), model_server_command, scale, cache)
-        group = self._node_group(vpc, node_subnets, (image, root_device), user_data, storage, fallbacks,
-                                 model_server_command)
-        self.launch_template, self.auto_scaling_group = group.launch_template, group.auto_scaling_group
-        held_capacity.apply(self.launch_template, capacity)
-        for policy in policies:
-            self.auto_scaling_group.node.add_dependency(policy)
-        self.instance_types = group.instance_types
-        self._connections = ec2.Connections(security_groups=[self.security_group], default_port=ec2.Port.tcp(port))
-        self._model_grants = 0
-        if scale.warm_pool is True:  # a plain on-demand group of one type (validate_warm_pool)
-            self.auto_scaling_group.add_warm_pool(min_size=low, pool_state=autoscaling.PoolState.STOPPED)
-        balancing.build(self, vpc, shape.balancer, balancing.resolve_certificate(self, shape.balancer.certificate),
-                        port=port, health_check_path=health_check_path, removal_policy=removal_policy,
-                        attach_group=engine == "nodes")
-        self._scaling(scale, low, high)
+        user_data = self._user_data(plan, list(user_data_commands), model_server_command)
+        self._build_nodes(plan, NodeParts(vpc, node_subnets, node_machine_image(machine_image, plan.ami), user_data,
+                                          policies, model_server_command))
+        balancer = plan.request.load_balancer
+        balancing.build(self, vpc, balancer, balancing.resolve_certificate(self, balancer.certificate), removal_policy)
+        self._scaling(scale, plan.min_capacity, plan.max_capacity)
 
-        # Guardrails, with the fleet's own alarms.
-        self.guardrails = Guardrails(
-            self, "Guardrails", source=self, spec=spec, auto_scaling_group=self.auto_scaling_group, max_nodes=high,
-            purchase=purchase, topic=self.alarm_topic, emails=emails, options=guardrails or GuardrailOptions(),
-            thresholds=thresholds, label=construct_id,
-            extra_alarms=lambda g: fleet_parts.fleet_alarms(self, g, shape.alarms), capacity=capacity)
+        # 5. Guardrails, with the fleet's own alarms.
+        self.guardrails = Guardrails(self, "Guardrails", props=GuardrailsProps(
+            source=self, spec=plan.spec, auto_scaling_group=self.auto_scaling_group, max_nodes=plan.max_capacity,
+            purchase=plan.purchase, topic=self.alarm_topic, emails=plan.emails, options=plan.guardrails,
+            thresholds=plan.thresholds, label=construct_id, capacity=capacity,
+            extra_alarms=lambda g: fleet_parts.fleet_alarms(self, g, plan.request.fleet_alarms)))
         self._capacity_block(capacity, construct_id)
 
     @classmethod
@@ -266,56 +264,6 @@ class InferenceFleet(NodeGroupMixin, Construct):
     # Steps of the constructor
     # ----------------------------------------------------------------------------------------
 
-    def _check_capacity(self, capacity: CapacityOptions | None, spec: InstanceSpec, purchase: PurchaseOptions,
-                        region: str | None, scale: ScalingOptions) -> None:
-        account = cdk.Stack.of(self).account
-        held_capacity.validate(capacity, spec=spec, purchase=purchase, region=region, az_id=None, placement_group=None,
-                               account=account if concrete(account) else None)
-        check([(capacity is not None and capacity.targeted and capacity.availability_zone_id is None,
-                "capacity: a fleet with a reservation target needs capacity.availability_zone_id (the reservation's "
-                "AZ ID): its servers must launch where the reservation is"),
-               (capacity is not None and capacity.targeted and scale.warm_pool,
-                "scaling.warm_pool with a capacity reservation: a stopped warm instance gives its reserved slot back "
-                "and may not get it again; drop warm_pool")])
-
-    def _fallbacks(self, spec: InstanceSpec, purchase: PurchaseOptions, preset, region: str | None,
-                   capacity: CapacityOptions | None, engine: str) -> tuple[str, ...]:
-        """The preset's or the explicit fallback types that fit (NodeGroup's rule), and with engine="ecs" also run
-        the same server task (one image, the same tensor-parallel devices, enough memory)."""
-        fallbacks, dropped = select_fallbacks(spec, purchase, preset, same_accelerator_model=False, region=region)
-        if engine == "ecs" and spec.accelerator is not None and fallbacks:
-            explicit = purchase.fallback_instance_types is not None
-            kept = []
-            for name in fallbacks:
-                problem = model_server.fallback_problem(spec, catalog.get(name))
-                check([(problem is not None and explicit,
-                        f"purchase.fallback_instance_types: {name} cannot run {spec.instance_type}'s server task: {problem}")])
-                if problem:
-                    dropped += ((name, problem),)
-                else:
-                    kept.append(name)
-            fallbacks = tuple(kept)
-        if dropped:
-            warn_dropped_fallbacks(self, spec, dropped)
-        return held_capacity.reservation_fallbacks(self, capacity, spec, fallbacks)
-
-    def _warn_training_type(self, spec: InstanceSpec) -> None:
-        if spec.maximum_network_cards > 1:
-            warn(self, "trainingTypeForServing", instance_type=spec.instance_type,
-                 network_cards=spec.maximum_network_cards, efa_interfaces=spec.maximum_efa_interfaces)
-
-    def _grace(self, scale: ScalingOptions) -> cdk.Duration:
-        """The health-check grace: scaling.warmup when given, else the model's start-up estimate (engine="ecs") or
-        NODES_WARMUP. A warmup shorter than the estimate is warned about: ECS would stop servers still loading."""
-        if self.model_plan is None:
-            return scale.warmup or NODES_WARMUP
-        estimate = self.model_plan.startup
-        if scale.warmup is not None and concrete(scale.warmup.to_seconds()) and \
-                scale.warmup.to_seconds() < estimate.grace_seconds:
-            warn(self, "warmupShorterThanStartup", warmup_seconds=scale.warmup.to_seconds(),
-                 estimate=estimate.summary())
-        return scale.warmup or cdk.Duration.seconds(estimate.grace_seconds)
-
     def _security(self, construct_id: str, vpc: ec2.IVpc, brought: tuple, emails: tuple[str, ...],
                   removal_policy: cdk.RemovalPolicy) -> None:
         """The key, node security group, node role and alarm topic: what the user ``brought`` (key, group, role,
@@ -329,65 +277,67 @@ class InferenceFleet(NodeGroupMixin, Construct):
         self.role = role or security.node_role(self, "Role", description=f"{construct_id} model servers")
         self.alarm_topic = alarm_topic or security.alarm_topic(self, "AlarmTopic", key=self.encryption_key, emails=emails)
 
-    def _ecs_engine(self, vpc: ec2.IVpc, cache: CacheVolume, removal_policy: cdk.RemovalPolicy) -> EcsEngine:
+    def _ecs_engine(self, plan: FleetPlan, vpc: ec2.IVpc, removal_policy: cdk.RemovalPolicy) -> EcsEngine:
         return EcsEngine(self, "Serving", props=EcsEngineProps(
-            spec=self.spec, plan=self.model_plan, vpc=vpc, key=self.encryption_key, port=self.port,
-            health_check_path=self.health_check_path, grace=self.grace, cache_host_path=cache.host_path,
+            fleet=plan, vpc=vpc, key=self.encryption_key, grace=self.grace,
             log_retention=getattr(logs.RetentionDays, LOG_RETENTION[SERVER_LOG_DAYS]), removal_policy=removal_policy,
             label=self.node.id))
 
-    def _user_data(self, spec: InstanceSpec, storage: StorageOptions, extra: list[str], server_command: str | None,
-                   scale: ScalingOptions, cache: CacheVolume) -> ec2.UserData:
+    def _user_data(self, plan: FleetPlan, extra: list[str], server_command: str | None) -> ec2.UserData:
         serving_lines, prometheus = [], None
         if self.ecs is not None:
-            serving_lines = ecs_node(self.ecs.cluster.cluster_name, spot=self.purchase.uses_spot,
-                                     warm_pool=scale.warm_pool, cache_path=cache.host_path)
+            serving_lines = ecs_node(self.ecs.cluster.cluster_name, spot=plan.purchase.uses_spot,
+                                     warm_pool=plan.scaling.warm_pool, cache_path=plan.cache.host_path)
             prometheus = metrics.PrometheusScrape(self.port, model_server.facts().metrics_path, self.ecs.cluster.cluster_name,
                                                   self.ecs.metrics_log_group.log_group_name)
         if server_command:
             extra += fleet_parts.model_server_service(server_command)
         user_data = ec2.UserData.for_linux()
-        user_data.add_commands(*bootstrap(spec, efa=False, data_mount_point=storage.data_mount_point
-                                          if storage.data_volume_size_gib else None, extra=extra,
-                                          prometheus=prometheus, serving=serving_lines))
+        storage = plan.storage
+        user_data.add_commands(*bootstrap(plan.spec, NodeBoot(
+            efa=False, data_mount_point=storage.data_mount_point if storage.data_volume_size_gib else None, extra=extra,
+            prometheus=prometheus, serving=serving_lines)))
         return user_data
 
-    def _node_group(self, vpc: ec2.IVpc, subnets: list[ec2.ISubnet], machine: tuple[ec2.IMachineImage, str],
-                    user_data: ec2.UserData, storage: StorageOptions, fallbacks: tuple[str, ...],
-                    server_command: str | None) -> NodeGroup:
+    def _build_nodes(self, plan: FleetPlan, parts: NodeParts) -> None:
         """The group: with engine="ecs", EC2 health checks only (ECS replaces servers, not nodes), no rolling
         replacement (a model or image change is a task revision), one spare node for deployments, and IMDS hop
         limit 1 (containers cannot reach the node role); with engine="nodes", ELB health checks after the grace when
-        a server command runs, else EC2 health checks and the noModelServer warning."""
-        ecs_engine, low, high = self.ecs is not None, self.min_capacity, self.max_capacity
-        image, root_device = machine
-        if ecs_engine:  # nothing model-specific on the group: a model change must not touch it
-            checks = autoscaling.HealthChecks.ec2()
-        elif server_command:
+        a server command runs, else EC2 health checks (the plan's noModelServer warning)."""
+        ecs_engine, low, high = plan.ecs, plan.min_capacity, plan.max_capacity
+        if parts.server_command and not ecs_engine:
             checks = autoscaling.HealthChecks.with_additional_checks(
                 additional_types=[autoscaling.AdditionalHealthCheckType.ELB], grace_period=self.grace)
-        else:
+        else:  # with engine="ecs" nothing model-specific on the group: a model change must not touch it
             checks = autoscaling.HealthChecks.ec2()
-            warn(self, "noModelServer")
         update = None if ecs_engine else autoscaling.UpdatePolicy.rolling_update(
             min_instances_in_service=low, max_batch_size=1, pause_time=self.grace, wait_on_resource_signals=False)
-        group = NodeGroup(
-            self, "NodeGroup", spec=self.spec, min_capacity=low, max_capacity=high + 1 if ecs_engine else high,
-            desired_capacity=None, update_policy=update, health_checks=checks,
-            instance_warmup=None if ecs_engine else self.grace, vpc=vpc,
-            subnets=ec2.SubnetSelection(subnets=subnets), security_group=self.security_group, role=self.role,
-            key=self.encryption_key, machine_image=image, user_data=user_data, storage=storage,
-            root_device_name=root_device, efa=False, cluster_placement=False, purchase=self.purchase,
-            fallback_instance_types=fallbacks, notification_topic=self.alarm_topic,
-            imds_hop_limit=1 if ecs_engine else 2)
+        group = NodeGroup(self, "NodeGroup", props=NodeGroupProps(
+            template=LaunchTemplateProps(
+                spec=plan.spec, role=self.role, user_data=parts.user_data, security_group=self.security_group,
+                key=self.encryption_key, machine_image=parts.machine_image, storage=plan.storage,
+                root_device_name=plan.root_device_name, efa=False, cluster_placement=False,
+                imds_hop_limit=1 if ecs_engine else 2),
+            min_capacity=low, max_capacity=high + 1 if ecs_engine else high, desired_capacity=None,
+            vpc=parts.vpc, subnets=ec2.SubnetSelection(subnets=parts.subnets), purchase=plan.purchase,
+            fallback_instance_types=plan.fallbacks, notification_topic=self.alarm_topic, update_policy=update,
+            health_checks=checks, instance_warmup=None if ecs_engine else self.grace))
         if ecs_engine:
-            self.ecs.run_on(group.auto_scaling_group, None if fleet_parts.scales(self.min_capacity, self.max_capacity) else low)
-        elif not server_command:
+            self.ecs.run_on(group.auto_scaling_group, None if fleet_parts.scales(low, high) else low)
+        elif not parts.server_command:
             acknowledge(group.auto_scaling_group, "NIST.800.53.R5-AutoScalingGroupELBHealthCheckRequired",
                         "no model server command runs on the nodes, so nothing answers the load balancer's health "
                         "check: ELB health checks would replace every node at the end of each grace period, forever "
                         "(warned at synth as mlcdk:noModelServer)")
-        return group
+        self.launch_template, self.auto_scaling_group = group.launch_template, group.auto_scaling_group
+        held_capacity.apply(self.launch_template, plan.capacity)
+        for policy in parts.policies:
+            self.auto_scaling_group.node.add_dependency(policy)
+        self.instance_types = group.instance_types
+        self._connections = ec2.Connections(security_groups=[self.security_group], default_port=ec2.Port.tcp(plan.port))
+        self._model_grants = 0
+        if plan.scaling.warm_pool is True:  # a plain on-demand group of one type (validate_warm_pool)
+            self.auto_scaling_group.add_warm_pool(min_size=low, pool_state=autoscaling.PoolState.STOPPED)
 
     def _scaling(self, scale: ScalingOptions, low, high) -> None:
         """Target tracking on the chosen signal: of the service's task count with engine="ecs" (ECS then sizes the
@@ -436,9 +386,9 @@ class InferenceFleet(NodeGroupMixin, Construct):
                                                                           max_capacity=self.max_capacity)
                 scalable.scale_on_schedule("CapacityBlockEnd", schedule=appscaling.Schedule.at(stop),
                                            min_capacity=0, max_capacity=0)
-        held_capacity.events_and_schedule(self, capacity, topic=self.alarm_topic, label=label, grace=FLEET_DRAIN,
-                                          auto_scaling_group=None if self.ecs else self.auto_scaling_group,
-                                          engine=self.engine, on_block_end=on_end)
+        held_capacity.events_and_schedule(self, capacity, held_capacity.BlockEnd(
+            topic=self.alarm_topic, label=label, grace=FLEET_DRAIN,
+            auto_scaling_group=None if self.ecs else self.auto_scaling_group, on_block_end=on_end))
 
     def grant_model_read(self, bucket: s3.IBucket) -> iam.Policy:
         """Let the model servers read objects from ``bucket``: s3:GetObject on its objects, s3:ListBucket and

@@ -11,9 +11,8 @@ import math
 import re
 import zoneinfo
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-
-import aws_cdk as cdk
 
 from mlcdk.constructs.validation import check, concrete
 from mlcdk.errors import ConfigurationError
@@ -120,22 +119,29 @@ def check_schedule(schedule, parameter: str = "schedule") -> None:
 GRACE_SECONDS = (30, 7200)
 
 
-def grace_period_seconds(grace: cdk.Duration, engine: str, parameter: str = "checkpoint_grace_period") -> int | None:
+@dataclass(frozen=True)
+class GraceInput:
+    """A checkpoint grace period as the plan step sees it: whole milliseconds, or None for a deploy-time token,
+    and how the user wrote it (read from the cdk.Duration by the construct, so that the plan needs no jsii)."""
+
+    milliseconds: float | None
+    shown: str
+
+
+def grace_period_seconds(grace: GraceInput, engine: str, parameter: str = "checkpoint_grace_period") -> int | None:
     """The grace period in whole seconds, checked against GRACE_SECONDS; None for a token on engine="nodes"
     (the hook takes it at deploy time). The Batch engine writes the value into the nodes' user data, so it must
     be concrete there."""
-    if not isinstance(grace, cdk.Duration):
-        raise ConfigurationError(f"{parameter} ({grace!r}) must be a cdk.Duration, e.g. Duration.minutes(10)")
-    if grace.is_unresolved():
+    if grace.milliseconds is None:
         if engine == "batch":
             raise ConfigurationError(f"{parameter}: engine='batch' writes it into the nodes' ECS configuration at "
                                      "synth time, so it must be a concrete Duration, not a deploy-time token")
         return None
-    millis = grace.to_milliseconds()
+    millis = grace.milliseconds
     low, high = GRACE_SECONDS
     if millis % 1000 or not low <= millis / 1000 <= high:
         raise ConfigurationError(
-            f"{parameter} ({grace.to_human_string()}) must be a whole number of seconds from {low} s to {high:,} s "
+            f"{parameter} ({grace.shown}) must be a whole number of seconds from {low} s to {high:,} s "
             "(2 hours; the Auto Scaling lifecycle hook's heartbeat limit)")
     return int(millis // 1000)
 

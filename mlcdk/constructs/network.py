@@ -14,18 +14,8 @@ from constructs import Construct
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.warning_registry import warn
 from mlcdk.errors import ConfigurationError
+from mlcdk.constructs.placement import network_az_ids  # noqa: F401 (public here since wave 2)
 from mlcdk.params import checked
-from mlcdk.presets.catalog import InstanceSpec
-from mlcdk.presets.counts import MAX_NETWORK_AZS
-
-
-def network_az_ids(spec: InstanceSpec, region: str | None, required: str | None = None) -> tuple[str, ...]:
-    """The AZ IDs a new network for ``spec`` spans: up to MAX_NETWORK_AZS of ``region`` that offer it, with
-    ``required`` (a pinned AZ ID, or a reservation's) among them. Empty for an env-agnostic stack."""
-    offered = spec.offered_azs(region)[:MAX_NETWORK_AZS] if region else ()
-    if required and offered and required not in offered:
-        offered = (required, *offered[:MAX_NETWORK_AZS - 1])
-    return offered
 
 
 class PrivateNetwork(Construct):
@@ -97,7 +87,10 @@ class PrivateNetwork(Construct):
         else:
             self._warn_unpinned()
         self.s3_endpoint = self._s3_endpoint()
+        self._flow_logs(flow_log_retention)
 
+    def _flow_logs(self, retention: logs.RetentionDays) -> None:
+        """Every packet's flow record, to a log group encrypted with a key of its own."""
         self.flow_log_key = kms.Key(self, "FlowLogKey", enable_key_rotation=True,
                                     description="Encrypts the VPC flow logs", removal_policy=cdk.RemovalPolicy.DESTROY)
         stack = cdk.Stack.of(self)
@@ -109,7 +102,7 @@ class PrivateNetwork(Construct):
                                     f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"}},
         ))
         self.flow_log_group = logs.LogGroup(self, "FlowLogs", encryption_key=self.flow_log_key,
-                                            retention=flow_log_retention, removal_policy=cdk.RemovalPolicy.DESTROY)
+                                            retention=retention, removal_policy=cdk.RemovalPolicy.DESTROY)
         flow_log = self.vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.ALL,
                                          destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group))
         acknowledge(flow_log, "NIST.800.53.R5-IAMNoInlinePolicy", "CDK's flow-log delivery role carries one inline "

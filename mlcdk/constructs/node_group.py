@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_autoscaling as autoscaling
@@ -17,120 +18,37 @@ from mlcdk.constructs.efa import efa_interfaces
 from mlcdk.constructs.nag import acknowledge
 from mlcdk.constructs.options import PurchaseOptions, StorageOptions
 from mlcdk.errors import ConfigurationError
-from mlcdk.constructs.validation import check, concrete
-from mlcdk.constructs.warning_registry import warn
-from mlcdk.presets import catalog, metrics, precision, workloads
+from mlcdk.presets import metrics, workloads
 from mlcdk.presets.catalog import InstanceSpec
 
 DATA_DEVICE = "/dev/sdf"
 
 
-def resolve_preset(kind: str, preset, instance_type: str | None, purchase: PurchaseOptions | None, *,
-                   inference: bool) -> tuple[workloads.WorkloadPreset | None, InstanceSpec, PurchaseOptions]:
-    """The preset (by name or object), the instance spec (explicit type over the preset's), and the purchase
-    options (explicit over the preset's, else on-demand), with the checks both constructs share."""
-    if isinstance(preset, str):
-        preset = workloads.get(preset)
-    check([(instance_type is None and preset is None, f"{kind} needs instance_type or preset")])
-    task_problem = workloads.preset_task_problem(preset, inference=inference, needed_by=kind) if preset else None
-    check([(task_problem is not None, f"preset ({preset.name if preset else ''!r}) {task_problem}")])
-    spec = catalog.get(instance_type or preset.instance_type)
-    acc = spec.accelerator
-    cannot_train = precision.training_problem(acc.name) if acc is not None and not inference else None
-    check([(acc is not None and acc.kind == "gpu" and acc.manufacturer != "NVIDIA",
-            f"instance_type: {kind} runs NVIDIA GPUs, AWS Neuron devices or CPUs; {spec.instance_type} has "
-            f"{acc.manufacturer if acc else ''} {acc.name if acc else ''} accelerators, for which mlcdk has no AMI, "
-            "driver metrics or job container"),
-           (cannot_train is not None,
-            f"instance_type: {spec.instance_type} cannot train: {cannot_train}. {kind} needs a type that trains "
-            "(Trainium or an NVIDIA GPU); serve models on Inferentia with InferenceFleet")])
-    purchase = purchase or PurchaseOptions(option=preset.purchase_option if preset else "on-demand",
-                                           on_demand_base_capacity=preset.on_demand_base_capacity if preset else 0)
-    validate_purchase(purchase, spec)
-    return preset, spec, purchase
+def machine_image(given: ec2.IMachineImage | None, ami: workloads.MachineImage | None) -> ec2.IMachineImage:
+    """The AMI the user brought, or the plan's catalog AMI, resolved at deploy time from its SSM public parameter."""
+    return given if given is not None else ec2.MachineImage.from_ssm_parameter(ami.parameter)
 
 
-def validate_purchase(purchase: PurchaseOptions, spec: InstanceSpec) -> None:
-    """The purchase options both constructs share: the option, spot capacity, and the on-demand mix."""
-    problem = workloads.purchase_problem(purchase.option, spec)
-    base, share = purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base
-    check([
-        (problem is not None, f"purchase.option ({purchase.option!r}) {problem}" if problem and problem.startswith("must")
-         else f"purchase.option ({purchase.option!r}): {problem}"),
-        (concrete(share) and not 0 <= share <= 100,
-         f"purchase.on_demand_percentage_above_base ({share}) must be 0-100"),
-        (concrete(base) and base < 0, f"purchase.on_demand_base_capacity ({base}) must be at least 0"),
-    ])
+@dataclass(frozen=True)
+class LaunchTemplateProps:
+    """What a node launch template holds (see :func:`node_launch_template`)."""
+
+    spec: InstanceSpec
+    role: iam.IRole | None
+    user_data: ec2.UserData
+    security_group: ec2.ISecurityGroup
+    key: kms.IKey
+    machine_image: ec2.IMachineImage
+    storage: StorageOptions
+    root_device_name: str
+    efa: bool
+    cluster_placement: bool
+    placement_in_template: bool = True
+    imds_hop_limit: int = 2
 
 
-def select_fallbacks(spec: InstanceSpec, purchase: PurchaseOptions, preset, *, same_accelerator_model: bool,
-                     efa: bool = False, region: str | None = None, az_id: str | None = None,
-                     ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """The fallback types a group may launch beside ``spec``, and the preset's that were dropped, with why.
-
-    Explicit ``purchase.fallback_instance_types`` must all fit (ConfigurationError naming the first that does
-    not); the preset's are kept where they fit. A fallback fits when it can replace the type
-    (:func:`~mlcdk.presets.workloads.fallback_problem`), has the EFA interfaces the launch template attaches
-    (``efa``), runs on spot where the group buys spot, and is offered where the nodes go: in ``region`` and
-    its AZ ``az_id`` when known; for an env-agnostic stack (``region`` None), in every region that offers
-    ``spec``. One home for TrainingCluster and InferenceFleet.
-    """
-    explicit = purchase.fallback_instance_types is not None
-    candidates = purchase.fallback_instance_types if explicit else (preset.fallback_instance_types if preset else ())
-    kept, dropped = [], []
-    for name in candidates:
-        fallback = catalog.get(name, parameter="purchase.fallback_instance_types")
-        if fallback.instance_type == spec.instance_type:
-            continue
-        problem = workloads.fallback_problem(spec, fallback, same_accelerator_model=same_accelerator_model)
-        if problem is None and efa and fallback.maximum_efa_interfaces < spec.maximum_efa_interfaces:
-            problem = (f"it supports {fallback.maximum_efa_interfaces} EFA interfaces; the launch template "
-                       f"attaches {spec.maximum_efa_interfaces}")
-        if problem is None and purchase.uses_spot and not fallback.spot_supported:
-            problem = "it cannot run on spot"
-        if problem is None and region is not None and not fallback.offered_in(region):
-            problem = f"it is not offered in {region}"
-        if problem is None and region is not None and az_id and az_id not in fallback.offered_azs(region):
-            problem = f"it is not offered in the cluster's AZ {az_id}"
-        if problem is None and region is None:
-            missing = [r for r in spec.regions if not fallback.offered_in(r)]
-            if missing:
-                problem = (f"the stack is env-agnostic and it is not offered in {', '.join(missing)}, where "
-                           f"{spec.instance_type} is")
-        if problem and explicit:
-            raise ConfigurationError(
-                f"purchase.fallback_instance_types: {name} cannot replace {spec.instance_type}: {problem}")
-        if problem:
-            dropped.append((fallback.instance_type, problem))
-        else:
-            kept.append(fallback.instance_type)
-    return tuple(kept), tuple(dropped)
-
-
-
-def warn_dropped_fallbacks(scope: Construct, spec: InstanceSpec, dropped: Sequence[tuple[str, str]]) -> None:
-    """Name the preset's fallback types that :func:`select_fallbacks` dropped, each with why (one wording for
-    TrainingCluster and InferenceFleet: ``mlcdk:presetFallbacksDropped``)."""
-    if dropped:
-        warn(scope, "presetFallbacksDropped", instance_type=spec.instance_type,
-             dropped="; ".join(f"{name} ({why})" for name, why in dropped))
-
-
-def resolve_machine_image(spec: InstanceSpec, machine_image: ec2.IMachineImage | None,
-                          root_device_name: str | None, engine: str = "nodes") -> tuple[ec2.IMachineImage, str]:
-    """The AMI and its root device: the given image, or the catalog's AMI for ``spec`` on ``engine`` resolved
-    at deploy time from its SSM public parameter (ConfigurationError when no catalog AMI runs the type)."""
-    if machine_image is not None:
-        return machine_image, root_device_name or "/dev/xvda"
-    image = workloads.default_machine_image(spec, engine)
-    return ec2.MachineImage.from_ssm_parameter(image.parameter), root_device_name or image.root_device_name
-
-
-def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRole | None, user_data: ec2.UserData,
-                         security_group: ec2.ISecurityGroup, key: kms.IKey, machine_image: ec2.IMachineImage,
-                         storage: StorageOptions, root_device_name: str, efa: bool, cluster_placement: bool,
-                         placement_in_template: bool = True,
-                         imds_hop_limit: int = 2) -> tuple[ec2.LaunchTemplate, ec2.CfnPlacementGroup | None]:
+def node_launch_template(scope: Construct, props: LaunchTemplateProps,
+                         ) -> tuple[ec2.LaunchTemplate, ec2.CfnPlacementGroup | None]:
     """The launch template every engine runs (IMDSv2, gp3 volumes encrypted with ``key``, every EFA interface
     when ``efa``) and, when ``cluster_placement``, a cluster placement group ("LaunchTemplate" and
     "PlacementGroup" under ``scope``). The template references the group unless ``placement_in_template`` is
@@ -138,6 +56,37 @@ def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRol
     (Batch ignores the template's and uses the compute environment's instance role). ``imds_hop_limit``: 1 keeps
     IMDSv2 tokens from crossing into bridge-networked containers (EC2 user guide, "Instance metadata options":
     the PUT response hop limit), 2 lets containers on the node reach IMDS."""
+    launch_template = ec2.LaunchTemplate(
+        scope, "LaunchTemplate",
+        instance_type=ec2.InstanceType(props.spec.instance_type),
+        machine_image=props.machine_image,
+        role=props.role,
+        user_data=props.user_data,
+        security_group=props.security_group,
+        require_imdsv2=True,
+        http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
+        http_put_response_hop_limit=props.imds_hop_limit,
+        instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
+        block_devices=_volumes(props.storage, props.root_device_name, props.key),
+    )
+    template = launch_template.node.default_child
+    placement_group: ec2.CfnPlacementGroup | None = None
+    if props.cluster_placement:
+        placement_group = ec2.CfnPlacementGroup(scope, "PlacementGroup", strategy="cluster")
+        if props.placement_in_template:
+            # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
+            template.add_property_override("LaunchTemplateData.Placement.GroupName", placement_group.ref)
+    if props.efa:
+        group_id = props.security_group.security_group_id  # one jsii round trip, not one per interface
+        interfaces = [{**nic, "Groups": [group_id]} for nic in efa_interfaces(props.spec)]
+        template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
+        # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
+        template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")
+    return launch_template, placement_group
+
+
+def _volumes(storage: StorageOptions, root_device_name: str, key: kms.IKey) -> list[ec2.BlockDevice]:
+    """The root volume and the optional data volume: gp3, encrypted with ``key``, deleted with the node."""
     volumes = [ec2.BlockDevice(device_name=root_device_name, volume=ec2.BlockDeviceVolume.ebs(
         storage.root_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
         delete_on_termination=True))]
@@ -146,33 +95,26 @@ def node_launch_template(scope: Construct, *, spec: InstanceSpec, role: iam.IRol
             storage.data_volume_size_gib, volume_type=ec2.EbsDeviceVolumeType.GP3, encrypted=True, kms_key=key,
             iops=storage.data_volume_iops, throughput=storage.data_volume_throughput_mibs,
             delete_on_termination=True)))
-    launch_template = ec2.LaunchTemplate(
-        scope, "LaunchTemplate",
-        instance_type=ec2.InstanceType(spec.instance_type),
-        machine_image=machine_image,
-        role=role,
-        user_data=user_data,
-        security_group=security_group,
-        require_imdsv2=True,
-        http_tokens=ec2.LaunchTemplateHttpTokens.REQUIRED,
-        http_put_response_hop_limit=imds_hop_limit,
-        instance_metadata_tags=True,  # a node reads its group name (aws:autoscaling:groupName) from IMDS
-        block_devices=volumes,
-    )
-    template = launch_template.node.default_child
-    placement_group: ec2.CfnPlacementGroup | None = None
-    if cluster_placement:
-        placement_group = ec2.CfnPlacementGroup(scope, "PlacementGroup", strategy="cluster")
-        if placement_in_template:
-            # Ref is the group's name; GetAtt on placement groups is not supported everywhere.
-            template.add_property_override("LaunchTemplateData.Placement.GroupName", placement_group.ref)
-    if efa:
-        group_id = security_group.security_group_id  # one jsii round trip, not one per interface
-        interfaces = [{**nic, "Groups": [group_id]} for nic in efa_interfaces(spec)]
-        template.add_property_override("LaunchTemplateData.NetworkInterfaces", interfaces)
-        # EC2 rejects SecurityGroupIds beside NetworkInterfaces: the group is on every interface instead.
-        template.add_property_deletion_override("LaunchTemplateData.SecurityGroupIds")
-    return launch_template, placement_group
+    return volumes
+
+
+@dataclass(frozen=True)
+class NodeGroupProps:
+    """A NodeGroup: its launch template, its size, where it runs, how it buys nodes and whom it notifies.
+    ``desired_capacity`` None: the group keeps whatever size scaling gives it."""
+
+    template: LaunchTemplateProps
+    min_capacity: int
+    max_capacity: int
+    desired_capacity: int | None
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    purchase: PurchaseOptions
+    fallback_instance_types: Sequence[str]
+    notification_topic: sns.ITopic
+    update_policy: autoscaling.UpdatePolicy | None = None
+    health_checks: autoscaling.HealthChecks | None = None
+    instance_warmup: cdk.Duration | None = None
 
 
 class NodeGroup(Construct):
@@ -182,70 +124,49 @@ class NodeGroup(Construct):
     Child IDs are fixed ("LaunchTemplate", "Nodes", "PlacementGroup"), whatever the instance type.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        spec: InstanceSpec,
-        min_capacity: int,
-        max_capacity: int,
-        desired_capacity: int | None,
-        update_policy: autoscaling.UpdatePolicy | None = None,
-        health_checks: autoscaling.HealthChecks | None = None,
-        instance_warmup: cdk.Duration | None = None,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
-        role: iam.IRole,
-        key: kms.IKey,
-        machine_image: ec2.IMachineImage,
-        user_data: ec2.UserData,
-        storage: StorageOptions,
-        root_device_name: str,
-        efa: bool,
-        cluster_placement: bool,
-        purchase: PurchaseOptions,
-        fallback_instance_types: Sequence[str],
-        notification_topic: sns.ITopic,
-        imds_hop_limit: int = 2,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: NodeGroupProps) -> None:
         super().__init__(scope, construct_id)
-        self.launch_template, self.placement_group = node_launch_template(
-            self, spec=spec, role=role, user_data=user_data, security_group=security_group, key=key,
-            machine_image=machine_image, storage=storage, root_device_name=root_device_name, efa=efa,
-            cluster_placement=cluster_placement, imds_hop_limit=imds_hop_limit)
-
-        types = [spec.instance_type, *fallback_instance_types]
+        self.launch_template, self.placement_group = node_launch_template(self, props.template)
+        types = [props.template.spec.instance_type, *props.fallback_instance_types]
+        purchase = props.purchase
         mixed = purchase.uses_spot or len(types) > 1
         common = dict(
-            vpc=vpc, vpc_subnets=subnets, min_capacity=min_capacity, max_capacity=max_capacity,
-            desired_capacity=desired_capacity, group_metrics=[autoscaling.GroupMetrics.all()],
-            notifications=[autoscaling.NotificationConfiguration(topic=notification_topic)],
-            capacity_rebalance=purchase.uses_spot or None,
-            update_policy=update_policy, health_checks=health_checks, default_instance_warmup=instance_warmup,
+            vpc=props.vpc, vpc_subnets=props.subnets, min_capacity=props.min_capacity,
+            max_capacity=props.max_capacity, desired_capacity=props.desired_capacity,
+            group_metrics=[autoscaling.GroupMetrics.all()],
+            notifications=[autoscaling.NotificationConfiguration(topic=props.notification_topic)],
+            capacity_rebalance=purchase.uses_spot or None, update_policy=props.update_policy,
+            health_checks=props.health_checks, default_instance_warmup=props.instance_warmup,
         )
         if mixed:
-            on_demand_base, on_demand_above = {
-                "on-demand": (0, 100),
-                "spot": (0, 0),
-                "mixed": (purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base),
-            }[purchase.option]
-            policy = autoscaling.MixedInstancesPolicy(
-                launch_template=self.launch_template,
-                instances_distribution=autoscaling.InstancesDistribution(
-                    on_demand_base_capacity=on_demand_base,
-                    on_demand_percentage_above_base_capacity=on_demand_above,
-                    on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
-                    spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
-                ),
-                launch_template_overrides=[
-                    autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in types],
-            )
-            self.auto_scaling_group = autoscaling.AutoScalingGroup(self, "Nodes", mixed_instances_policy=policy, **common)
+            self.auto_scaling_group = autoscaling.AutoScalingGroup(
+                self, "Nodes", mixed_instances_policy=self._mixed_policy(purchase, types), **common)
         else:
             self.auto_scaling_group = autoscaling.AutoScalingGroup(self, "Nodes", launch_template=self.launch_template,
                                                                    **common)
+        self._acknowledge(mixed, props.desired_capacity)
+        self.instance_types = tuple(types)
+
+    def _mixed_policy(self, purchase: PurchaseOptions, types: list[str]) -> autoscaling.MixedInstancesPolicy:
+        """On-demand, spot or the mix, with the fallback types after the primary (prioritized on demand)."""
+        on_demand_base, on_demand_above = {
+            "on-demand": (0, 100),
+            "spot": (0, 0),
+            "mixed": (purchase.on_demand_base_capacity, purchase.on_demand_percentage_above_base),
+        }[purchase.option]
+        return autoscaling.MixedInstancesPolicy(
+            launch_template=self.launch_template,
+            instances_distribution=autoscaling.InstancesDistribution(
+                on_demand_base_capacity=on_demand_base,
+                on_demand_percentage_above_base_capacity=on_demand_above,
+                on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+                spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+            ),
+            launch_template_overrides=[
+                autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in types],
+        )
+
+    def _acknowledge(self, mixed: bool, desired_capacity: int | None) -> None:
         acknowledge(self.auto_scaling_group, "AwsSolutions-EC26", "EC26 cannot read volumes through a launch "
                     "template; every volume is gp3 and encrypted with the group's key (asserted in mlcdk's tests)")
         if mixed:
@@ -257,7 +178,6 @@ class NodeGroup(Construct):
             cdk.Annotations.of(self.auto_scaling_group).acknowledge_warning(
                 "@aws-cdk/aws-autoscaling:desiredCapacitySet",
                 "the configured size is the group's intended size: a deploy sets it back on purpose")
-        self.instance_types = tuple(types)
 
 
 class NodeGroupMixin:

@@ -34,7 +34,7 @@ interfaces in the cluster's subnet and group, so a stack-made VPC is only delete
 from __future__ import annotations
 
 import posixpath
-import re
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -46,14 +46,11 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlcdk.constructs import security
-from mlcdk.constructs.limits import mount_point_problem
 from mlcdk.constructs.options import ExistingFileSystem, SharedStorageOptions
 from mlcdk.constructs.user_data import mount_lustre
-from mlcdk.constructs.validation import check, concrete
+from mlcdk.constructs.validation import concrete
 from mlcdk.constructs.warning_registry import warn
-from mlcdk.errors import shown
 from mlcdk.presets import fsx as facts
-from mlcdk.presets.identifiers import s3_uri_problem
 
 #: Lustre's ports (FSx for Lustre user guide, "File system access control with Amazon VPC").
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
@@ -63,83 +60,21 @@ NEURON_CACHE_DIR = "neuron-cache"
 ALL_EVENTS = ["NEW", "CHANGED", "DELETED"]
 #: The service-linked role FSx creates per linked file system.
 FSX_S3_ROLE_PATH = "role/aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/AWSServiceRoleForFSxS3Access_"
-_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
-_ID = re.compile(r"^[A-Za-z0-9._:/-]+$")
 
+@dataclass(frozen=True)
+class StorageSite:
+    """Where a cluster's shared file system goes and what it works with: the cluster's VPC and subnet (so its AZ),
+    the nodes' security group, the cluster's key and checkpoint bucket, its removal policy and label, and the region
+    whose price stands in for an env-agnostic stack."""
 
-def validate(options, *, cluster_vpc_id: str | None, creates_vpc: bool, parameter: str = "shared_storage") -> None:
-    """Every rule of ``shared_storage``, before any resource exists: a ConfigurationError naming the value."""
-    p = parameter
-    existing = options.existing_file_system
-    kind = facts.deployment_type(options.deployment_type)
-    links = [options.checkpoint_path] if options.checkpoint_path is not None else []
-    data = options.data_repositories
-    links += [d.path for d in data]
-    known = ", ".join(facts.BUILT_DEPLOYMENT_TYPES)
-    rows = [
-        (kind is None, f"{p}.deployment_type ({options.deployment_type!r}) must be one of {known}"),
-        (kind is not None and not kind.data_repository_associations and bool(links),
-         f"{p}.deployment_type ({options.deployment_type!r}) cannot have data repository associations (FSx links "
-         f"SCRATCH_1 to no S3 bucket), and {len(links)} are asked for ({', '.join(map(repr, links))}); use SCRATCH_2"),
-        (kind is not None and not kind.built, f"{p}.deployment_type ({options.deployment_type!r}) is a previous FSx "
-         f"generation that mlcdk does not build; use one of {known}"),
-    ]
-    check(rows)
-    # A file system you bring was sized by its own type's rules: its capacity needs only to be a size.
-    capacity_problem = facts.capacity_problem(options.deployment_type if existing is None else "",
-                                              options.storage_capacity_gib)
-    if capacity_problem is None and options.storage_capacity_gib <= 0:
-        capacity_problem = "must be a positive number of GiB"
-    throughput = options.throughput_mbps_per_tib
-    tiers = kind.throughput_mbps_per_tib
-    percent = options.free_capacity_alarm_percent
-    limit = facts.facts().max_data_repository_associations
-    mount_problem = mount_point_problem(options.mount_point)  # types were checked by mlcdk.params
-    rows = [
-        (capacity_problem is not None, f"{p}.storage_capacity_gib ({options.storage_capacity_gib!r}) {capacity_problem}"),
-        (throughput is not None and not tiers, f"{p}.throughput_mbps_per_tib ({throughput!r}): "
-         f"{options.deployment_type} has a fixed throughput and takes none (leave it None)"),
-        (throughput is not None and bool(tiers) and throughput not in tiers,
-         f"{p}.throughput_mbps_per_tib ({throughput!r}) must be one of {', '.join(map(str, tiers))} for "
-         f"{options.deployment_type}"),
-        (mount_problem is not None, f"{p}.mount_point ({options.mount_point!r}) {mount_problem}"),
-        (options.data_compression not in facts.facts().data_compression_types,
-         f"{p}.data_compression ({options.data_compression!r}) must be one of "
-         f"{', '.join(facts.facts().data_compression_types)} (FSx's DataCompressionType)"),
-        (not 0 < percent < 100, f"{p}.free_capacity_alarm_percent ({percent!r}) must be a number above 0 and below 100"),
-        (len(links) > limit, f"{p}: {len(links)} data repository associations (the checkpoint link and "
-         f"{len(data)} data_repositories) is more than FSx allows ({limit})"),
-    ]
-    for name, path in ([("checkpoint_path", options.checkpoint_path)] if options.checkpoint_path is not None else []) + [
-            (f"data_repositories[{i}].path", d.path) for i, d in enumerate(data)]:
-        rows.append((not _PATH.match(path) or path == "/",
-                     f"{p}.{name} ({path!r}) must be an absolute file-system path other than / (letters, digits, . _ - /)"))
-    for i, link in enumerate(data):
-        uri_problem = s3_uri_problem(link.s3_uri) if concrete(link.s3_uri) else None
-        rows.append((uri_problem is not None, f"{p}.data_repositories[{i}].s3_uri ({shown(link.s3_uri)}) {uri_problem}"))
-    check(rows)
-    normal = [posixpath.normpath(path).rstrip("/") + "/" for path in links]
-    for i, a in enumerate(normal):
-        for b in normal[i + 1:]:
-            check([(a.startswith(b) or b.startswith(a), f"{p}: the association paths {a.rstrip('/')!r} and "
-                    f"{b.rstrip('/')!r} overlap; each link needs its own directory, neither inside the other")])
-    uris = [d.s3_uri.rstrip("/") for d in data]
-    check([(len(set(uris)) != len(uris), f"{p}.data_repositories: an S3 URI is linked twice ({', '.join(uris)})")])
-    if existing is not None:
-        values = {field: getattr(existing, field) for field in ("file_system_id", "dns_name", "mount_name",
-                                                                 "security_group_id")}
-        rows = [(concrete(value) and not _ID.match(value),  # tokens: checked at deploy
-                 f"{p}.existing_file_system.{field} ({value!r}) must be a non-empty identifier")
-                for field, value in values.items()]
-        theirs = existing.vpc_id
-        rows += [
-            (creates_vpc, f"{p}.existing_file_system ({existing.file_system_id}): the cluster would create a new VPC, "
-             "which cannot reach it; pass vpc= (the file system's VPC)"),
-            (theirs is not None and concrete(theirs) and cluster_vpc_id is not None and concrete(cluster_vpc_id)
-             and theirs != cluster_vpc_id, f"{p}.existing_file_system.vpc_id ({theirs}) is not the cluster's VPC "
-             f"({cluster_vpc_id}); Lustre clients reach a file system only inside its VPC: use that VPC"),
-        ]
-        check(rows)
+    vpc: ec2.IVpc
+    subnet: ec2.ISubnet
+    node_security_group: ec2.ISecurityGroup
+    key: kms.IKey
+    checkpoint_bucket: s3.IBucket
+    removal_policy: cdk.RemovalPolicy
+    label: str
+    reference_region: str
 
 
 class SharedStorage(Construct):
@@ -149,11 +84,11 @@ class SharedStorage(Construct):
     ``mount_name``, ``security_group``, ``associations``, ``monthly_cost_usd`` (None when not counted).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, options: SharedStorageOptions, vpc: ec2.IVpc,
-                 subnet: ec2.ISubnet, node_security_group: ec2.ISecurityGroup, key: kms.IKey,
-                 checkpoint_bucket: s3.IBucket, removal_policy: cdk.RemovalPolicy, label: str,
-                 reference_region: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, options: SharedStorageOptions, site: StorageSite) -> None:
         super().__init__(scope, construct_id)
+        vpc, subnet, key, label = site.vpc, site.subnet, site.key, site.label
+        node_security_group, checkpoint_bucket = site.node_security_group, site.checkpoint_bucket
+        removal_policy, reference_region = site.removal_policy, site.reference_region
         stack = cdk.Stack.of(self)
         self.options, self.mount_point = options, options.mount_point
         self.deployment_type = facts.deployment_type(options.deployment_type)

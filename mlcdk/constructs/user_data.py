@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlcdk.presets import metrics, node_software
@@ -287,11 +288,9 @@ def mount_lustre(dns_name: str, mount_name: str, mount_point: str, *, neuron_cac
     return lines
 
 
-def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, extra: Sequence[str],
-              cluster: str | None = None, batch_efa_devices: int | None = None,
-              batch_stop_timeout_s: int | None = None, shared_storage: Sequence[str] = (),
-              prometheus: metrics.PrometheusScrape | None = None, serving: Sequence[str] = ()) -> list[str]:
-    """All bootstrap commands for a node, in order; ``extra`` runs last.
+@dataclass(frozen=True)
+class NodeBoot:
+    """What a node's bootstrap does besides the metrics every node publishes; ``extra`` runs last.
 
     ``cluster`` adds the cluster dimension to every metric (TrainingCluster). On the Batch engine,
     ``batch_efa_devices`` replaces the libfabric check with the host driver set-up, and
@@ -300,10 +299,25 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
     shared file system after the data volume and before the user's commands. ``serving`` (from :func:`ecs_node`)
     joins an InferenceFleet's ECS cluster after the volumes, and ``prometheus`` makes the agent scrape its server.
     """
+
+    efa: bool
+    data_mount_point: str | None
+    extra: Sequence[str]
+    cluster: str | None = None
+    batch_efa_devices: int | None = None
+    batch_stop_timeout_s: int | None = None
+    shared_storage: Sequence[str] = ()
+    prometheus: metrics.PrometheusScrape | None = None
+    serving: Sequence[str] = ()
+
+
+def bootstrap(spec: InstanceSpec, boot: NodeBoot) -> list[str]:
+    """All bootstrap commands for a node, in order (see NodeBoot)."""
+    efa, cluster, batch_efa_devices = boot.efa, boot.cluster, boot.batch_efa_devices
     lines = ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
-    if batch_stop_timeout_s is not None:
-        lines += guard_bootstrap() + ecs_settings(batch_stop_timeout_s)
-    lines += cloudwatch_agent(spec, cluster, prometheus)
+    if boot.batch_stop_timeout_s is not None:
+        lines += guard_bootstrap() + ecs_settings(boot.batch_stop_timeout_s)
+    lines += cloudwatch_agent(spec, cluster, boot.prometheus)
     lines += purchase_gauge(cluster)
     if spec.accelerator is not None and spec.accelerator.kind == "neuron":
         lines += neuron_metrics(spec, cluster)
@@ -311,10 +325,10 @@ def bootstrap(spec: InstanceSpec, *, efa: bool, data_mount_point: str | None, ex
         lines += efa_host_setup(batch_efa_devices)
     elif efa:
         lines += efa_check()
-    if data_mount_point:
-        lines += mount_data_volume(data_mount_point)
-    lines += shared_storage
-    lines += serving
-    if extra:
-        lines += ["# user commands", *extra]
+    if boot.data_mount_point:
+        lines += mount_data_volume(boot.data_mount_point)
+    lines += boot.shared_storage
+    lines += boot.serving
+    if boot.extra:
+        lines += ["# user commands", *boot.extra]
     return lines

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
-
-import aws_cdk as cdk
 
 from mlcdk.errors import ConfigurationError
 from mlcdk.params import STRING_TOKEN
@@ -22,7 +21,9 @@ def concrete(value: Any) -> bool:
     """False for CDK tokens (unresolved until deploy): those are never validated at synth time.
 
     Strings and whole numbers are answered here, without a jsii round trip: aws-cdk encodes a string token as
-    ``${Token[...]}`` text and a number token as a float, never an int. Anything else asks aws-cdk.
+    ``${Token[...]}`` text and a number token as a float, never an int. Anything else asks aws-cdk, when it is
+    loaded: a token exists only once aws_cdk is, so this module imports no aws_cdk and the plan steps
+    (mlcdk.constructs.plan_training, plan_fleet) run without the jsii kernel.
     """
     if value is None:
         return False
@@ -30,4 +31,5 @@ def concrete(value: Any) -> bool:
         return True
     if isinstance(value, str):
         return STRING_TOKEN not in value
-    return not cdk.Token.is_unresolved(value)
+    cdk = sys.modules.get("aws_cdk")
+    return cdk is None or not cdk.Token.is_unresolved(value)

@@ -14,10 +14,13 @@ README's list (``make warnings``, scripts/readme_warnings.py) is generated from 
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aws_cdk as cdk
 from constructs import IConstruct
+
+from mlcdk.constructs.plan_warnings import PlanWarning
 
 #: What every ID is prefixed with in the cloud assembly, and in an acknowledgement.
 PREFIX = "mlcdk:"
@@ -234,3 +237,9 @@ def message(warning_id: str, /, **values: object) -> str:
 def warn(scope: IConstruct, warning_id: str, /, **values: object) -> None:
     """Add warning ``mlcdk:<warning_id>`` to ``scope``, its message formatted from the table (see the module)."""
     cdk.Annotations.of(scope).add_warning_v2(PREFIX + warning_id, message(warning_id, **values))
+
+
+def warn_noted(scope: IConstruct, noted: Iterable[PlanWarning]) -> None:
+    """Add the warnings a plan step noted before ``scope`` existed (mlcdk.constructs.plan_warnings), in order."""
+    for entry in noted:
+        warn(scope, entry.id, **dict(entry.values))

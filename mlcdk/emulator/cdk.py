@@ -99,7 +99,7 @@ def run_cdk(cli: CdkCli, step_name: str, label: str, args: Sequence[str], env: d
     naming the step. Returns its output."""
     started = time.monotonic()
     print(f"==> {label} ...", flush=True)
-    result = processes.run([cli.path, *args], env=env, cwd=cwd, timeout=CDK_TIMEOUT_S, step=step_name, label=label)
+    result = processes.run([cli.path, *args], env=env, cwd=cwd, step=processes.Step(step_name, label, CDK_TIMEOUT_S))
     output = result.stdout
     if result.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip()]

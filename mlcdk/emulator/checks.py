@@ -56,7 +56,7 @@ class CommandCheck:
         print(f"\n==> check: {self.command} ...", flush=True)
         started = time.monotonic()
         result = processes.run(["/bin/sh", "-c", self.command], env=deployment.env, cwd=deployment.directory,
-                               timeout=CHECK_TIMEOUT_S, step="check", label=self.command)
+                               step=processes.Step("check", self.command, CHECK_TIMEOUT_S))
         output = result.stdout
         for line in output.splitlines():
             print(f"    | {line}")

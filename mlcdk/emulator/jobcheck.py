@@ -30,8 +30,8 @@ def submit(arguments: Sequence[str], env: dict[str, str], cwd: Path) -> dict[str
         raise failed("submit", "the mlcdk command is not on the run's PATH (install mlcdk in the environment)")
     print(f"==> {shlex.join(['mlcdk', *arguments])} ...", flush=True)
     started = time.monotonic()
-    result = processes.run([mlcdk, *arguments], env=env, cwd=cwd, timeout=SUBMIT_TIMEOUT_S, step="submit",
-                           label="mlcdk submit", merge_output=False)
+    result = processes.run([mlcdk, *arguments], env=env, cwd=cwd, step=processes.Step("submit", "mlcdk submit", SUBMIT_TIMEOUT_S),
+                           merge_output=False)
     stdout, stderr = result.stdout, result.stderr
     if result.returncode != 0:
         raise failed("submit", f"mlcdk submit ({processes.exit_text(result.returncode)}): "

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,20 +114,29 @@ def spawn(command: Sequence[str], *, env: dict[str, str], cwd: Path, **popen: An
     return start_tied(guarded, env=env, cwd=cwd, **popen)
 
 
-def run(command: Sequence[str], *, env: dict[str, str], cwd: Path, timeout: float, step: str, label: str,
+@dataclass(frozen=True)
+class Step:
+    """A step of a run: its name (in a failure), what runs (in messages) and how long it may take, in seconds."""
+
+    name: str
+    label: str
+    timeout: float
+
+
+def run(command: Sequence[str], *, env: dict[str, str], cwd: Path, step: Step,
         merge_output: bool = True) -> subprocess.CompletedProcess:
     """Run ``command`` under a guard (:func:`spawn`) to its end, its output captured (stderr into stdout unless
-    ``merge_output`` is False); stop it and fail the step after ``timeout`` s."""
+    ``merge_output`` is False); stop it and fail the step after ``step.timeout`` s."""
     from mlcdk.emulator.failures import failed
     from mlcdk.emulator.failures import step as in_step
 
-    with in_step(step):
+    with in_step(step.name):
         process = spawn(command, env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT if merge_output else subprocess.PIPE)
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(timeout=step.timeout)
     except subprocess.TimeoutExpired:
-        raise failed(step, f"{label} did not finish within {timeout:.0f} s (stopped it)") from None
+        raise failed(step.name, f"{step.label} did not finish within {step.timeout:.0f} s (stopped it)") from None
     finally:
         stop(process)
     return subprocess.CompletedProcess(list(command), process.returncode, stdout or "", stderr or "")

@@ -532,16 +532,16 @@ def refresh(
     provenance: Provenance,
     regions: Iterable[str] | None = None,
     progress: Progress = _no_progress,
-    patches: Iterable[Patch] | None = None,
     supplements: Mapping[str, Supplement] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Query EC2 (and the Pricing API when ``price_csv`` is None) and assemble a snapshot.
 
     ``progress`` is called with a region name after each region's calls, for a progress bar.
     Regions where no catalog type is offered are left out. Types the API does not describe are taken
-    from ``supplements`` (default: data/supplements.json), each with its own source.
+    from ``supplements`` (default: data/supplements.json), each with its own source; data/patches.json corrects
+    what the API gets wrong.
     """
-    patches = load_patches() if patches is None else list(patches)
+    patches = load_patches()
     supplements = load_supplements() if supplements is None else supplements
     regions = sorted(regions) if regions is not None else list_regions(session)
     by_region = fetch_offerings(session, regions, progress)

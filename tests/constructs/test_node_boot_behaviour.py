@@ -75,13 +75,14 @@ def test_a_bootstrap_that_succeeds_leaves_the_agent_alone(node):
 
 def test_the_guard_comes_before_every_step_that_can_fail_on_batch_nodes_only():
     spec = catalog.get("p5.48xlarge")
-    batch = user_data.bootstrap(spec, efa=True, data_mount_point="/data", extra=["echo user"], batch_efa_devices=32,
-                                batch_stop_timeout_s=600, shared_storage=user_data.mount_lustre("fs", "m", "/fsx"))
+    batch = user_data.bootstrap(spec, user_data.NodeBoot(
+        efa=True, data_mount_point="/data", extra=["echo user"], batch_efa_devices=32,
+        batch_stop_timeout_s=600, shared_storage=user_data.mount_lustre("fs", "m", "/fsx")))
     trap = batch.index(next(line for line in batch if line.startswith("trap ")))
     first_step = next(i for i, line in enumerate(batch) if line.startswith("# CloudWatch agent"))
     assert batch[:2] == ["set -euo pipefail", "exec > >(tee -a /var/log/mlcdk-bootstrap.log) 2>&1"]
     assert trap < first_step  # the EFA check, the mounts and the user's commands all come later
-    nodes = user_data.bootstrap(spec, efa=True, data_mount_point=None, extra=[])
+    nodes = user_data.bootstrap(spec, user_data.NodeBoot(efa=True, data_mount_point=None, extra=[]))
     assert not any(line.startswith("trap ") for line in nodes)  # persistent nodes: no ECS, no self-shutdown
 
 
@@ -121,8 +122,8 @@ def test_the_pinned_versions_and_digests_are_the_published_ones():
     assert software.cloudwatch_agent.urls("arm64") == (
         "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/arm64/1.300072.0b1766/amazon-cloudwatch-agent.deb",
         "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/arm64/1.300072.0b1766/amazon-cloudwatch-agent.deb.sig")
-    text = "\n".join(user_data.bootstrap(catalog.get("p5.48xlarge"), efa=True, data_mount_point=None, extra=[],
-                                         batch_efa_devices=32, batch_stop_timeout_s=600))
+    text = "\n".join(user_data.bootstrap(catalog.get("p5.48xlarge"), user_data.NodeBoot(
+        efa=True, data_mount_point=None, extra=[], batch_efa_devices=32, batch_stop_timeout_s=600)))
     downloads = re.findall(r"https://\S+", text)
     assert downloads and not [url for url in downloads if "latest" in url]  # no unpinned download in a bootstrap
 

@@ -51,7 +51,7 @@ def heredoc(lines: list[str], path: str) -> str:
 ])
 def test_agent_config_in_user_data_is_valid_json_with_the_documented_metrics(instance_type, collected, absent):
     spec = catalog.get(instance_type)
-    lines = user_data.bootstrap(spec, efa=False, data_mount_point=None, extra=[])
+    lines = user_data.bootstrap(spec, user_data.NodeBoot(efa=False, data_mount_point=None, extra=[]))
     config = json.loads(heredoc(lines, user_data.AGENT_CONFIG))
     section = config["metrics"]
     assert section["namespace"] == metrics.NAMESPACE == "CWAgent"
@@ -64,7 +64,7 @@ def test_agent_config_in_user_data_is_valid_json_with_the_documented_metrics(ins
 
 
 def test_every_node_reports_whether_it_runs_on_demand_or_spot():
-    lines = user_data.bootstrap(catalog.get("g5.xlarge"), efa=False, data_mount_point=None, extra=[])
+    lines = user_data.bootstrap(catalog.get("g5.xlarge"), user_data.NodeBoot(efa=False, data_mount_point=None, extra=[]))
     unit = heredoc(lines, "/etc/systemd/system/mlcdk-purchase-gauge.service")
     assert "meta-data/instance-life-cycle" in unit and f"{metrics.ON_DEMAND_NODES}:$V|g" in unit
     config = json.loads(heredoc(lines, user_data.AGENT_CONFIG))
@@ -72,7 +72,7 @@ def test_every_node_reports_whether_it_runs_on_demand_or_spot():
 
 
 def test_neuron_nodes_run_the_converter_as_a_service_with_the_device_memory():
-    lines = user_data.bootstrap(catalog.get("trn1.32xlarge"), efa=True, data_mount_point=None, extra=["echo hi"])
+    lines = user_data.bootstrap(catalog.get("trn1.32xlarge"), user_data.NodeBoot(efa=True, data_mount_point=None, extra=["echo hi"]))
     script = heredoc(lines, user_data.NEURON_CONVERTER)
     compile(script, "neuron_statsd.py", "exec")
     unit = heredoc(lines, "/etc/systemd/system/mlcdk-neuron-metrics.service")
