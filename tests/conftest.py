@@ -31,6 +31,31 @@ atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 import pytest  # noqa: E402
 
 
+def _share_botocore_models() -> None:
+    """Every botocore session of this test process reads the service models through one loader.
+
+    The CLI and preflight make a fresh ``boto3.Session()`` per command, as they should; each new session gets
+    a new ``botocore.loaders.Loader`` and parses the service's JSON model again (about 0.2 s per service and
+    session, 20-40 s over the moto-backed tests). The loader only reads botocore's own data files, whose
+    content a test never changes, so sharing it changes no request or answer. Sessions with another data
+    path (``AWS_DATA_PATH``) get a loader of their own.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    create_loader, loaders = botocore.loaders.create_loader, {}
+
+    def shared_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create_loader(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared_loader
+
+
+_share_botocore_models()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _synth_output_under_pytest_tmp(tmp_path_factory):
     """Cloud assemblies go under pytest's temporary directory (kept for the last 3 runs), not loose in /tmp."""
