@@ -63,3 +63,31 @@ def _synth_output_under_pytest_tmp(tmp_path_factory):
 
     harness.OUTPUT_ROOT = tmp_path_factory.mktemp("synth")
     yield
+
+
+#: CPU seconds per test module in a whole-suite run (``python benchmarks/tests.py --write-weights``), read to start
+#: the slowest modules first.
+MODULE_CPU = Path(__file__).with_name("module_cpu.json")
+#: The weight of a module the file does not know yet (a new one): about a median module's.
+NEW_MODULE_CPU = 5.0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Slowest modules first, each module's tests in their own order.
+
+    ``make test`` hands whole modules to the xdist workers (``--dist loadfile``) in collection order
+    (``--no-loadscope-reorder``: xdist would otherwise order them by their number of tests, which puts the
+    400 one-millisecond advisor tests before the 40 CDK CLI runs of tests/test_app.py). Longest first keeps a
+    heavy module from starting last and running alone while the other CPU idles.
+    """
+    import json
+
+    weights = json.loads(MODULE_CPU.read_text())["modules"] if MODULE_CPU.exists() else {}
+    items.sort(key=lambda item: -weights.get(item.nodeid.split("::", 1)[0], NEW_MODULE_CPU))
+
+
+def pytest_configure(config):
+    """xdist keeps the order above (see pytest_collection_modifyitems) instead of sorting by number of tests."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
