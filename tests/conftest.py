@@ -56,6 +56,15 @@ def _share_botocore_models() -> None:
 _share_botocore_models()
 
 
+@pytest.fixture
+def moto_without_sample_amis(monkeypatch):
+    """moto's EC2 backend makes its ~5,200 sample AMIs for every region it touches (about 0.2 s per region, 6 s
+    for a walk over the catalog's 30 regions) unless MOTO_EC2_LOAD_DEFAULT_AMIS is false (moto/settings.py).
+    For tests that read instance types, offerings, prices or zones and launch nothing: RunInstances needs
+    them (moto checks the image exists), so the deploys keep them."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _synth_output_under_pytest_tmp(tmp_path_factory):
     """Cloud assemblies go under pytest's temporary directory (kept for the last 3 runs), not loose in /tmp."""
