@@ -92,6 +92,8 @@ def pytest_collection_modifyitems(session, config, items):
     """
     import json
 
+    if config.getoption("failedfirst", False) or config.getoption("newfirst", False):
+        return  # --ff / --nf asked for their own order
     weights = json.loads(MODULE_CPU.read_text())["modules"] if MODULE_CPU.exists() else {}
     items.sort(key=lambda item: -weights.get(item.nodeid.split("::", 1)[0], NEW_MODULE_CPU))
 
