@@ -14,6 +14,11 @@ against the replay measured in this same run: the machine is shared, so absolute
 
 Targets (issue 17): the example app, nag packs included, and 50 training stacks at most 1.20x their replay
 in CPU; peak memory at most 1.20x the replay's. A bare app with one empty stack is printed as a reference.
+
+Every case runs twice: as is, and with aws-cdk-lib's built-in CloudFormation validation off
+(``CDK_VALIDATION=false``, what ``cdk synth --no-validation`` sets; aws-cdk-lib's ``AppProps``). That
+validation costs the app and its replay alike (issue 26: about 3.7 s of a 6.4 s profile), so the second set
+of ratios shows mlcdk's own share: the ratio the constructs and the packs can still move.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import ROOT, environment  # noqa: E402
 
 TARGET = 1.20
+#: The suffix of a case run with aws-cdk-lib's built-in CloudFormation validation off.
+NO_VALIDATION = ", no validation"
 SYNTHESIZER_PARTS = {"Parameters": ["BootstrapVersion"], "Rules": ["CheckBootstrapVersion"],
                      "Resources": ["CDKMetadata"], "Conditions": ["CDKMetadataAvailable"]}
 
@@ -134,7 +141,7 @@ def main() -> int:
             raise SystemExit(f"the replay of {name} differs from the original in {', '.join(differing)}")
     resources = sum(len(t["Resources"]) for t in app_templates.values())
 
-    cases = {
+    commands = {
         "bare": [sys.executable, str(scripts["bare"])],
         "app replay": [sys.executable, str(scripts["replay"]), str(floors["app"])],
         "app": [sys.executable, "app.py"],
@@ -143,10 +150,13 @@ def main() -> int:
         "50 stacks": [sys.executable, str(scripts["many"]), "50", "nag"],
         "50 stacks, no nag": [sys.executable, str(scripts["many"]), "50", "none"],
     }
+    cases = {name: (command, env) for name, command in commands.items()}
+    unvalidated = dict(env, CDK_VALIDATION="false")
+    cases.update({f"{name}{NO_VALIDATION}": (command, unvalidated) for name, command in commands.items() if name != "bare"})
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(runs):  # interleaved, so drift hits every case alike
-        for name, command in cases.items():
-            samples[name].append(measure(command, env))
+        for name, (command, case_env) in cases.items():
+            samples[name].append(measure(command, case_env))
     cpu = {n: statistics.median(s[0] for s in v) for n, v in samples.items()}
     rss = {n: statistics.median(s[1] for s in v) for n, v in samples.items()}
 
@@ -159,7 +169,7 @@ def main() -> int:
         if target is not None:
             ok = cpu_ratio <= target and rss_ratio <= target
             verdict = "  OK" if ok else f"  OVER target {target}x"
-        print(f"{label:<46} {cpu[name]:6.2f} s {cpu_ratio:5.2f}x   {rss[name]:6.0f} MiB {rss_ratio:5.2f}x{verdict}")
+        print(f"{label:<50} {cpu[name]:6.2f} s {cpu_ratio:5.2f}x   {rss[name]:6.0f} MiB {rss_ratio:5.2f}x{verdict}")
 
     line("bare app, one empty stack (reference)", "bare", "app replay")
     line("example app replayed through CfnInclude", "app replay", None)
@@ -168,6 +178,18 @@ def main() -> int:
     line("50 training stacks replayed", "50 replay", None)
     line("50 training stacks (nag packs)", "50 stacks", "50 replay", TARGET)
     line("50 training stacks without the nag packs", "50 stacks, no nag", "50 replay")
+    print("\nthe same with aws-cdk-lib's built-in CloudFormation validation off (CDK_VALIDATION=false), against the "
+          "replay without it")
+    line("example app replayed, no validation", f"app replay{NO_VALIDATION}", None)
+    line("example app (nag packs), no validation", f"app{NO_VALIDATION}", f"app replay{NO_VALIDATION}")
+    line("example app without the nag packs, no validation", f"app, no nag{NO_VALIDATION}", f"app replay{NO_VALIDATION}")
+    line("50 training stacks replayed, no validation", f"50 replay{NO_VALIDATION}", None)
+    line("50 training stacks (nag packs), no validation", f"50 stacks{NO_VALIDATION}", f"50 replay{NO_VALIDATION}")
+    line("50 stacks without the nag packs, no validation", f"50 stacks, no nag{NO_VALIDATION}",
+         f"50 replay{NO_VALIDATION}")
+    print("\nthe built-in validation's own cost (CPU with it minus without): "
+          + ", ".join(f"{name} {cpu[name] - cpu[name + NO_VALIDATION]:.2f} s"
+                      for name in ("app replay", "app", "50 replay", "50 stacks")))
     return 0
 
 

@@ -12,6 +12,7 @@ Usage: python scripts/generate_context.py [--check]
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from moto import mock_aws
 
 from mlcdk.presets import catalog
 
+# Zones only: moto need not make its ~5,200 sample AMIs in each of the 30 regions (moto/settings.py; 9 s -> 2 s).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 EMULATOR_ACCOUNT = "123456789012"
 PATH = Path(__file__).resolve().parent.parent / "cdk.context.json"
 

@@ -132,27 +132,62 @@ def acknowledgement_problems(result: Synthesized) -> list[str]:
     CDK stores ``Validations.acknowledge`` ids under the ``aws:cdk:acknowledged-rules`` metadata. An id
     without the pack prefix ("AwsSolutions-S1") is stored as ``Annotation::AwsSolutions-S1``: cdk-nag
     still honours it, but neither its raw findings nor the synth report show the finding any more.
+
+    A stack's constructs are read from the metadata file the synth wrote for it (``<stack>.metadata.json``:
+    every metadata entry of every construct of the stack, by path), not one jsii call per construct (0.7 s
+    for the example app's 319 constructs); the constructs outside any stack (the app, a stage) through jsii.
     """
+    import aws_cdk as cdk
+
+    filed = _filed_metadata(result.outdir)
+    problems: list[str] = []
+
+    def visit(construct: Any) -> None:
+        if isinstance(construct, cdk.Stack):
+            root = "/" + construct.node.path
+            for path, entries in filed.items():
+                if path == root or path.startswith(root + "/"):
+                    problems.extend(_acknowledgement_problems_at(path[1:], entries, at_root=path == root))
+            return
+        entries = [{"type": entry.type, "data": entry.data} for entry in construct.node.metadata]
+        problems.extend(_acknowledgement_problems_at(construct.node.path, entries, construct.node.scope is None))
+        for child in construct.node.children:
+            visit(child)
+
+    visit(result.app)
+    return problems
+
+
+def _filed_metadata(outdir: Path) -> dict[str, list[dict]]:
+    """The metadata entries of every construct of every stack of the assembly (nested assemblies too), by path."""
+    filed: dict[str, list[dict]] = {}
+    for path in sorted(Path(outdir).rglob("*.metadata.json")):
+        for construct_path, entries in json.loads(path.read_text()).items():
+            filed.setdefault(construct_path, []).extend(entries)
+    return filed
+
+
+def _acknowledgement_problems_at(where: str, entries: Iterable[Mapping], at_root: bool) -> list[str]:
+    """What is wrong with the acknowledgements among one construct's metadata ``entries``; ``at_root``: the
+    construct is an app or a stack."""
     import aws_cdk as cdk
 
     from mlcdk.constructs.nag import ALL_PACKS
 
     problems = []
-    for construct in result.app.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+    for entry in entries:
+        if entry["type"] != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+            continue
+        for rule_id, reason in dict(entry["data"]).items():
+            if not any(f"{pack}-" in rule_id for pack in ALL_PACKS):
                 continue
-            for rule_id, reason in dict(entry.data).items():
-                if not any(f"{pack}-" in rule_id for pack in ALL_PACKS):
-                    continue
-                where = construct.node.path
-                if rule_id.startswith("Annotation::"):
-                    problems.append(f"{where}: {rule_id!r} hides a finding without a recorded acknowledgement; "
-                                    "use the '<pack>::<rule>' id")
-                if len(str(reason).strip()) < 20:
-                    problems.append(f"{where}: acknowledgement {rule_id!r} reason {reason!r} is not specific")
-                if construct.node.scope is None or isinstance(construct, cdk.Stack):
-                    problems.append(f"{where}: {rule_id!r} acknowledged at the stack root, not on the construct")
+            if rule_id.startswith("Annotation::"):
+                problems.append(f"{where}: {rule_id!r} hides a finding without a recorded acknowledgement; "
+                                "use the '<pack>::<rule>' id")
+            if len(str(reason).strip()) < 20:
+                problems.append(f"{where}: acknowledgement {rule_id!r} reason {reason!r} is not specific")
+            if at_root:
+                problems.append(f"{where}: {rule_id!r} acknowledged at the stack root, not on the construct")
     return problems
 
 

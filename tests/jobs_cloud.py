@@ -114,6 +114,9 @@ def aws_environment(monkeypatch) -> None:
         monkeypatch.setenv(var, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # moto's EC2 backend otherwise makes its ~5,200 sample AMIs for every region it touches (0.3-0.7 s per test);
+    # these tests run no instance and read no AMI (moto's documented setting; moto/settings.py).
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 def job_definition(batch: Any, name: str = "mlcdk-train", nodes: int = 4, **container: Any) -> str:

@@ -169,3 +169,27 @@ def test_tests_write_temporary_files_only_under_a_scratch_directory_removed_at_e
     assert harness.OUTPUT_ROOT is not None
     for path in (harness.OUTPUT_ROOT, tmp_path):
         assert "/mlcdk-tests-" in str(path), path
+
+
+def test_acknowledgement_check_reads_every_construct_of_the_stack_file_and_the_app_outside_it():
+    """acknowledgement_problems reads a stack's constructs from its <stack>.metadata.json and the app through
+    jsii: an acknowledgement at the app root, at the stack root, a vague reason deep in the tree and a malformed
+    id are each found, at the path of the construct that carries it."""
+    from tests.harness import acknowledgement_problems
+
+    def build(app):
+        stack = cdk.Stack(app, "Roots")
+        bucket = s3.Bucket(stack, "Bucket")
+        raw_acknowledge(bucket.node.default_child, ["AwsSolutions-S1"], reason="vague")
+        cdk.Validations.of(bucket).acknowledge(cdk.Acknowledgment(id="AwsSolutions-S10", reason="a" * 30))
+        raw_acknowledge(stack, ["AwsSolutions-S2"])
+        raw_acknowledge(app, ["AwsSolutions-S3"])
+        return [stack]
+    problems = acknowledgement_problems(synth(build, nag=False))
+    assert sorted(problems) == sorted([
+        ": 'AwsSolutions::AwsSolutions-S3' acknowledged at the stack root, not on the construct",
+        "Roots: 'AwsSolutions::AwsSolutions-S2' acknowledged at the stack root, not on the construct",
+        "Roots/Bucket/Resource: acknowledgement 'AwsSolutions::AwsSolutions-S1' reason 'vague' is not specific",
+        "Roots/Bucket: 'Annotation::AwsSolutions-S10' hides a finding without a recorded acknowledgement; use the "
+        "'<pack>::<rule>' id",
+    ])

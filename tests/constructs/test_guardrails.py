@@ -243,8 +243,10 @@ def test_budget_region_list_matches_cfn_lint():
 
     template = {"Resources": {"B": {"Type": "AWS::Budgets::Budget", "Properties": {"Budget": {
         "BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": 1, "Unit": "USD"}}}}}}
-    lacking = [r for r in catalog.regions()
-               if any(m.rule.id == "E3006" for m in cfn_lint(json.dumps(template), config=ManualArgs(regions=[r])))]
+    # one cfn-lint run over every region (0.5 s; one run per region took 12 s): E3006 names each region that lacks it
+    matches = cfn_lint(json.dumps(template), config=ManualArgs(regions=list(catalog.regions())))
+    named = {m.message.rsplit("'", 2)[-2] for m in matches if m.rule.id == "E3006"}
+    lacking = [r for r in catalog.regions() if r in named]
     assert tuple(lacking) == BUDGETS_UNSUPPORTED_REGIONS
 
 

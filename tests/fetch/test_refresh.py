@@ -17,6 +17,8 @@ from mlcdk.presets import catalog
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
+pytestmark = pytest.mark.usefixtures("moto_without_sample_amis")  # no test here launches an instance
+
 PRICE_CSV = ROOT / "data" / "prices" / "aws-ml-instance-prices.csv"
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
 

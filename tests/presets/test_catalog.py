@@ -23,6 +23,8 @@ from mlcdk.presets import catalog
 from mlcdk.presets.catalog import load_catalog
 from tests.harness import ROOT
 
+pytestmark = pytest.mark.usefixtures("moto_without_sample_amis")  # no test here launches an instance
+
 MOTO_EC2 = Path(moto.__file__).parent / "ec2" / "resources"
 PRICE_CSV = ROOT / "data" / "prices" / "aws-ml-instance-prices.csv"
 SHARED_PRICE_CSV = ROOT.parent / "shared" / "data" / "aws-ml-instance-prices.csv"
