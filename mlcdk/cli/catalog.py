@@ -139,7 +139,7 @@ def _show_document(spec, regions: list[str], provenance) -> dict:
 
 def _facts_table(spec, provenance) -> Table:
     """``catalog show``: one row per fact, with its source."""
-    from mlcdk.presets import capacity_blocks as capacity
+    from mlcdk.presets import capacity_blocks
 
     acc = spec.accelerator
     facts = Table(title=spec.instance_type, show_header=False)
