@@ -17,6 +17,13 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 os.environ.pop("MLCDK_CATALOG", None)
 os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/mlcdk-tests")
 os.environ.setdefault("AWS_CONFIG_FILE", "/nonexistent/mlcdk-tests")
+# In-process synths skip aws-cdk-lib's built-in CloudFormation validation (AppProps.builtinCloudFormationValidation,
+# read from CDK_VALIDATION by the jsii kernel this process starts): it checks each template against the resource
+# schemas, which cfn-lint (the gate, tests/harness.py:lint) also checks on every shape the gate tests synthesize,
+# and it was 20-30% of the suite's synth CPU (issue 26). The real CLI keeps it on, as a user's shell has it: the
+# example app's `cdk synth` (tests/test_app.py:run_cdk) and every `mlcdk emulate`/`make deploy` run
+# (tests/integration/runs.py:environment) drop the variable again.
+os.environ["CDK_VALIDATION"] = "false"
 # Apps built without an outdir make aws-cdk write to a temporary directory of its own (cdk.outXXXX); the jsii
 # Node process, started on the first aws_cdk import, inherits TMPDIR, so those land here and go at exit.
 import atexit  # noqa: E402

@@ -112,7 +112,10 @@ def test_no_subnet_assigns_public_ips(app_synth):
 
 
 def run_cdk(*args: str, cwd: Path = ROOT, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CDK_DEFAULT_ACCOUNT"}
+    # A user's shell: no AWS settings, and aws-cdk-lib's built-in validation on (tests/conftest.py turns it off
+    # for in-process synths only).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k not in ("CDK_DEFAULT_ACCOUNT", "CDK_VALIDATION")}
     env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent", CI="true")
     cdk = ROOT / "node_modules" / ".bin" / "cdk"
     return subprocess.run([str(cdk), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -86,7 +86,7 @@ def test_a_failed_rendezvous_exits_non_zero_and_is_named(tmp_path):
     """Node 1 alone, pointed at a main node that never answers: torchrun gives up after the check's rendezvous
     timeout, and the library names the cause from the node's log."""
     expected = check.expectation(FACTS, 2)
-    quick = check.Options(size_bytes=4 * 2**20, iterations=5, warmup=2, rendezvous_timeout_s=5)
+    quick = check.Options(size_bytes=4 * 2**20, iterations=5, warmup=2, rendezvous_timeout_s=1)
     codes, logs = run_nodes(tmp_path, expected, [1], quick, main_port=free_port())
     assert codes != [0] and codes[0] != f"still running after {TIMEOUT} s", logs[0][-3000:]
     report = check.judge({"jobId": "local", "status": "FAILED"}, FACTS, 2, expected, logs, [f"exit code {codes[0]}"])

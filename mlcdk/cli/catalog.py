@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -233,13 +234,17 @@ def _query(offline: bool, run, date: dt.date) -> dict:
     try:
         if offline:
             try:
+                from unittest import mock
+
                 import moto
                 from moto import mock_aws
             except ImportError:
                 fail("--offline needs moto (pip install 'moto[ec2]>=5.2.5'), whose bundled EC2 snapshot it queries")
 
             source = f"moto {moto.__version__} bundled snapshot of real EC2 API output"
-            with mock_aws():
+            # moto makes its ~5,200 sample AMIs for every region a call touches unless told not to
+            # (moto/settings.py); the refresh reads types and offerings only (make catalog: 13.6 s -> 8.6 s).
+            with mock.patch.dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false"), mock_aws():
                 session = boto3.Session(region_name="us-east-1", aws_access_key_id="offline",
                                         aws_secret_access_key="offline")
                 snapshot = run(session, f"DescribeInstanceTypes: {source}",

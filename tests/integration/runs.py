@@ -61,9 +61,10 @@ def kill_leftovers(run_id: str) -> None:
 
 
 def environment(run_id: str, tmpdir: Path) -> dict[str, str]:
-    """The environment of a user's shell: the virtualenv and the pinned CDK CLI on PATH, no AWS variables, the
+    """The environment of a user's shell: the virtualenv and the pinned CDK CLI on PATH, no AWS variables, no
+    CDK_VALIDATION (tests/conftest.py sets it for in-process synths; a user's `cdk` validates), the
     run's marker, and ``tmpdir`` as TMPDIR (the test checks that it is empty after the run)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CDK_VALIDATION"}
     env["PATH"] = os.pathsep.join([str(ROOT / ".venv" / "bin"), str(ROOT / "node_modules" / ".bin"), env.get("PATH", "")])
     env[MARKER] = run_id
     env["PYTHONUNBUFFERED"] = "1"
