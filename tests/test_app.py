@@ -187,6 +187,32 @@ def test_synth_prints_no_deprecation_warning_and_runs_only_the_default_packs(cdk
         assert list(nag_reports(out)) == ["AwsSolutions", "NIST.800.53.R5"], engine
 
 
+INVALID_TEMPLATE_APP = """
+import aws_cdk as cdk
+app = cdk.App()
+stack = cdk.Stack(app, "Invalid", env=cdk.Environment(region="us-east-1"))
+cdk.CfnResource(stack, "Bucket", type="AWS::S3::Bucket", properties={"NoSuchBucketProperty": "x"})
+app.synth()
+"""
+
+
+def test_the_cli_synth_keeps_aws_cdks_built_in_validation_as_a_gate(cdk_out, tmp_path):
+    """cdk.json's @aws-cdk/core:validateAgainstDefaultRules makes aws-cdk's built-in CloudFormation validation fail a
+    `cdk synth` on a template the resource schema refuses; tests/conftest.py's CDK_VALIDATION=false (in-process
+    synths only) is what turns it off, and run_cdk, like a user's shell, does not carry it."""
+    app = tmp_path / "invalid_app.py"
+    app.write_text(INVALID_TEMPLATE_APP)
+    result = run_cdk("synth", "--app", f"{sys.executable} {app}", "--quiet", "--output", str(cdk_out / "invalid"))
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "NoSuchBucketProperty: Additional properties are not allowed" in result.stderr
+    assert "(CloudFormation Validate)" in result.stderr
+    # The same app and flag with the tests' setting: only CDK_VALIDATION differs, and the synth passes.
+    flag = json.dumps({"@aws-cdk/core:validateAgainstDefaultRules": True})
+    unvalidated = subprocess.run([sys.executable, str(app)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                 env=dict(os.environ, CDK_VALIDATION="false", CDK_CONTEXT_JSON=flag))
+    assert unvalidated.returncode == 0, unvalidated.stderr[-2000:]
+
+
 def test_cdk_synth_with_a_bad_context_flag_fails_with_one_clear_line(cdk_out):
     result = run_cdk("synth", "-c", "nodes=four", "--quiet", "--output", str(cdk_out / "bad"))
     assert result.returncode != 0
