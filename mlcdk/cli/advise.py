@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import typer
@@ -101,62 +102,91 @@ def _emit_context(advice: Any) -> None:
         err.print(f"warning: the app rejects this context as it stands: {exc}", highlight=False, markup=False)
 
 
+#: The options of `mlcdk advise`, by parameter name: kept apart from the command's signature, which names
+#: each one with its type.
+OPTIONS = {
+    "task": typer.Option(..., help="training, fine-tuning (full), lora, inference or batch-inference."),
+    "params": typer.Option(None, help="Parameter count, e.g. 7B, 70B, 1.5T, 70e9 (at most 1e15)."),
+    "model": typer.Option(None, help="Instead of --params: a known name (llama-3-70b), a Hugging Face ID "
+                                     "(meta-llama/Llama-3.1-8B-Instruct, read offline from the local cache) or a "
+                                     "config.json path."),
+    "precision": typer.Option("bf16", help="fp32, bf16, fp16, fp8, int8 or int4; the accelerator must run it."),
+    "region": typer.Option(None, help="Region(s), repeatable or comma-separated, or all. Default: every region in "
+                                      "the catalog."),
+    "spot": typer.Option(False, "--spot", metavar="", help="Rank at spot prices (the lowest dated AZ sample)."),
+    "accelerator": typer.Option("any", help="any (GPU or Neuron), trainium, inferentia, nvidia (or gpu) or cpu."),
+    "max_nodes": typer.Option(None, help="Most nodes per configuration. Default: 64."),
+    "max_price": typer.Option(None, help="Most USD per hour for the whole configuration."),
+    "max_cost": typer.Option(None, help="Training: the most USD the whole job may cost."),
+    "vcpu_quota": typer.Option(None, help="Your account's vCPU quota for the instance family (mlcdk preflight reads "
+                                          "it): caps the nodes."),
+    "tokens": typer.Option(None, help="Training tokens, e.g. 1T: the job the time and dollars are for. Default: 20 "
+                                      "per parameter for training, 79.9M (Stanford Alpaca, 3 epochs) for "
+                                      "fine-tuning and lora."),
+    "lora_rank": typer.Option(None, help="LoRA: adapter rank on every linear layer (default 16)."),
+    "micro_batch_tokens": typer.Option(None, help="Training: tokens per device per micro-batch (default 4096); sizes "
+                                                  "LoRA's activations and FSDP's communication per step."),
+    "mfu": typer.Option(None, help="Model FLOPs utilization in percent (e.g. 40), instead of the sourced table by "
+                                   "accelerator and model size."),
+    "rank": typer.Option(None, help="job (the whole job's cost), tokens (cost per million output tokens) or hourly. "
+                                    "Default: job for training tasks, tokens for serving."),
+    "max_days": typer.Option(None, help="Training: finish the job in this many days, adding nodes up to "
+                                        "--max-nodes."),
+    "memory_headroom": typer.Option("10", help="Percent of each device's memory kept free (0-50, e.g. 10 or 10%): "
+                                               "runtime context, collective buffers, fragmentation."),
+    "baseline": typer.Option(None, help="An instance type to compare with for the same job, e.g. m5a.large or "
+                                        "p3.2xlarge."),
+    "context": typer.Option(None, "--context-tokens", "--context",
+                            help="Serving: tokens per sequence in the KV cache (default: input + output, else 4096)."),
+    "concurrency": typer.Option(None, "--concurrency", "--sequences",
+                                help="Serving: sequences at once; the KV cache holds them all (default 1; "
+                                     "batch-inference: as many as fit, up to 256)."),
+    "input_tokens": typer.Option(None, help="Serving: prompt tokens per request (default 1024)."),
+    "output_tokens": typer.Option(None, help="Serving: generated tokens per request (default 128)."),
+    "min_tokens_per_second": typer.Option(None, help="Serving: keep configurations that generate at least this many "
+                                                     "output tokens per second."),
+    "top": typer.Option(5, min=1, help="How many configurations to show."),
+    "as_json": typer.Option(False, "--json", metavar="", help="Print JSON instead of a table."),
+    "explain": typer.Option(False, "--explain", metavar="", help="Also show why candidates were excluded."),
+    "emit_context": typer.Option(False, "--emit-context", metavar="",
+                                 help="Print only the `cdk deploy` line with -c flags for the top pick."),
+    "plot": typer.Option(None, "--plot", metavar="[FILE]",
+                         help="Plot cost against time for the shown configurations: in the terminal, or into FILE "
+                              "(.png, .svg, .pdf; the plot extra)."),
+}
+
+
 @app.command("advise", cls=PlotCommand)
 def advise_command(
-    task: str = typer.Option(..., help="training, fine-tuning (full), lora, inference or batch-inference."),
-    params: Optional[str] = typer.Option(None, help="Parameter count, e.g. 7B, 70B, 1.5T, 70e9 (at most 1e15)."),
-    model: Optional[str] = typer.Option(
-        None, help="Instead of --params: a known name (llama-3-70b), a Hugging Face ID "
-                   "(meta-llama/Llama-3.1-8B-Instruct, read offline from the local cache) or a config.json path."),
-    precision: str = typer.Option("bf16", help="fp32, bf16, fp16, fp8, int8 or int4; the accelerator must run it."),
-    region: Optional[list[str]] = typer.Option(
-        None, help="Region(s), repeatable or comma-separated, or all. Default: every region in the catalog."),
-    spot: bool = typer.Option(False, "--spot", metavar="", help="Rank at spot prices (the lowest dated AZ sample)."),
-    accelerator: str = typer.Option("any", help="any (GPU or Neuron), trainium, inferentia, nvidia (or gpu) or cpu."),
-    max_nodes: Optional[int] = typer.Option(None, help="Most nodes per configuration. Default: 64."),
-    max_price: Optional[float] = typer.Option(None, help="Most USD per hour for the whole configuration."),
-    max_cost: Optional[float] = typer.Option(None, help="Training: the most USD the whole job may cost."),
-    vcpu_quota: Optional[int] = typer.Option(
-        None, help="Your account's vCPU quota for the instance family (mlcdk preflight reads it): caps the nodes."),
-    tokens: Optional[str] = typer.Option(
-        None, help="Training tokens, e.g. 1T: the job the time and dollars are for. Default: 20 per parameter for "
-                   "training, 79.9M (Stanford Alpaca, 3 epochs) for fine-tuning and lora."),
-    lora_rank: Optional[int] = typer.Option(None, help="LoRA: adapter rank on every linear layer (default 16)."),
-    micro_batch_tokens: Optional[int] = typer.Option(
-        None, help="Training: tokens per device per micro-batch (default 4096); sizes LoRA's activations and "
-                   "FSDP's communication per step."),
-    mfu: Optional[str] = typer.Option(
-        None, help="Model FLOPs utilization in percent (e.g. 40), instead of the sourced table by accelerator and "
-                   "model size."),
-    rank: Optional[str] = typer.Option(
-        None, help="job (the whole job's cost), tokens (cost per million output tokens) or hourly. Default: job for "
-                   "training tasks, tokens for serving."),
-    max_days: Optional[float] = typer.Option(None, help="Training: finish the job in this many days, adding nodes up "
-                                                        "to --max-nodes."),
-    memory_headroom: str = typer.Option(
-        "10", help="Percent of each device's memory kept free (0-50, e.g. 10 or 10%): runtime context, collective "
-                   "buffers, fragmentation."),
-    baseline: Optional[str] = typer.Option(
-        None, help="An instance type to compare with for the same job, e.g. m5a.large or p3.2xlarge."),
-    context: Optional[int] = typer.Option(
-        None, "--context-tokens", "--context",
-        help="Serving: tokens per sequence in the KV cache (default: input + output, else 4096)."),
-    concurrency: Optional[int] = typer.Option(
-        None, "--concurrency", "--sequences",
-        help="Serving: sequences at once; the KV cache holds them all (default 1; batch-inference: as many as fit, "
-             "up to 256)."),
-    input_tokens: Optional[int] = typer.Option(None, help="Serving: prompt tokens per request (default 1024)."),
-    output_tokens: Optional[int] = typer.Option(None, help="Serving: generated tokens per request (default 128)."),
-    min_tokens_per_second: Optional[float] = typer.Option(
-        None, help="Serving: keep configurations that generate at least this many output tokens per second."),
-    top: int = typer.Option(5, min=1, help="How many configurations to show."),
-    as_json: bool = typer.Option(False, "--json", metavar="", help="Print JSON instead of a table."),
-    explain: bool = typer.Option(False, "--explain", metavar="", help="Also show why candidates were excluded."),
-    emit_context: bool = typer.Option(False, "--emit-context", metavar="",
-                                      help="Print only the `cdk deploy` line with -c flags for the top pick."),
-    plot: Optional[str] = typer.Option(None, "--plot", metavar="[FILE]",
-                                       help="Plot cost against time for the shown configurations: in the terminal, "
-                                            "or into FILE (.png, .svg, .pdf; the plot extra)."),
+    task: str = OPTIONS["task"],
+    params: Optional[str] = OPTIONS["params"],
+    model: Optional[str] = OPTIONS["model"],
+    precision: str = OPTIONS["precision"],
+    region: Optional[list[str]] = OPTIONS["region"],
+    spot: bool = OPTIONS["spot"],
+    accelerator: str = OPTIONS["accelerator"],
+    max_nodes: Optional[int] = OPTIONS["max_nodes"],
+    max_price: Optional[float] = OPTIONS["max_price"],
+    max_cost: Optional[float] = OPTIONS["max_cost"],
+    vcpu_quota: Optional[int] = OPTIONS["vcpu_quota"],
+    tokens: Optional[str] = OPTIONS["tokens"],
+    lora_rank: Optional[int] = OPTIONS["lora_rank"],
+    micro_batch_tokens: Optional[int] = OPTIONS["micro_batch_tokens"],
+    mfu: Optional[str] = OPTIONS["mfu"],
+    rank: Optional[str] = OPTIONS["rank"],
+    max_days: Optional[float] = OPTIONS["max_days"],
+    memory_headroom: str = OPTIONS["memory_headroom"],
+    baseline: Optional[str] = OPTIONS["baseline"],
+    context: Optional[int] = OPTIONS["context"],
+    concurrency: Optional[int] = OPTIONS["concurrency"],
+    input_tokens: Optional[int] = OPTIONS["input_tokens"],
+    output_tokens: Optional[int] = OPTIONS["output_tokens"],
+    min_tokens_per_second: Optional[float] = OPTIONS["min_tokens_per_second"],
+    top: int = OPTIONS["top"],
+    as_json: bool = OPTIONS["as_json"],
+    explain: bool = OPTIONS["explain"],
+    emit_context: bool = OPTIONS["emit_context"],
+    plot: Optional[str] = OPTIONS["plot"],
 ) -> None:
     """The configurations that fit a model, best first: training by the whole job's cost, serving by the cost per
     million output tokens.
@@ -167,12 +197,7 @@ def advise_command(
     from mlcdk.presets.sizing import DEFAULT_MAX_NODES, SizingRules, Workload
 
     try:
-        if as_json and emit_context:
-            raise ConfigurationError("--json and --emit-context cannot be combined: --emit-context prints a "
-                                     "`cdk deploy` line, --json a document; choose one")
-        if plot is not None and (emit_context or (plot == TERMINAL and as_json)):
-            raise ConfigurationError("--plot draws the shown configurations, beside the table or into --plot FILE; "
-                                     "it cannot be combined with --emit-context, nor without a FILE with --json")
+        _check_outputs(as_json, emit_context, plot)
         rules = SizingRules(utilization=mfu_fraction(mfu), **(
             {} if micro_batch_tokens is None else {"tokens_per_device_step": micro_batch_tokens}))
         workload = Workload(task=task, params=params, model=model, precision=precision,
@@ -187,34 +212,66 @@ def advise_command(
         advice = advise(workload, rules=rules, explain=explain, baseline=baseline)
     except ConfigurationError as exc:
         fail(flags(str(exc)))
+    _show(advice, Shown(top=top, as_json=as_json, explain=explain, emit_context=emit_context, plot=plot, spot=spot))
+
+
+def _check_outputs(as_json: bool, emit_context: bool, plot: str | None) -> None:
+    """Refuse output options that cannot go together."""
+    if as_json and emit_context:
+        raise ConfigurationError("--json and --emit-context cannot be combined: --emit-context prints a "
+                                 "`cdk deploy` line, --json a document; choose one")
+    if plot is not None and (emit_context or (plot == TERMINAL and as_json)):
+        raise ConfigurationError("--plot draws the shown configurations, beside the table or into --plot FILE; "
+                                 "it cannot be combined with --emit-context, nor without a FILE with --json")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How `mlcdk advise` shows its answer: how many configurations, and in which form."""
+
+    top: int
+    as_json: bool
+    explain: bool
+    emit_context: bool
+    plot: str | None
+    spot: bool
+
+
+def _show(advice: Any, shown: Shown) -> None:
+    """Print the advice as the options ask: the `cdk deploy` line, a JSON document, or the table (and a plot)."""
     if not advice:
         suggestion = advice.suggestion()
-        fail(f"{workload.describe()} needs {advice.memory.total_gib:,.1f} GiB; "
+        fail(f"{advice.workload.describe()} needs {advice.memory.total_gib:,.1f} GiB; "
              + (suggestion.message(FLAGS) if suggestion else
                 "nothing fits, and no single change to the limits helps; --explain shows every exclusion"))
-    if emit_context:
+    if shown.emit_context:
         _emit_context(advice)
         return
-    shown = advice[:top]
-    if plot is not None:
+    best = advice[:shown.top]
+    if shown.plot is not None:
         try:
-            drawn = draw(advice, shown, plot)  # a file is written now; the terminal's plot follows the table
+            drawn = draw(advice, best, shown.plot)  # a file is written now; the terminal's plot follows the table
         except ConfigurationError as exc:
             fail(str(exc))
-    if as_json:
-        document = {
-            "workload": workload, "ranking": advice.ranking, "prices_as_of": advice.prices_as_of,
-            "memory": {"total_gib": advice.memory.total_gib,
-                       "parts": [{"label": p.label, "gib": p.bytes / 1024**3} for p in advice.memory.parts]},
-            "job_tokens": advice.job_tokens, "reference_job": advice.reference_job, "baseline": advice.baseline,
-            "fitting_configurations": len(advice), "recommendations": shown, "notes": advice.notes,
-        }
-        if explain:
-            document["exclusions"] = advice.exclusions
-        print_json(document)
+    if shown.as_json:
+        _print_document(advice, best, shown.explain)
         return
     from mlcdk.cli.advise_table import print_table
 
-    print_table(advice, shown, spot, explain, flags)
-    if plot == TERMINAL:
+    print_table(advice, best, shown.spot, shown.explain, flags)
+    if shown.plot == TERMINAL:
         sys.stdout.write(drawn)
+
+
+def _print_document(advice: Any, best: Any, explain: bool) -> None:
+    """The advice as one JSON document (--json)."""
+    document = {
+        "workload": advice.workload, "ranking": advice.ranking, "prices_as_of": advice.prices_as_of,
+        "memory": {"total_gib": advice.memory.total_gib,
+                   "parts": [{"label": p.label, "gib": p.bytes / 1024**3} for p in advice.memory.parts]},
+        "job_tokens": advice.job_tokens, "reference_job": advice.reference_job, "baseline": advice.baseline,
+        "fitting_configurations": len(advice), "recommendations": best, "notes": advice.notes,
+    }
+    if explain:
+        document["exclusions"] = advice.exclusions
+    print_json(document)

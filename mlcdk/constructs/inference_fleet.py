@@ -187,39 +187,59 @@ class InferenceFleet(NodeGroupMixin, Construct):
             model_server_command=model_server_command, alarm_emails=tuple(alarm_emails), guardrails=guardrails,
             warmup_seconds=_seconds(scale.warmup), model_bucket_given=model_bucket is not None,
             machine_image_given=machine_image is not None), stack_environment(self, vpc))
-        warn_noted(self, plan.warnings)
-        self.engine, self.spec, self.purchase, self.capacity = plan.engine, plan.spec, plan.purchase, capacity
-        self.min_capacity, self.max_capacity, self.port, self.health_check_path = (
-            plan.min_capacity, plan.max_capacity, port, health_check_path)
-        self.model_plan = plan.model
-        self.grace = scale.warmup or (cdk.Duration.seconds(plan.grace_seconds) if plan.model else NODES_WARMUP)
-
+        self._record(plan, capacity, scale)
         # 2. Network and 3. security.
         vpc = vpc or PrivateNetwork(self, "Network", availability_zone_ids=plan.network_az_ids).vpc
-        node_subnets = fleet_parts.node_subnets(vpc, plan.subnet_az_ids)
         self._security(construct_id, vpc, (encryption_key, security_group, role, alarm_topic), plan.emails, removal_policy)
-        policies = [security.agent_policy(self, "AgentPolicy", self.role)]
-        if model_bucket is not None:
-            policies.append(security.read_policy(self, "ModelPolicy", self.role, bucket=model_bucket))
-
+        policies = self._node_policies(model_bucket)
         # 4. Engine (ECS first: the nodes' user data names its cluster), nodes, load balancer.
         if plan.ecs:
             self.ecs = self._ecs_engine(plan, vpc, removal_policy)
             policies += self.ecs.node_policies(self.role)
-        user_data = self._user_data(plan, list(user_data_commands), model_server_command)
-        self._build_nodes(plan, NodeParts(vpc, node_subnets, node_machine_image(machine_image, plan.ami), user_data,
-                                          policies, model_server_command))
+        self._build_nodes(plan, self._node_parts(plan, vpc, policies, machine_image, tuple(user_data_commands),
+                                                 model_server_command))
+        self._load_balancer(plan, vpc, removal_policy)
+        self._scaling(scale, plan.min_capacity, plan.max_capacity)
+        # 5. Guardrails, with the fleet's own alarms.
+        self._guardrails(plan, construct_id, capacity)
+        self._capacity_block(capacity, construct_id)
+
+    def _record(self, plan: FleetPlan, capacity: CapacityOptions | None, scale: ScalingOptions) -> None:
+        """What the plan resolved, as the fleet's public attributes; the plan's warnings noted on the fleet."""
+        warn_noted(self, plan.warnings)
+        self.engine, self.spec, self.purchase, self.capacity = plan.engine, plan.spec, plan.purchase, capacity
+        self.min_capacity, self.max_capacity, self.port, self.health_check_path = (
+            plan.min_capacity, plan.max_capacity, plan.request.port, plan.request.health_check_path)
+        self.model_plan = plan.model
+        self.grace = scale.warmup or (cdk.Duration.seconds(plan.grace_seconds) if plan.model else NODES_WARMUP)
+
+    def _node_policies(self, model_bucket: s3.IBucket | None) -> list[iam.Policy]:
+        """The node role's policies: the agents', and read access to a model bucket the user brought."""
+        policies = [security.agent_policy(self, "AgentPolicy", self.role)]
+        if model_bucket is not None:
+            policies.append(security.read_policy(self, "ModelPolicy", self.role, bucket=model_bucket))
+        return policies
+
+    def _node_parts(self, plan: FleetPlan, vpc: ec2.IVpc, policies: list[iam.Policy],
+                    machine_image: ec2.IMachineImage | None, user_data_commands: tuple[str, ...],
+                    server_command: str | None) -> NodeParts:
+        """What the nodes are built from: the plan's subnets, the user data, the machine image and the policies."""
+        user_data = self._user_data(plan, list(user_data_commands), server_command)
+        return NodeParts(vpc, fleet_parts.node_subnets(vpc, plan.subnet_az_ids),
+                         node_machine_image(machine_image, plan.ami), user_data, policies, server_command)
+
+    def _load_balancer(self, plan: FleetPlan, vpc: ec2.IVpc, removal_policy: cdk.RemovalPolicy) -> None:
+        """The load balancer the plan's options describe, with its certificate, forwarding to the nodes."""
         balancer = plan.request.load_balancer
         balancing.build(self, vpc, balancer, balancing.resolve_certificate(self, balancer.certificate), removal_policy)
-        self._scaling(scale, plan.min_capacity, plan.max_capacity)
 
-        # 5. Guardrails, with the fleet's own alarms.
+    def _guardrails(self, plan: FleetPlan, label: str, capacity: CapacityOptions | None) -> None:
+        """Alarms, budget, dashboard and cost, with the fleet's own alarms."""
         self.guardrails = Guardrails(self, "Guardrails", props=GuardrailsProps(
             source=self, spec=plan.spec, auto_scaling_group=self.auto_scaling_group, max_nodes=plan.max_capacity,
             purchase=plan.purchase, topic=self.alarm_topic, emails=plan.emails, options=plan.guardrails,
-            thresholds=plan.thresholds, label=construct_id, capacity=capacity,
+            thresholds=plan.thresholds, label=label, capacity=capacity,
             extra_alarms=lambda g: fleet_parts.fleet_alarms(self, g, plan.request.fleet_alarms)))
-        self._capacity_block(capacity, construct_id)
 
     @classmethod
     def from_workload(cls, scope: Construct, construct_id: str, *, workload=None, model: ModelOptions | None = None,

@@ -164,30 +164,42 @@ class TrainingCluster(NodeGroupMixin, Construct):
             capacity=capacity, storage=storage, shared_storage=shared_storage, alarm_emails=tuple(alarm_emails),
             schedule=schedule, grace=grace_input(grace), guardrails=guardrails, max_hourly_cost_usd=max_hourly_cost_usd,
             machine_image_given=machine_image is not None), stack_environment(self, vpc))
+        self._record(plan, capacity)
+        # 2. Network: one subnet, in an AZ that offers the type.
+        vpc = vpc or PrivateNetwork(self, "Network", availability_zone_ids=plan.network_az_ids).vpc
+        subnet = cluster_subnet(vpc, plan.az_id)
+        # 3. Security: key, group, role, topic, bucket, the node policies and the shared file system.
+        inputs = ClusterInputs(encryption_key, security_group, role, alarm_topic, checkpoint_bucket, machine_image,
+                               removal_policy, grace, tuple(user_data_commands))
+        node_policies = self._security(plan, vpc, inputs)
+        self._shared_storage(shared_storage, vpc, subnet, removal_policy, construct_id)
+        # 4. Engine: Batch or persistent nodes, each taking the plan and the parts.
+        self._engine(plan, self._parts(plan, vpc, subnet, inputs), node_policies, capacity)
+        # 5. Guardrails: alarms, budget, dashboard, cost; the capacity block's and spot's events.
+        self._guardrails(plan, construct_id, grace)
+
+    def _record(self, plan: TrainingPlan, capacity: CapacityOptions | None) -> None:
+        """What the plan resolved, as the cluster's public attributes; the plan's warnings noted on the cluster."""
         #: The name ``mlcdk clusters`` lists and ``mlcdk submit --cluster`` takes (engine="batch"; None on "nodes").
         self.cli_name = self._cli_name() if plan.batch else None
         warn_noted(self, plan.warnings)
         self.spec, self.nodes, self.efa, self.purchase, self.capacity = plan.spec, plan.nodes, plan.efa, plan.purchase, capacity
         self.engine, self.cluster_name = plan.engine, cdk.Names.unique_id(self)
-
-        # 2. Network: one subnet, in an AZ that offers the type.
-        vpc = vpc or PrivateNetwork(self, "Network", availability_zone_ids=plan.network_az_ids).vpc
         self.availability_zone_id = plan.az_id
-        subnet = cluster_subnet(vpc, plan.az_id)
 
-        # 3. Security: key, group, role, topic, bucket, the node policies and the shared file system.
-        inputs = ClusterInputs(encryption_key, security_group, role, alarm_topic, checkpoint_bucket, machine_image,
-                               removal_policy, grace, tuple(user_data_commands))
-        node_policies = self._security(plan, vpc, inputs)
-        self.shared_storage = None if shared_storage is None else SharedStorage(
-            self, "SharedStorage", options=shared_storage, site=StorageSite(
+    def _shared_storage(self, options: SharedStorageOptions | None, vpc: ec2.IVpc, subnet: ec2.ISubnet,
+                        removal_policy: cdk.RemovalPolicy, label: str) -> None:
+        """The FSx for Lustre file system, when asked for, open to the nodes' group only; the nodes' connections."""
+        self.shared_storage = None if options is None else SharedStorage(
+            self, "SharedStorage", options=options, site=StorageSite(
                 vpc=vpc, subnet=subnet, node_security_group=self.security_group, key=self.encryption_key,
-                checkpoint_bucket=self.checkpoint_bucket, removal_policy=removal_policy, label=construct_id,
+                checkpoint_bucket=self.checkpoint_bucket, removal_policy=removal_policy, label=label,
                 reference_region=REFERENCE_REGION))
         self._connections = ec2.Connections(security_groups=[self.security_group])
 
-        # 4. Engine: Batch or persistent nodes, each taking the plan and the parts.
-        parts = self._parts(plan, vpc, subnet, inputs)
+    def _engine(self, plan: TrainingPlan, parts: ClusterParts, node_policies: list[iam.Policy],
+                capacity: CapacityOptions | None) -> None:
+        """Batch or persistent nodes, then the capacity reservation on their launch template."""
         if plan.batch:
             self._build_batch(plan, parts, node_policies)
         else:
@@ -195,9 +207,6 @@ class TrainingCluster(NodeGroupMixin, Construct):
         held_capacity.apply(self.launch_template, capacity)
         if self.shared_storage is not None:  # nodes mount it at boot: the file system and its links come first
             (self.auto_scaling_group or self.compute_environment).node.add_dependency(self.shared_storage)
-
-        # 5. Guardrails: alarms, budget, dashboard, cost; the capacity block's and spot's events.
-        self._guardrails(plan, construct_id, grace)
 
     def _security(self, plan: TrainingPlan, vpc: ec2.IVpc, inputs: ClusterInputs) -> list[iam.Policy]:
         """The key, node security group, node role, alarm topic and checkpoint bucket: what the user brought
